@@ -1,0 +1,418 @@
+//! The containers pane's model: hosts → compose projects → services → containers, with replica
+//! counts, folding and filtering. Pure; the pane in `ui/containers.rs` only draws these rows.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::hosts::HostState;
+use super::list::Selection;
+use crate::collect::containers::{Container, ContainerState, Health};
+use crate::event::HostId;
+
+/// Stable identity of a row, for the selection and for folding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    Host(HostId),
+    /// None: containers without a compose project.
+    Project(HostId, Option<String>),
+    Service(HostId, Option<String>, String),
+    Container(HostId, String),
+}
+
+#[derive(Debug)]
+pub struct Row<'a> {
+    pub key: RowKey,
+    /// Indentation level: host 0, project 1, service 2, container 3 (2 when it has no service).
+    pub depth: u8,
+    pub folded: bool,
+    pub kind: RowKind<'a>,
+}
+
+#[derive(Debug)]
+pub enum RowKind<'a> {
+    Host(&'a HostState),
+    Project {
+        name: Option<&'a str>,
+        counts: Counts,
+    },
+    Service {
+        name: &'a str,
+        counts: Counts,
+    },
+    Container(&'a Container),
+}
+
+/// Replica counts of a group. One-off (`compose run`) containers are not replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub running: usize,
+    pub total: usize,
+    pub unhealthy: usize,
+    pub restarts: u64,
+}
+
+impl Counts {
+    pub fn of<'a>(containers: impl IntoIterator<Item = &'a Container>) -> Counts {
+        let mut n = Counts::default();
+        for c in containers.into_iter().filter(|c| !c.oneoff) {
+            n.total += 1;
+            n.running += usize::from(c.state == ContainerState::Running);
+            n.unhealthy += usize::from(c.health == Some(Health::Unhealthy));
+            n.restarts += u64::from(c.restart_count);
+        }
+        n
+    }
+
+    /// Fewer replicas running than exist, or an unhealthy one.
+    pub fn is_degraded(&self) -> bool {
+        self.running < self.total || self.unhealthy > 0
+    }
+}
+
+/// The pane's own state: selection, folded groups, filter, the open detail.
+#[derive(Debug, Clone, Default)]
+pub struct ContainersView {
+    pub selection: Selection<RowKey>,
+    pub folded: HashSet<RowKey>,
+    /// The container whose details are shown, if any.
+    pub detail: Option<(HostId, String)>,
+}
+
+/// The rows to show, in order. With a filter, only matching containers and their groups are
+/// kept and folding is ignored, so that a match is never hidden.
+pub fn rows<'a>(hosts: &[&'a HostState], folded: &HashSet<RowKey>, filter: &str) -> Vec<Row<'a>> {
+    let filter = filter.to_lowercase();
+    let is_folded = |k: &RowKey| filter.is_empty() && folded.contains(k);
+    let mut rows = Vec::new();
+    for host in hosts {
+        let containers = host
+            .containers
+            .as_ref()
+            .and_then(|o| o.latest())
+            .map_or(&[][..], |s| &s.containers[..]);
+        let matching: Vec<&Container> = containers.iter().filter(|c| matches(c, &filter)).collect();
+        if !filter.is_empty() && matching.is_empty() {
+            continue;
+        }
+        let key = RowKey::Host(host.id);
+        let folded = is_folded(&key);
+        rows.push(Row {
+            key,
+            depth: 0,
+            folded,
+            kind: RowKind::Host(host),
+        });
+        if folded {
+            continue;
+        }
+        for (project, services) in group(&matching) {
+            let all_in_project = containers
+                .iter()
+                .filter(|c| c.project.as_deref() == project);
+            let key = RowKey::Project(host.id, project.map(str::to_owned));
+            let folded = is_folded(&key);
+            rows.push(Row {
+                key,
+                depth: 1,
+                folded,
+                kind: RowKind::Project {
+                    name: project,
+                    counts: Counts::of(all_in_project),
+                },
+            });
+            if folded {
+                continue;
+            }
+            for (service, members) in services {
+                let Some(service) = service else {
+                    rows.extend(members.into_iter().map(|c| container_row(host.id, c, 2)));
+                    continue;
+                };
+                let all_in_service = containers.iter().filter(|c| {
+                    c.project.as_deref() == project && c.service.as_deref() == Some(service)
+                });
+                let key = RowKey::Service(host.id, project.map(str::to_owned), service.to_owned());
+                let folded = is_folded(&key);
+                rows.push(Row {
+                    key,
+                    depth: 2,
+                    folded,
+                    kind: RowKind::Service {
+                        name: service,
+                        counts: Counts::of(all_in_service),
+                    },
+                });
+                if !folded {
+                    rows.extend(members.into_iter().map(|c| container_row(host.id, c, 3)));
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn container_row(host: HostId, c: &Container, depth: u8) -> Row<'_> {
+    Row {
+        key: RowKey::Container(host, c.id.clone()),
+        depth,
+        folded: false,
+        kind: RowKind::Container(c),
+    }
+}
+
+type Groups<'a> = BTreeMap<ProjectOrder<'a>, BTreeMap<Option<&'a str>, Vec<&'a Container>>>;
+
+/// Projects by name, containers without a project last; within a service, by replica number.
+fn group<'a>(
+    containers: &[&'a Container],
+) -> impl Iterator<
+    Item = (
+        Option<&'a str>,
+        BTreeMap<Option<&'a str>, Vec<&'a Container>>,
+    ),
+> {
+    let mut groups: Groups<'a> = BTreeMap::new();
+    for c in containers {
+        let service = if c.project.is_some() {
+            c.service.as_deref()
+        } else {
+            None
+        };
+        groups
+            .entry(ProjectOrder(c.project.as_deref()))
+            .or_default()
+            .entry(service)
+            .or_default()
+            .push(c);
+    }
+    for services in groups.values_mut() {
+        for members in services.values_mut() {
+            members.sort_by(|a, b| {
+                (a.oneoff, a.replica, &a.name).cmp(&(b.oneoff, b.replica, &b.name))
+            });
+        }
+    }
+    groups.into_iter().map(|(p, s)| (p.0, s))
+}
+
+/// Orders `Some(name)` before `None`.
+#[derive(PartialEq, Eq)]
+struct ProjectOrder<'a>(Option<&'a str>);
+
+impl Ord for ProjectOrder<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.is_none(), self.0).cmp(&(other.0.is_none(), other.0))
+    }
+}
+
+impl PartialOrd for ProjectOrder<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Case-insensitive substring match on what the row shows. `filter` is lowercase.
+fn matches(c: &Container, filter: &str) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let fields = [
+        Some(c.name.as_str()),
+        Some(c.image.as_str()),
+        c.project.as_deref(),
+        c.service.as_deref(),
+        Some(c.state.as_str()),
+    ];
+    fields
+        .into_iter()
+        .flatten()
+        .chain(c.health.map(Health::as_str))
+        .any(|f| f.to_lowercase().contains(filter))
+}
+
+/// Finds a container by host and id.
+pub fn find<'a>(hosts: &'a [HostState], host: HostId, id: &str) -> Option<&'a Container> {
+    hosts
+        .get(host.0)?
+        .containers
+        .as_ref()?
+        .latest()?
+        .containers
+        .iter()
+        .find(|c| c.id == id)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::app::hosts::HostState;
+    use crate::collect::containers::ContainersSnapshot;
+    use crate::config::HostSpec;
+    use crate::event::HostEvent;
+    use jiff::Timestamp;
+    use std::time::Duration;
+
+    pub fn container(
+        name: &str,
+        project: Option<&str>,
+        service: Option<&str>,
+        replica: u32,
+        state: ContainerState,
+    ) -> Container {
+        Container {
+            id: format!("id-{name}"),
+            name: name.into(),
+            image: "registry.example/shop/api:1.4.2".into(),
+            project: project.map(Into::into),
+            service: service.map(Into::into),
+            replica: Some(replica),
+            oneoff: false,
+            state,
+            health: None,
+            exit_code: (state == ContainerState::Exited).then_some(3),
+            restart_count: 0,
+            started_at: Timestamp::from_second(1_795_000_000).ok(),
+            finished_at: None,
+            oom_killed: false,
+        }
+    }
+
+    /// A compose stack: api ×4 (one unhealthy), worker ×2 (one exited), db, and a standalone.
+    pub fn fleet_host(id: usize, name: &str) -> HostState {
+        use ContainerState::*;
+        let spec = HostSpec {
+            name: name.into(),
+            docker_socket: Some("/var/run/docker.sock".into()),
+            read_only: false,
+            disks_interval: Duration::from_secs(30),
+            containers_resync: Duration::from_secs(60),
+        };
+        let mut h = HostState::new(HostId(id), &spec);
+        let mut containers = vec![
+            container("shop-api-1", Some("shop"), Some("api"), 1, Running),
+            container("shop-api-2", Some("shop"), Some("api"), 2, Running),
+            container("shop-api-3", Some("shop"), Some("api"), 3, Running),
+            container("shop-api-4", Some("shop"), Some("api"), 4, Running),
+            container("shop-worker-1", Some("shop"), Some("worker"), 1, Running),
+            container("shop-worker-2", Some("shop"), Some("worker"), 2, Exited),
+            container("shop-db-1", Some("shop"), Some("db"), 1, Running),
+            container("backup-cron", None, None, 1, Running),
+        ];
+        containers[0].health = Some(Health::Healthy);
+        containers[2].health = Some(Health::Unhealthy);
+        containers[2].restart_count = 4;
+        let snap = ContainersSnapshot {
+            engine: "20.10.24".into(),
+            containers,
+            observed_at: Timestamp::from_second(1_795_000_100).unwrap(),
+        };
+        h.apply(
+            HostEvent::Containers(Ok(snap)),
+            Timestamp::from_second(1_795_000_100).unwrap(),
+        );
+        h
+    }
+
+    fn labels(rows: &[Row<'_>]) -> Vec<String> {
+        rows.iter()
+            .map(|r| match &r.kind {
+                RowKind::Host(h) => h.name.clone(),
+                RowKind::Project { name, counts } => format!(
+                    "{} {}/{}",
+                    name.unwrap_or("-"),
+                    counts.running,
+                    counts.total
+                ),
+                RowKind::Service { name, counts } => {
+                    format!("{name} {}/{}", counts.running, counts.total)
+                }
+                RowKind::Container(c) => c.name.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn containers_group_by_project_then_service_with_replica_counts() {
+        let h = fleet_host(0, "app1");
+        let rows = rows(&[&h], &HashSet::new(), "");
+        assert_eq!(
+            labels(&rows),
+            [
+                "app1",
+                "shop 6/7",
+                "api 4/4",
+                "shop-api-1",
+                "shop-api-2",
+                "shop-api-3",
+                "shop-api-4",
+                "db 1/1",
+                "shop-db-1",
+                "worker 1/2",
+                "shop-worker-1",
+                "shop-worker-2",
+                "- 1/1",
+                "backup-cron"
+            ]
+        );
+        let RowKind::Service { counts, .. } = &rows[2].kind else {
+            panic!()
+        };
+        assert_eq!(counts.unhealthy, 1);
+        assert!(counts.is_degraded());
+    }
+
+    #[test]
+    fn folding_hides_children() {
+        let h = fleet_host(0, "app1");
+        let folded = HashSet::from([RowKey::Service(
+            HostId(0),
+            Some("shop".into()),
+            "api".into(),
+        )]);
+        let rows = rows(&[&h], &folded, "");
+        assert_eq!(
+            labels(&rows)[2..4],
+            ["api 4/4".to_owned(), "db 1/1".to_owned()]
+        );
+        assert!(rows[2].folded);
+    }
+
+    #[test]
+    fn filter_keeps_matches_and_their_groups_and_ignores_folding() {
+        let h = fleet_host(0, "app1");
+        let folded = HashSet::from([RowKey::Host(HostId(0))]);
+        let rows = rows(&[&h], &folded, "WORKER-2");
+        assert_eq!(
+            labels(&rows),
+            ["app1", "shop 6/7", "worker 1/2", "shop-worker-2"]
+        );
+        assert!(super::rows(&[&h], &folded, "no-such-thing").is_empty());
+    }
+
+    #[test]
+    fn oneoff_containers_are_not_replicas() {
+        let mut c = container(
+            "shop-api-run-1",
+            Some("shop"),
+            Some("api"),
+            1,
+            ContainerState::Exited,
+        );
+        c.oneoff = true;
+        let a = container(
+            "shop-api-1",
+            Some("shop"),
+            Some("api"),
+            1,
+            ContainerState::Running,
+        );
+        assert_eq!(
+            Counts::of([&c, &a]),
+            Counts {
+                running: 1,
+                total: 1,
+                unhealthy: 0,
+                restarts: 0
+            }
+        );
+    }
+}

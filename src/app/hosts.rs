@@ -1,0 +1,234 @@
+//! Per-host state: the link and each domain's last observation. Pure.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::collect::CollectError;
+use crate::collect::containers::ContainersSnapshot;
+use crate::collect::disks::DisksSnapshot;
+use crate::config::HostSpec;
+use crate::event::{HostEvent, HostId};
+use crate::link::LinkState;
+
+/// Data older than this many refresh intervals is stale.
+pub const STALE_AFTER_INTERVALS: u32 = 3;
+
+/// The last good value of something collected, when it was observed, and the last error.
+/// Old data is kept when a refresh fails, so a pane can say "3m old: <why>".
+#[derive(Debug, Clone)]
+pub struct Observed<T> {
+    value: Option<T>,
+    at: Option<Timestamp>,
+    error: Option<(String, Timestamp)>,
+    /// The refresh interval; for streamed data, the resync interval.
+    interval: Duration,
+    /// Streamed data (the Docker events stream) is current while the stream is up.
+    streamed: bool,
+}
+
+/// How current an observation is, for titles and the overview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Nothing observed yet and no error.
+    Waiting,
+    /// A stream is delivering changes as they happen.
+    Live,
+    Fresh(Duration),
+    /// Older than [`STALE_AFTER_INTERVALS`] intervals, or the last refresh failed.
+    Stale(Duration),
+    /// Never observed; the last attempt failed.
+    Failed,
+}
+
+impl<T> Observed<T> {
+    pub fn polled(interval: Duration) -> Self {
+        Observed {
+            value: None,
+            at: None,
+            error: None,
+            interval,
+            streamed: false,
+        }
+    }
+
+    pub fn streamed(resync: Duration) -> Self {
+        Observed {
+            streamed: true,
+            ..Self::polled(resync)
+        }
+    }
+
+    /// Records a result observed at `at` (a failure keeps the previous value).
+    pub fn record(&mut self, result: Result<T, CollectError>, at: Timestamp) {
+        match result {
+            Ok(v) => {
+                self.value = Some(v);
+                self.at = Some(at);
+                self.error = None;
+            }
+            Err(e) => self.error = Some((e.to_string(), at)),
+        }
+    }
+
+    pub fn latest(&self) -> Option<&T> {
+        self.value.as_ref()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_ref().map(|(e, _)| e.as_str())
+    }
+
+    pub fn observed_at(&self) -> Option<Timestamp> {
+        self.at
+    }
+
+    /// The refresh (or resync) interval staleness is measured against.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub fn age(&self, now: Timestamp) -> Option<Duration> {
+        self.at.map(|at| age(at, now))
+    }
+
+    pub fn freshness(&self, now: Timestamp) -> Freshness {
+        match (self.age(now), &self.error) {
+            (None, None) => Freshness::Waiting,
+            (None, Some(_)) => Freshness::Failed,
+            (Some(age), Some(_)) => Freshness::Stale(age),
+            (Some(_), None) if self.streamed => Freshness::Live,
+            (Some(age), None) if age > self.interval * STALE_AFTER_INTERVALS => {
+                Freshness::Stale(age)
+            }
+            (Some(age), None) => Freshness::Fresh(age),
+        }
+    }
+}
+
+/// `now - then`, never negative (a host's clock may run ahead of ours).
+pub fn age(then: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO)
+}
+
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub id: HostId,
+    pub name: String,
+    pub link: LinkState,
+    /// None when Docker is disabled for this host.
+    pub containers: Option<Observed<ContainersSnapshot>>,
+    pub disks: Observed<DisksSnapshot>,
+    pub read_only: bool,
+}
+
+impl HostState {
+    pub fn new(id: HostId, spec: &HostSpec) -> Self {
+        HostState {
+            id,
+            name: spec.name.clone(),
+            link: LinkState::Connecting,
+            containers: spec
+                .docker_socket
+                .as_ref()
+                .map(|_| Observed::streamed(spec.containers_resync)),
+            disks: Observed::polled(spec.disks_interval),
+            read_only: spec.read_only,
+        }
+    }
+
+    pub fn apply(&mut self, event: HostEvent, now: Timestamp) {
+        match event {
+            HostEvent::Link(state) => self.link = state,
+            HostEvent::Containers(r) => {
+                let at = r.as_ref().map_or(now, |s| s.observed_at);
+                if let Some(c) = &mut self.containers {
+                    c.record(r, at);
+                }
+            }
+            HostEvent::Disks(r) => {
+                let at = r.as_ref().map_or(now, |s| s.observed_at);
+                self.disks.record(r, at);
+            }
+        }
+    }
+
+    pub fn disks_interval(&self) -> Duration {
+        self.disks.interval()
+    }
+
+    /// When anything from this host was last observed.
+    pub fn newest_data(&self) -> Option<Timestamp> {
+        let containers = self.containers.as_ref().and_then(Observed::observed_at);
+        containers.into_iter().chain(self.disks.observed_at()).max()
+    }
+
+    /// Every collector's latest attempt succeeded.
+    pub fn all_answered(&self) -> bool {
+        let ok = |o: Option<Timestamp>, e: Option<&str>| o.is_some() && e.is_none();
+        self.link == LinkState::Up
+            && self
+                .containers
+                .as_ref()
+                .is_none_or(|c| ok(c.observed_at(), c.error()))
+            && ok(self.disks.observed_at(), self.disks.error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn err() -> CollectError {
+        CollectError::Docker {
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn polled_data_goes_stale_after_three_intervals() {
+        let mut o = Observed::polled(Duration::from_secs(10));
+        assert_eq!(o.freshness(t(0)), Freshness::Waiting);
+        o.record(Ok(1), t(100));
+        assert_eq!(
+            o.freshness(t(130)),
+            Freshness::Fresh(Duration::from_secs(30))
+        );
+        assert_eq!(
+            o.freshness(t(131)),
+            Freshness::Stale(Duration::from_secs(31))
+        );
+    }
+
+    #[test]
+    fn a_failure_keeps_old_data_and_marks_it_stale() {
+        let mut o = Observed::streamed(Duration::from_secs(60));
+        o.record(Ok(1), t(100));
+        assert_eq!(o.freshness(t(5000)), Freshness::Live);
+        o.record(Err(err()), t(105));
+        assert_eq!(o.latest(), Some(&1));
+        assert_eq!(o.error(), Some("boom"));
+        assert_eq!(
+            o.freshness(t(110)),
+            Freshness::Stale(Duration::from_secs(10))
+        );
+        o.record(Ok(2), t(111));
+        assert_eq!(o.freshness(t(112)), Freshness::Live);
+    }
+
+    #[test]
+    fn failure_without_data_is_failed() {
+        let mut o: Observed<i32> = Observed::polled(Duration::from_secs(10));
+        o.record(Err(err()), t(1));
+        assert_eq!(o.freshness(t(2)), Freshness::Failed);
+    }
+
+    #[test]
+    fn clock_skew_never_gives_negative_ages() {
+        assert_eq!(age(t(200), t(100)), Duration::ZERO);
+    }
+}

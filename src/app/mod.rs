@@ -1,0 +1,569 @@
+//! All state the UI shows, and the only code that changes it: `App::update(event) -> effects`.
+//! Pure: no I/O, no clock (time arrives as `AppEvent::Clock`), no terminal. Each domain's
+//! view model lives in its own module; this one dispatches keys and host events.
+
+pub mod containers;
+pub mod disks;
+pub mod hosts;
+pub mod list;
+pub mod overview;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use jiff::Timestamp;
+
+use crate::config::keymap::{Action, Context};
+use crate::config::{Keymap, Settings};
+use crate::event::{AppEvent, HostCommand, HostId};
+use containers::{ContainersView, RowKey};
+use hosts::HostState;
+use list::Selection;
+
+/// Something the UI task must do after an update, without waiting for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue a command for a host worker (never awaited: a full queue says "host busy").
+    Send(HostId, HostCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Overview,
+    Containers,
+    Disks,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 3] = [Pane::Overview, Pane::Containers, Pane::Disks];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Overview => "Overview",
+            Pane::Containers => "Containers",
+            Pane::Disks => "Disks",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// The text filter of one pane: `/` starts typing, Enter keeps it, Esc clears it.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub text: String,
+    pub editing: bool,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub hosts: Vec<HostState>,
+    pub keymap: Keymap,
+    /// `--read-only` or `ui.read_only`: no action can change a host.
+    pub read_only: bool,
+    /// The time as of the last clock tick; every age on screen is computed from it.
+    pub now: Timestamp,
+    pub pane: Pane,
+    /// Set by drilling down from the overview: panes show only this host.
+    pub scope: Option<HostId>,
+    pub help: bool,
+    pub filters: [Filter; 3],
+    pub overview: Selection<HostId>,
+    pub containers: ContainersView,
+    pub disks: disks::DisksView,
+    /// A one-line message for the status bar (the result of the last command).
+    pub status: Option<String>,
+    /// Terminal size, for page up/down.
+    pub screen: (u16, u16),
+    quit: bool,
+}
+
+impl App {
+    pub fn new(settings: &Settings, now: Timestamp) -> App {
+        let hosts: Vec<HostState> = settings
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| HostState::new(HostId(i), spec))
+            .collect();
+        // One host: its containers are what the admin came for. A fleet: start with the overview.
+        let pane = if hosts.len() == 1 {
+            Pane::Containers
+        } else {
+            Pane::Overview
+        };
+        App {
+            hosts,
+            keymap: settings.keymap.clone(),
+            read_only: settings.read_only,
+            now,
+            pane,
+            scope: None,
+            help: false,
+            filters: Default::default(),
+            overview: Selection::default(),
+            containers: ContainersView::default(),
+            disks: disks::DisksView::default(),
+            status: None,
+            screen: (80, 24),
+            quit: false,
+        }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
+        match event {
+            AppEvent::Key(key) => return self.on_key(key),
+            AppEvent::Resize { width, height } => self.screen = (width, height),
+            AppEvent::Clock(now) => self.now = now,
+            AppEvent::Host(id, ev) => {
+                if let Some(h) = self.hosts.get_mut(id.0) {
+                    h.apply(ev, self.now);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Hosts the current pane shows: the drilled-into host, or all.
+    pub fn visible_hosts(&self) -> Vec<&HostState> {
+        self.hosts
+            .iter()
+            .filter(|h| self.scope.is_none_or(|s| s == h.id))
+            .collect()
+    }
+
+    pub fn filter(&self) -> &Filter {
+        &self.filters[self.pane.index()]
+    }
+
+    fn filter_mut(&mut self) -> &mut Filter {
+        &mut self.filters[self.pane.index()]
+    }
+
+    /// Rows a page key moves by: the list's visible height.
+    fn page(&self) -> isize {
+        isize::try_from(self.screen.1.saturating_sub(6).max(1)).unwrap_or(1)
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        if self.filter().editing {
+            return self.on_filter_key(key);
+        }
+        let Some(action) = self.keymap.action(Context::List, key) else {
+            return Vec::new();
+        };
+        if self.help {
+            match action {
+                Action::Quit => self.quit = true,
+                Action::Help | Action::Back => self.help = false,
+                _ => {}
+            }
+            return Vec::new();
+        }
+        self.status = None;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.help = true,
+            Action::NextPane => self.pane = Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()],
+            Action::PrevPane => {
+                self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+            }
+            Action::PaneOverview => self.pane = Pane::Overview,
+            Action::PaneContainers => self.pane = Pane::Containers,
+            Action::PaneDisks => self.pane = Pane::Disks,
+            Action::Filter => self.filter_mut().editing = true,
+            Action::Back => self.back(),
+            Action::Refresh => return self.refresh(),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-self.page()),
+            Action::PageDown => self.move_by(self.page()),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Open => self.open(),
+        }
+        Vec::new()
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c') if ctrl => self.quit = true,
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                self.filter_mut().text.push(c)
+            }
+            KeyCode::Backspace => {
+                self.filter_mut().text.pop();
+            }
+            KeyCode::Enter => self.filter_mut().editing = false,
+            KeyCode::Esc => *self.filter_mut() = Filter::default(),
+            KeyCode::Up => self.move_by(-1),
+            KeyCode::Down => self.move_by(1),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Esc: close the innermost thing open: details, then the filter, then the drill-down.
+    fn back(&mut self) {
+        if self.pane == Pane::Containers && self.containers.detail.take().is_some() {
+            return;
+        }
+        if !self.filter().text.is_empty() {
+            *self.filter_mut() = Filter::default();
+            return;
+        }
+        if let Some(host) = self.scope.take() {
+            self.pane = Pane::Overview;
+            self.overview.select(&self.host_ids(), host.0);
+        }
+    }
+
+    fn refresh(&mut self) -> Vec<Effect> {
+        let targets: Vec<HostId> = self.visible_hosts().iter().map(|h| h.id).collect();
+        self.status = Some(format!(
+            "refreshing {} host{}",
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" }
+        ));
+        targets
+            .into_iter()
+            .map(|id| Effect::Send(id, HostCommand::Refresh))
+            .collect()
+    }
+
+    fn host_ids(&self) -> Vec<HostId> {
+        self.hosts.iter().map(|h| h.id).collect()
+    }
+
+    pub fn container_keys(&self) -> Vec<RowKey> {
+        containers::rows(
+            &self.visible_hosts(),
+            &self.containers.folded,
+            &self.filter_text(Pane::Containers),
+        )
+        .into_iter()
+        .map(|r| r.key)
+        .collect()
+    }
+
+    pub fn disk_keys(&self) -> Vec<disks::RowKey> {
+        disks::rows(&self.visible_hosts(), &self.filter_text(Pane::Disks))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    pub fn filter_text(&self, pane: Pane) -> String {
+        self.filters[pane.index()].text.clone()
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.pane {
+            Pane::Overview => {
+                let keys = self.host_ids();
+                self.overview.move_by(&keys, delta);
+            }
+            Pane::Containers if self.containers.detail.is_none() => {
+                let keys = self.container_keys();
+                self.containers.selection.move_by(&keys, delta);
+            }
+            Pane::Containers => {}
+            Pane::Disks => {
+                let keys = self.disk_keys();
+                self.disks.selection.move_by(&keys, delta);
+            }
+        }
+    }
+
+    /// Enter: drill down from the overview into a host; fold a group; open a container.
+    fn open(&mut self) {
+        match self.pane {
+            Pane::Overview => {
+                let keys = self.host_ids();
+                if let Some(id) = keys.get(self.overview.index(&keys)) {
+                    self.scope = Some(*id);
+                    self.pane = Pane::Containers;
+                }
+            }
+            Pane::Containers => {
+                let keys = self.container_keys();
+                let Some(key) = keys.get(self.containers.selection.index(&keys)).cloned() else {
+                    return;
+                };
+                if let RowKey::Container(host, id) = &key {
+                    self.containers.detail = Some((*host, id.clone()));
+                } else if !self.containers.folded.remove(&key) {
+                    self.containers.folded.insert(key);
+                }
+            }
+            Pane::Disks => {}
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::app::containers::tests::fleet_host;
+    use crate::collect::CollectError;
+    use crate::collect::disks::{DisksSnapshot, Filesystem};
+    use crate::event::HostEvent;
+    use crate::link::LinkState;
+    use crossterm::event::KeyModifiers;
+
+    pub fn settings(hosts: usize) -> Settings {
+        let spec = |i| crate::config::HostSpec {
+            name: format!("host{i}"),
+            docker_socket: Some("/var/run/docker.sock".into()),
+            read_only: false,
+            disks_interval: std::time::Duration::from_secs(30),
+            containers_resync: std::time::Duration::from_secs(60),
+        };
+        Settings {
+            hosts: (0..hosts).map(spec).collect(),
+            keymap: Keymap::defaults(),
+            theme: crate::ui::theme::Theme::builtin("dark").unwrap(),
+            read_only: false,
+            config_path: None,
+        }
+    }
+
+    fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn chars(app: &mut App, s: &str) {
+        for c in s.chars() {
+            press(app, KeyCode::Char(c));
+        }
+    }
+
+    fn with_fleet(hosts: usize) -> App {
+        let mut app = App::new(
+            &settings(hosts),
+            Timestamp::from_second(1_795_000_110).unwrap(),
+        );
+        for i in 0..hosts {
+            app.hosts[i] = fleet_host(i, &format!("host{i}"));
+        }
+        app
+    }
+
+    fn fs(mount: &str, device: &str, size_gib: u64, used_pct: u64) -> Filesystem {
+        let size_bytes = size_gib << 30;
+        let used_bytes = size_bytes / 100 * used_pct;
+        Filesystem {
+            device: device.into(),
+            mount: mount.into(),
+            size_bytes,
+            used_bytes,
+            avail_bytes: size_bytes - used_bytes,
+            inodes_total: Some(3_276_800),
+            inodes_used: Some(3_276_800 / 100 * (used_pct / 4)),
+        }
+    }
+
+    /// `hosts` hosts with the compose fleet, links up and three disks each (one 95 % full);
+    /// host2, when there is one, is down since 5 minutes with data 5 minutes old.
+    pub fn fleet_app(hosts: usize) -> App {
+        let mut app = with_fleet(hosts);
+        let now = app.now;
+        for i in 0..hosts {
+            let observed_at = if i == 2 {
+                now - jiff::SignedDuration::from_secs(300)
+            } else {
+                now - jiff::SignedDuration::from_secs(4)
+            };
+            let filesystems = vec![
+                fs("/", "/dev/vda1", 48, 84),
+                fs("/srv/data", "/dev/sdb1", 500, 95),
+                fs("/boot", "/dev/vda2", 1, 22),
+            ];
+            let mut containers = app.hosts[i]
+                .containers
+                .as_ref()
+                .and_then(|o| o.latest())
+                .cloned()
+                .expect("fleet containers");
+            containers.observed_at = observed_at;
+            app.update(AppEvent::Host(
+                HostId(i),
+                HostEvent::Containers(Ok(containers)),
+            ));
+            app.update(AppEvent::Host(
+                HostId(i),
+                HostEvent::Disks(Ok(DisksSnapshot {
+                    filesystems,
+                    observed_at,
+                })),
+            ));
+            let link = if i == 2 {
+                LinkState::Down {
+                    error: "connection refused".into(),
+                    since: observed_at,
+                    retry_at: None,
+                }
+            } else {
+                LinkState::Up
+            };
+            app.update(AppEvent::Host(HostId(i), HostEvent::Link(link)));
+        }
+        app
+    }
+
+    fn selected(app: &App) -> RowKey {
+        let keys = app.container_keys();
+        keys[app.containers.selection.index(&keys)].clone()
+    }
+
+    #[test]
+    fn a_single_host_starts_on_containers_a_fleet_on_the_overview() {
+        assert_eq!(with_fleet(1).pane, Pane::Containers);
+        assert_eq!(with_fleet(3).pane, Pane::Overview);
+    }
+
+    #[test]
+    fn q_quits_and_tab_cycles_panes() {
+        let mut app = with_fleet(2);
+        press(&mut app, KeyCode::Tab);
+        assert_eq!(app.pane, Pane::Containers);
+        press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Tab);
+        assert_eq!(app.pane, Pane::Overview);
+        press(&mut app, KeyCode::BackTab);
+        assert_eq!(app.pane, Pane::Disks);
+        chars(&mut app, "2");
+        assert_eq!(app.pane, Pane::Containers);
+        assert!(!app.should_quit());
+        chars(&mut app, "q");
+        assert!(app.should_quit());
+    }
+
+    #[test]
+    fn enter_on_a_host_drills_down_and_esc_comes_back() {
+        let mut app = with_fleet(3);
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Enter);
+        assert_eq!((app.pane, app.scope), (Pane::Containers, Some(HostId(1))));
+        assert!(app.visible_hosts().iter().all(|h| h.id == HostId(1)));
+        press(&mut app, KeyCode::Esc);
+        assert_eq!((app.pane, app.scope), (Pane::Overview, None));
+        assert_eq!(app.overview.index(&app.host_ids()), 1);
+    }
+
+    #[test]
+    fn enter_folds_a_service_and_opens_a_container() {
+        let mut app = with_fleet(1);
+        chars(&mut app, "jj"); // host, project, service api
+        assert_eq!(
+            selected(&app),
+            RowKey::Service(HostId(0), Some("shop".into()), "api".into())
+        );
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.container_keys().len(), 14 - 4);
+        press(&mut app, KeyCode::Enter);
+        chars(&mut app, "j");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(
+            app.containers.detail,
+            Some((HostId(0), "id-shop-api-1".into()))
+        );
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.containers.detail, None);
+    }
+
+    #[test]
+    fn slash_filters_live_and_esc_clears() {
+        let mut app = with_fleet(1);
+        chars(&mut app, "/worker");
+        assert!(app.filter().editing);
+        assert_eq!(app.container_keys().len(), 5); // host, project, service, 2 workers
+        press(&mut app, KeyCode::Enter);
+        assert!(!app.filter().editing);
+        chars(&mut app, "q"); // not typed into the filter any more: quits
+        assert!(app.should_quit());
+        let mut app = with_fleet(1);
+        chars(&mut app, "/worker");
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.filter().text, "");
+        assert_eq!(app.container_keys().len(), 14);
+    }
+
+    #[test]
+    fn selection_stays_on_its_container_when_others_appear() {
+        let mut app = with_fleet(1);
+        chars(&mut app, "G");
+        let before = selected(&app);
+        let mut snap = app.hosts[0]
+            .containers
+            .as_ref()
+            .unwrap()
+            .latest()
+            .unwrap()
+            .clone();
+        snap.containers.insert(
+            0,
+            crate::app::containers::tests::container(
+                "aaa",
+                Some("aaa"),
+                Some("x"),
+                1,
+                crate::collect::containers::ContainerState::Running,
+            ),
+        );
+        app.update(AppEvent::Host(HostId(0), HostEvent::Containers(Ok(snap))));
+        assert_eq!(selected(&app), before);
+    }
+
+    #[test]
+    fn host_events_update_only_their_host() {
+        let mut app = with_fleet(2);
+        let err = CollectError::Docker {
+            message: "gone".into(),
+        };
+        app.update(AppEvent::Host(HostId(1), HostEvent::Containers(Err(err))));
+        app.update(AppEvent::Host(HostId(1), HostEvent::Link(LinkState::Up)));
+        assert_eq!(
+            app.hosts[1].containers.as_ref().unwrap().error(),
+            Some("gone")
+        );
+        assert_eq!(app.hosts[0].containers.as_ref().unwrap().error(), None);
+        assert_eq!(app.hosts[1].link, LinkState::Up);
+        assert_eq!(app.hosts[0].link, LinkState::Connecting);
+    }
+
+    #[test]
+    fn refresh_asks_the_visible_hosts() {
+        let mut app = with_fleet(3);
+        let effects = app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('r'),
+            KeyModifiers::CONTROL,
+        )));
+        assert_eq!(effects.len(), 3);
+        app.scope = Some(HostId(2));
+        let effects = app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('r'),
+            KeyModifiers::CONTROL,
+        )));
+        assert_eq!(effects, [Effect::Send(HostId(2), HostCommand::Refresh)]);
+    }
+
+    #[test]
+    fn help_opens_and_any_back_closes_it() {
+        let mut app = with_fleet(1);
+        chars(&mut app, "?");
+        assert!(app.help);
+        chars(&mut app, "j");
+        assert!(app.help);
+        press(&mut app, KeyCode::Esc);
+        assert!(!app.help);
+    }
+}

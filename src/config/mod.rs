@@ -1,0 +1,326 @@
+//! The config file model, defaults written once, and where files are found. Parsing errors
+//! point at file, line and column (see [`error`]); unknown keys are refused with a suggestion.
+//! A missing config is not an error: watchfloor then watches this machine as host `local`.
+
+pub mod error;
+pub mod keymap;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::{ConfigError, Source};
+pub use keymap::Keymap;
+
+use crate::ui::theme::Theme;
+
+/// The whole config file. Every key is documented in `config.example.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub ui: UiConfig,
+    /// Settings every host inherits unless it sets its own.
+    pub defaults: HostDefaults,
+    #[serde(rename = "host")]
+    pub hosts: Vec<HostConfig>,
+    /// Action name → keys, replacing that action's default keys.
+    pub keymap: keymap::KeymapConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// A built-in theme name or a path to a theme file.
+    pub theme: Option<String>,
+    /// Remove every action that changes a host.
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostDefaults {
+    pub disks_interval: Interval,
+    pub containers_resync: Interval,
+}
+
+impl Default for HostDefaults {
+    fn default() -> Self {
+        HostDefaults {
+            disks_interval: Interval(Duration::from_secs(30)),
+            containers_resync: Interval(Duration::from_secs(60)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub name: Spanned<String>,
+    /// Path of the Docker socket on the host. Default: /var/run/docker.sock (locally DOCKER_HOST).
+    #[serde(default)]
+    pub docker_socket: Option<String>,
+    /// Set to false for a host without Docker.
+    #[serde(default = "yes")]
+    pub docker: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub disks_interval: Option<Interval>,
+    #[serde(default)]
+    pub containers_resync: Option<Interval>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A refresh interval written as "30s", "2m", "1h 30m"; at least one second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Duration);
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: write it like \"30s\", \"5m\" or \"1h 30m\" (at least 1s)"
+            ))
+        };
+        let parsed: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
+        let d = Duration::try_from(parsed).map_err(|_| bad())?;
+        if d < Duration::from_secs(1) {
+            return Err(bad());
+        }
+        Ok(Interval(d))
+    }
+}
+
+/// One host as the workers need it: the config entry with defaults applied.
+#[derive(Debug, Clone)]
+pub struct HostSpec {
+    pub name: String,
+    /// None: Docker is not watched on this host.
+    pub docker_socket: Option<String>,
+    pub read_only: bool,
+    pub disks_interval: Duration,
+    pub containers_resync: Duration,
+}
+
+/// What `main` hands to the rest of the program.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub hosts: Vec<HostSpec>,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub read_only: bool,
+    /// Where the config came from, for the help screen; None when running without one.
+    pub config_path: Option<PathBuf>,
+}
+
+/// Command-line choices that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub theme: Option<String>,
+    pub read_only: bool,
+}
+
+/// Loads the config (the explicit path, else the default location if it exists), applies the
+/// overrides and resolves theme and keymap. Every error names the file, line and column.
+pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
+    let path = match &over.config {
+        Some(p) => Some(p.clone()),
+        None => default_path().filter(|p| p.exists()),
+    };
+    let text = match &path {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| ConfigError::io(p, &e))?),
+        None => None,
+    };
+    let source = path
+        .as_deref()
+        .zip(text.as_deref())
+        .map(|(path, text)| Source { path, text });
+    let config = match source {
+        Some(s) => parse(s.path, s.text)?,
+        None => Config::default(),
+    };
+    let hosts = host_specs(
+        &config,
+        source,
+        std::env::var("DOCKER_HOST").ok().as_deref(),
+    )?;
+    let keymap = Keymap::with_overrides(&config.keymap, source)?;
+    let theme_choice = over.theme.clone().or_else(|| config.ui.theme.clone());
+    let theme = crate::ui::theme::resolve(
+        theme_choice.as_deref(),
+        theme_dir().as_deref(),
+        &ThemeEnv::from_env(),
+    )?;
+    Ok(Settings {
+        hosts,
+        keymap,
+        theme,
+        read_only: over.read_only || config.ui.read_only,
+        config_path: path,
+    })
+}
+
+/// Parses config text; `path` is only used in error messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e, error::CONFIG_KEYS))
+}
+
+/// The hosts to watch, defaults applied. No `[[host]]`: this machine, as `local`.
+pub fn host_specs(
+    config: &Config,
+    source: Option<Source<'_>>,
+    docker_host: Option<&str>,
+) -> Result<Vec<HostSpec>, ConfigError> {
+    let d = &config.defaults;
+    let local_socket = local_docker_socket(docker_host);
+    if config.hosts.is_empty() {
+        return Ok(vec![HostSpec {
+            name: "local".into(),
+            docker_socket: Some(local_socket),
+            read_only: false,
+            disks_interval: d.disks_interval.0,
+            containers_resync: d.containers_resync.0,
+        }]);
+    }
+    let mut seen = HashSet::new();
+    let mut specs = Vec::new();
+    for h in &config.hosts {
+        let name = h.name.get_ref().trim().to_owned();
+        if name.is_empty() || !seen.insert(name.clone()) {
+            let message = if name.is_empty() {
+                "empty host name".to_owned()
+            } else {
+                format!("duplicate host name `{name}`")
+            };
+            return Err(ConfigError::at(
+                source,
+                h.name.span(),
+                message,
+                "give every [[host]] a unique name",
+            ));
+        }
+        specs.push(HostSpec {
+            docker_socket: h.docker.then(|| {
+                h.docker_socket
+                    .clone()
+                    .unwrap_or_else(|| local_socket.clone())
+            }),
+            read_only: h.read_only,
+            disks_interval: h.disks_interval.unwrap_or(d.disks_interval).0,
+            containers_resync: h.containers_resync.unwrap_or(d.containers_resync).0,
+            name,
+        });
+    }
+    Ok(specs)
+}
+
+/// DOCKER_HOST when it names a unix socket, else Docker's default socket.
+fn local_docker_socket(docker_host: Option<&str>) -> String {
+    docker_host
+        .and_then(|h| h.strip_prefix("unix://"))
+        .unwrap_or("/var/run/docker.sock")
+        .to_owned()
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "watchfloor")
+}
+
+/// `$XDG_CONFIG_HOME/watchfloor/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// `$XDG_CONFIG_HOME/watchfloor/themes`: user themes, found by name.
+pub fn theme_dir() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("themes"))
+}
+
+/// `$XDG_STATE_HOME/watchfloor`: the log file (and later the audit log and saved buffers).
+pub fn state_dir() -> Option<PathBuf> {
+    project_dirs().map(|d| d.state_dir().unwrap_or_else(|| d.data_dir()).to_path_buf())
+}
+
+/// What the environment says about colour, read once at startup.
+#[derive(Debug, Clone, Default)]
+pub struct ThemeEnv {
+    /// NO_COLOR is set (to anything non-empty): https://no-color.org
+    pub no_color: bool,
+    /// The terminal claims 256 colours or more (TERM *-256color, COLORTERM truecolor/24bit).
+    pub rich_colors: bool,
+}
+
+impl ThemeEnv {
+    pub fn from_env() -> Self {
+        let var = |k| std::env::var(k).unwrap_or_default();
+        let term = var("TERM");
+        let colorterm = var("COLORTERM");
+        ThemeEnv {
+            no_color: !var("NO_COLOR").is_empty(),
+            rich_colors: term.contains("256color")
+                || matches!(colorterm.as_str(), "truecolor" | "24bit"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_documents_every_host_key() {
+        let text = include_str!("../../config.example.toml");
+        let config = parse(Path::new("config.example.toml"), text).unwrap();
+        assert!(!config.hosts.is_empty());
+        let specs = host_specs(&config, None, None).unwrap();
+        assert_eq!(specs[0].name, "local");
+    }
+
+    #[test]
+    fn no_hosts_means_this_machine() {
+        let specs = host_specs(
+            &Config::default(),
+            None,
+            Some("unix:///run/user/1000/docker.sock"),
+        )
+        .unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].name, "local");
+        assert_eq!(
+            specs[0].docker_socket.as_deref(),
+            Some("/run/user/1000/docker.sock")
+        );
+        assert_eq!(specs[0].disks_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn host_settings_override_defaults() {
+        let text = "[defaults]\ndisks_interval = \"10s\"\n[[host]]\nname = \"a\"\ndocker = false\n[[host]]\nname = \"b\"\ndisks_interval = \"1m\"\n";
+        let config = parse(Path::new("c.toml"), text).unwrap();
+        let specs = host_specs(&config, None, None).unwrap();
+        assert_eq!(specs[0].docker_socket, None);
+        assert_eq!(specs[0].disks_interval, Duration::from_secs(10));
+        assert_eq!(specs[1].disks_interval, Duration::from_secs(60));
+        assert_eq!(
+            specs[1].docker_socket.as_deref(),
+            Some("/var/run/docker.sock")
+        );
+    }
+
+    #[test]
+    fn bad_interval_is_refused() {
+        for bad in ["\"soon\"", "\"100ms\"", "30"] {
+            let text = format!("[defaults]\ndisks_interval = {bad}\n");
+            let err = parse(Path::new("c.toml"), &text).unwrap_err();
+            assert_eq!((err.line, err.column), (Some(2), Some(18)), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The state as JSON (for scripts) or Markdown (for incident notes): what `watchfloor snapshot`
+//! prints. Built from the same `App` state the panes draw. Pure.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::app::containers::Counts;
+use crate::app::hosts::{HostState, age};
+use crate::collect::containers::{Container, ContainerState};
+use crate::link::LinkState;
+use crate::ui::widgets;
+
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    generated_at: Timestamp,
+    hosts: Vec<HostOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct HostOut<'a> {
+    name: &'a str,
+    link: String,
+    /// Every collector of this host answered.
+    answered: bool,
+    containers: Option<ContainersOut<'a>>,
+    disks: DisksOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ContainersOut<'a> {
+    observed_at: Option<Timestamp>,
+    error: Option<&'a str>,
+    engine: Option<&'a str>,
+    services: Vec<ServiceOut<'a>>,
+    containers: &'a [Container],
+}
+
+#[derive(Serialize)]
+struct ServiceOut<'a> {
+    project: &'a str,
+    service: &'a str,
+    running: usize,
+    total: usize,
+    unhealthy: usize,
+}
+
+#[derive(Serialize)]
+struct DisksOut<'a> {
+    observed_at: Option<Timestamp>,
+    error: Option<&'a str>,
+    filesystems: Vec<FsOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct FsOut<'a> {
+    mount: &'a str,
+    device: &'a str,
+    size_bytes: u64,
+    used_bytes: u64,
+    avail_bytes: u64,
+    use_pct: f64,
+    inode_pct: Option<f64>,
+}
+
+fn link_text(link: &LinkState) -> String {
+    match link {
+        LinkState::Connecting => "connecting".into(),
+        LinkState::Up => "up".into(),
+        LinkState::Down { error, .. } => format!("down: {error}"),
+    }
+}
+
+/// Compose services of a host with their replica counts, by project then service.
+fn services(containers: &[Container]) -> Vec<ServiceOut<'_>> {
+    let mut keys: Vec<(&str, &str)> = containers
+        .iter()
+        .filter_map(|c| Some((c.project.as_deref()?, c.service.as_deref()?)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|(project, service)| {
+            let n = Counts::of(containers.iter().filter(|c| {
+                c.project.as_deref() == Some(project) && c.service.as_deref() == Some(service)
+            }));
+            ServiceOut {
+                project,
+                service,
+                running: n.running,
+                total: n.total,
+                unhealthy: n.unhealthy,
+            }
+        })
+        .collect()
+}
+
+fn host_out(h: &HostState) -> HostOut<'_> {
+    let containers = h.containers.as_ref().map(|o| {
+        let snap = o.latest();
+        ContainersOut {
+            observed_at: o.observed_at(),
+            error: o.error(),
+            engine: snap.map(|s| s.engine.as_str()),
+            services: snap.map(|s| services(&s.containers)).unwrap_or_default(),
+            containers: snap.map_or(&[], |s| &s.containers),
+        }
+    });
+    let filesystems = h.disks.latest().map_or_else(Vec::new, |s| {
+        s.filesystems
+            .iter()
+            .map(|f| FsOut {
+                mount: &f.mount,
+                device: &f.device,
+                size_bytes: f.size_bytes,
+                used_bytes: f.used_bytes,
+                avail_bytes: f.avail_bytes,
+                use_pct: (f.use_pct() * 10.0).round() / 10.0,
+                inode_pct: f.inode_pct().map(|p| (p * 10.0).round() / 10.0),
+            })
+            .collect()
+    });
+    HostOut {
+        name: &h.name,
+        link: link_text(&h.link),
+        answered: h.all_answered(),
+        containers,
+        disks: DisksOut {
+            observed_at: h.disks.observed_at(),
+            error: h.disks.error(),
+            filesystems,
+        },
+    }
+}
+
+pub fn json(app: &App) -> String {
+    let snap = Snapshot {
+        generated_at: app.now,
+        hosts: app.hosts.iter().map(host_out).collect(),
+    };
+    serde_json::to_string_pretty(&snap).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Markdown tables; `|` in names is escaped so a hostile name cannot break the table.
+pub fn markdown(app: &App) -> String {
+    let mut md = String::new();
+    let now = app.now;
+    let _ = writeln!(
+        md,
+        "# watchfloor snapshot {}\n",
+        now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    );
+    for h in &app.hosts {
+        let _ = writeln!(md, "## {} ({})\n", cell(&h.name), cell(&link_text(&h.link)));
+        if let Some(o) = &h.containers {
+            if let Some(e) = o.error() {
+                let _ = writeln!(md, "**Containers:** {}\n", cell(e));
+            }
+            if let Some(s) = o.latest() {
+                let _ = writeln!(
+                    md,
+                    "Docker {}\n\n| project | service | running | unhealthy |\n|---|---|---|---|",
+                    cell(&s.engine)
+                );
+                for svc in services(&s.containers) {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {}/{} | {} |",
+                        cell(svc.project),
+                        cell(svc.service),
+                        svc.running,
+                        svc.total,
+                        svc.unhealthy
+                    );
+                }
+                let _ = writeln!(
+                    md,
+                    "\n| container | project | service | state | health | restarts | up | image |\n|---|---|---|---|---|---|---|---|"
+                );
+                for c in &s.containers {
+                    let up = match (c.state, c.started_at) {
+                        (ContainerState::Running, Some(t)) => widgets::age(age(t, now)),
+                        _ => "-".into(),
+                    };
+                    let state = match c.exit_code {
+                        Some(code) if c.state == ContainerState::Exited => {
+                            format!("exited({code})")
+                        }
+                        _ => c.state.as_str().to_owned(),
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        cell(&c.name),
+                        cell(c.project.as_deref().unwrap_or("-")),
+                        cell(c.service.as_deref().unwrap_or("-")),
+                        state,
+                        c.health.map_or("-", |h| h.as_str()),
+                        c.restart_count,
+                        up,
+                        cell(&c.image)
+                    );
+                }
+                md.push('\n');
+            }
+        }
+        if let Some(e) = h.disks.error() {
+            let _ = writeln!(md, "**Disks:** {}\n", cell(e));
+        }
+        if let Some(s) = h.disks.latest() {
+            let _ = writeln!(
+                md,
+                "| mount | filesystem | size | used | avail | use | inodes |\n|---|---|---|---|---|---|---|"
+            );
+            for f in &s.filesystems {
+                let inodes = f
+                    .inode_pct()
+                    .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"));
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {:.0}% | {} |",
+                    cell(&f.mount),
+                    cell(&f.device),
+                    widgets::bytes(f.size_bytes),
+                    widgets::bytes(f.used_bytes),
+                    widgets::bytes(f.avail_bytes),
+                    f.use_pct(),
+                    inodes
+                );
+            }
+            md.push('\n');
+        }
+    }
+    md
+}
+
+fn cell(s: &str) -> String {
+    crate::sanitize::plain(s).replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::tests::fleet_app;
+
+    #[test]
+    fn json_lists_containers_with_project_and_service() {
+        let app = fleet_app(1);
+        let v: serde_json::Value = serde_json::from_str(&json(&app)).unwrap();
+        let host = &v["hosts"][0];
+        assert_eq!(host["name"], "host0");
+        let c = host["containers"]["containers"].as_array().unwrap();
+        let api1 = c.iter().find(|c| c["name"] == "shop-api-1").unwrap();
+        assert_eq!(
+            (
+                api1["project"].as_str(),
+                api1["service"].as_str(),
+                api1["state"].as_str()
+            ),
+            (Some("shop"), Some("api"), Some("running"))
+        );
+        let api = &host["containers"]["services"][0];
+        assert_eq!(
+            (
+                api["service"].as_str(),
+                api["running"].as_u64(),
+                api["total"].as_u64()
+            ),
+            (Some("api"), Some(4), Some(4))
+        );
+        assert_eq!(host["disks"]["filesystems"][1]["use_pct"], 95.0);
+    }
+
+    #[test]
+    fn markdown_has_tables_and_escapes_pipes() {
+        let mut app = fleet_app(1);
+        app.hosts[0].name = "evil|host".into();
+        let md = markdown(&app);
+        assert!(md.contains("## evil\\|host (up)"), "{md}");
+        assert!(md.contains("| shop | api | 4/4 | 1 |"), "{md}");
+        assert!(
+            md.contains("| shop-worker-2 | shop | worker | exited(3) |"),
+            "{md}"
+        );
+        assert!(md.contains("| /srv/data | /dev/sdb1 | 500G |"), "{md}");
+    }
+}

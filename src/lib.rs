@@ -1,0 +1,28 @@
+//! watchfloor: a terminal ops console for small self-hosted fleets.
+//!
+//! The modules, in the order data flows through them:
+//!
+//! - [`config`]   the TOML config, keymap and theme files, with errors that point at file:line:column;
+//! - [`link`]     how a host is reached: [`link::Link`] (exec, unix socket, TCP) and its local implementation;
+//! - [`collect`]  collectors: I/O over a `Link` at the top, pure parsers below (containers, disks);
+//! - [`host`]     one worker task per host: owns the link, schedules collectors, sends [`event::HostEvent`]s;
+//! - [`event`]    the messages between tasks (facts in, commands out), no logic;
+//! - [`app`]      pure state: `App::update(event) -> effects`, no I/O, no clock;
+//! - [`ui`]       pure rendering of `&App` into a ratatui frame;
+//! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
+//! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
+//! - [`sanitize`] untrusted text from hosts made safe for the terminal.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod app;
+pub mod collect;
+pub mod config;
+pub mod event;
+pub mod export;
+pub mod host;
+pub mod link;
+pub mod sanitize;
+pub mod tui;
+pub mod ui;

@@ -1,0 +1,218 @@
+//! How a host is reached. Collectors see only [`Link`]: run a command, open a byte stream to a
+//! unix socket or to a TCP address *as seen from the host*. [`local::Local`] implements it with
+//! processes and sockets on this machine; the SSH implementation runs the same three operations
+//! as channels of one SSH session. Nothing here knows about Docker, PostgreSQL or df.
+
+pub mod local;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A bidirectional byte stream (a unix socket, a TCP connection or an SSH channel).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Duplex for T {}
+pub type ByteStream = Box<dyn Duplex>;
+
+/// The three things a collector may do on a host. Implementations apply their own connect
+/// timeouts; callers bound how long they wait for output.
+pub trait Link: Send + Sync + 'static {
+    /// The host's name in the config, for messages.
+    fn host(&self) -> &str;
+    /// Runs `command` through the host's shell (`sh -c` locally, the login shell over SSH):
+    /// the caller quotes arguments. Dropping the returned [`Exec`] stops the command.
+    fn exec(&self, command: &str) -> BoxFuture<'_, Result<Exec, LinkError>>;
+    /// Opens a stream to a unix socket on the host (the Docker socket, the PostgreSQL socket).
+    fn open_unix(&self, path: &str) -> BoxFuture<'_, Result<ByteStream, LinkError>>;
+    /// Opens a stream to `host:port` as seen from the host.
+    fn open_tcp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<ByteStream, LinkError>>;
+}
+
+/// What a link is doing, as shown in the overview and the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Up,
+    /// The link failed; the worker retries at `retry_at` (None: it will not retry by itself).
+    Down {
+        error: String,
+        since: Timestamp,
+        retry_at: Option<Timestamp>,
+    },
+}
+
+/// Why a link operation failed. Messages name the host and the target, then what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    #[error("{path} does not exist on {host}")]
+    NotFound { host: String, path: String },
+    #[error("permission denied on {target} on {host}")]
+    PermissionDenied { host: String, target: String },
+    #[error("{target} refused the connection on {host} (is the service running?)")]
+    Refused { host: String, target: String },
+    #[error("{what} on {host} timed out after {}s", after.as_secs())]
+    Timeout {
+        host: String,
+        what: String,
+        after: Duration,
+    },
+    #[error("{what} on {host} failed: {message}")]
+    Io {
+        host: String,
+        what: String,
+        message: String,
+    },
+}
+
+impl LinkError {
+    /// Classifies an I/O error from opening `target` on `host`.
+    pub fn from_io(host: &str, target: &str, e: &std::io::Error) -> Self {
+        let (host, target) = (host.to_owned(), target.to_owned());
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Self::NotFound { host, path: target },
+            std::io::ErrorKind::PermissionDenied => Self::PermissionDenied { host, target },
+            std::io::ErrorKind::ConnectionRefused => Self::Refused { host, target },
+            _ => Self::Io {
+                host,
+                what: target,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// A piece of a running command's output, in the order it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecChunk {
+    Stdout(Bytes),
+    Stderr(Bytes),
+    /// Always the last chunk, when the command's status is known.
+    Exit(ExitStatus),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(String),
+    /// The channel closed without reporting a status.
+    Unknown,
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Code(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signal(s) => write!(f, "signal {s}"),
+            ExitStatus::Unknown => f.write_str("no exit status"),
+        }
+    }
+}
+
+/// A running command. Output arrives as it is produced; dropping this stops the command.
+pub struct Exec {
+    rx: mpsc::Receiver<ExecChunk>,
+    _task: AbortOnDrop,
+}
+
+/// Collected output of a command, each stream capped (see [`Exec::output`]).
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+    /// True when more output arrived than the cap and was dropped.
+    pub truncated: bool,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// The first line of stderr, trimmed: what a message about a failed command shows.
+    pub fn stderr_line(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        crate::sanitize::plain(
+            text.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim(),
+        )
+    }
+}
+
+impl Exec {
+    /// Wraps a task that feeds `rx`; the task is aborted when the `Exec` is dropped.
+    pub fn new(rx: mpsc::Receiver<ExecChunk>, task: tokio::task::JoinHandle<()>) -> Self {
+        Exec {
+            rx,
+            _task: AbortOnDrop(task.abort_handle()),
+        }
+    }
+
+    /// The next chunk, or None after `Exit` (or when the producer died).
+    pub async fn next(&mut self) -> Option<ExecChunk> {
+        self.rx.recv().await
+    }
+
+    /// Reads to the end, keeping at most `cap` bytes of each stream.
+    pub async fn output(mut self, cap: usize) -> Output {
+        let (mut stdout, mut stderr, mut truncated) = (Vec::new(), Vec::new(), false);
+        let mut status = ExitStatus::Unknown;
+        while let Some(chunk) = self.next().await {
+            let (buf, data) = match chunk {
+                ExecChunk::Stdout(d) => (&mut stdout, d),
+                ExecChunk::Stderr(d) => (&mut stderr, d),
+                ExecChunk::Exit(s) => {
+                    status = s;
+                    break;
+                }
+            };
+            let room = cap.saturating_sub(buf.len());
+            truncated |= data.len() > room;
+            buf.extend_from_slice(&data[..data.len().min(room)]);
+        }
+        Output {
+            stdout,
+            stderr,
+            status,
+            truncated,
+        }
+    }
+}
+
+/// Runs `command` to completion with a deadline. The usual way for a collector to run a command.
+pub async fn run(link: &dyn Link, command: &str, timeout: Duration) -> Result<Output, LinkError> {
+    const CAP: usize = 4 << 20;
+    let work = async { Ok(link.exec(command).await?.output(CAP).await) };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LinkError::Timeout {
+                host: link.host().to_owned(),
+                what: format!("`{command}`"),
+                after: timeout,
+            })
+        })
+}
+
+/// Aborts a task when dropped, so that a stream's producer never outlives its consumer.
+pub struct AbortOnDrop(pub tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

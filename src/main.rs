@@ -1,0 +1,155 @@
+//! The `watchfloor` binary: parses the command line, loads the config (reporting errors with
+//! file:line:column before the terminal is touched), sets up logging to a file, and runs the
+//! console or a headless snapshot.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser, Subcommand};
+use color_eyre::eyre::WrapErr;
+use jiff::Timestamp;
+
+use watchfloor::app::App;
+use watchfloor::config::{self, Overrides, Settings};
+use watchfloor::event::{AppEvent, HostId};
+use watchfloor::{export, host, tui};
+
+/// A terminal ops console for small self-hosted fleets.
+///
+/// Without a config file it watches this machine as host `local`. Keys: `?` in the console.
+#[derive(Debug, Parser)]
+#[command(name = "watchfloor", version, about, long_about = None)]
+struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/watchfloor/config.toml, if it exists)
+    #[arg(long, short, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Theme: dark, light, ansi16, mono, a name in $XDG_CONFIG_HOME/watchfloor/themes, or a path
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    theme: Option<String>,
+    /// Disable every action that changes a host
+    #[arg(long, global = true)]
+    read_only: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Collect once from every host and print the state; exit 1 if any host did not fully answer
+    #[command(group(ArgGroup::new("format").required(true).args(["json", "md"])))]
+    Snapshot {
+        /// Print JSON (for scripts)
+        #[arg(long)]
+        json: bool,
+        /// Print Markdown tables (for incident notes)
+        #[arg(long)]
+        md: bool,
+        /// Seconds to wait for each host
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        timeout: u64,
+    },
+}
+
+/// Exit code for config and usage errors, as clap uses for usage errors.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        theme: cli.theme.clone(),
+        read_only: cli.read_only,
+    };
+    let settings = match config::load(&overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = color_eyre::install() {
+        eprintln!("watchfloor: {e}");
+    }
+    tui::install_panic_hook();
+    let _log = init_logging();
+    match run(cli.command, settings) {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("watchfloor: {report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Option<Command>, settings: Settings) -> color_eyre::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("starting the async runtime")?;
+    match command {
+        None => {
+            runtime
+                .block_on(tui::run(settings))
+                .wrap_err("terminal error")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Snapshot {
+            json,
+            md: _,
+            timeout,
+        }) => {
+            let app = runtime.block_on(snapshot(&settings, Duration::from_secs(timeout.max(1))));
+            println!(
+                "{}",
+                if json {
+                    export::json(&app)
+                } else {
+                    export::markdown(&app)
+                }
+            );
+            let all = app.hosts.iter().all(|h| h.all_answered());
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// Collects once from every host concurrently into a fresh `App`.
+async fn snapshot(settings: &Settings, timeout: Duration) -> App {
+    let mut app = App::new(settings, Timestamp::now());
+    let runs = settings
+        .hosts
+        .iter()
+        .map(|spec| host::collect_once(spec, timeout));
+    let results = futures_util::future::join_all(runs).await;
+    app.update(AppEvent::Clock(Timestamp::now()));
+    for (i, events) in results.into_iter().enumerate() {
+        for ev in events {
+            app.update(AppEvent::Host(HostId(i), ev));
+        }
+    }
+    app
+}
+
+/// Logs go to `$XDG_STATE_HOME/watchfloor/watchfloor.log`, never to the screen.
+/// Level from WATCHFLOOR_LOG (default "info").
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = config::state_dir()?;
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "watchfloor.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WATCHFLOOR_LOG")
+        .unwrap_or_else(|_| "info,russh=warn,hyper=warn".into());
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

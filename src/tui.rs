@@ -1,0 +1,200 @@
+//! The terminal: raw mode and the alternate screen (restored on quit, error, panic, SIGTERM
+//! and SIGHUP), and the one loop that owns the `App`. The loop never awaits the network: it
+//! selects over terminal input, host events, a 1 Hz clock and the next frame deadline; it
+//! draws only when something changed, at most ~30 frames a second, and writes nothing when a
+//! frame is identical to what is on screen.
+
+use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use crossterm::terminal::{
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use crossterm::{cursor, execute, queue};
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, sleep_until};
+
+use crate::app::{App, Effect};
+use crate::config::Settings;
+use crate::event::{AppEvent, HostId};
+use crate::host::{self, HostHandle};
+use crate::ui;
+
+/// At most ~30 frames a second; bursts of events in between become one frame.
+const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
+/// Events taken from the channel per wakeup.
+const BATCH: usize = 256;
+
+type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Set while the terminal is in raw mode on the alternate screen, so restoring is idempotent
+/// and the panic hook knows whether it has anything to undo.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Runs the console until the user quits, the terminal goes away or a signal arrives.
+pub async fn run(settings: Settings) -> io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<AppEvent>(1024);
+    let workers: Vec<HostHandle> = settings
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| host::spawn(HostId(i), spec.clone(), tx.clone()))
+        .collect();
+    drop(tx);
+
+    let mut app = App::new(&settings, Timestamp::now());
+    let theme = settings.theme;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+
+    let mut terminal = enter()?;
+    let _restore = Restore;
+    let size = terminal.size()?;
+    app.update(AppEvent::Resize {
+        width: size.width,
+        height: size.height,
+    });
+
+    let mut input = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut incoming = Vec::with_capacity(BATCH);
+    let mut pending = Vec::new();
+    let mut hosts_open = true;
+    let mut dirty = true;
+    let mut next_frame = Instant::now();
+    let mut shown: Option<Buffer> = None;
+
+    loop {
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(Event::Key(key))) => pending.push(AppEvent::Key(key)),
+                Some(Ok(Event::Resize(width, height))) => pending.push(AppEvent::Resize { width, height }),
+                Some(Ok(_)) => {}
+                // The terminal is gone (a closed SSH session or tmux pane): nothing left to show.
+                Some(Err(_)) | None => break,
+            },
+            n = rx.recv_many(&mut incoming, BATCH), if hosts_open => hosts_open = n > 0,
+            _ = clock.tick() => pending.push(AppEvent::Clock(Timestamp::now())),
+            () = sleep_until(next_frame), if dirty => {
+                draw(&mut terminal, &app, &theme, &mut shown)?;
+                dirty = false;
+                next_frame = Instant::now() + MIN_FRAME_GAP;
+            }
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = sigint.recv() => break,
+        }
+        for ev in pending.drain(..).chain(incoming.drain(..)) {
+            dirty = true;
+            for effect in app.update(ev) {
+                if let Some(msg) = dispatch(effect, &workers) {
+                    app.status = Some(msg);
+                }
+            }
+        }
+        if app.should_quit() {
+            break;
+        }
+    }
+    drop(workers);
+    Ok(())
+}
+
+/// Carries out an effect without waiting; returns a message for the status bar on failure.
+fn dispatch(effect: Effect, workers: &[HostHandle]) -> Option<String> {
+    match effect {
+        Effect::Send(id, cmd) => {
+            let worker = workers.iter().find(|w| w.id == id)?;
+            match worker.commands.try_send(cmd) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    Some(format!("host #{} is busy; try again in a moment", id.0 + 1))
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    Some(format!("host #{} has stopped", id.0 + 1))
+                }
+            }
+        }
+    }
+}
+
+/// Renders off-screen first and writes only if the frame differs from what is shown, inside a
+/// synchronized update so slow links never show half a frame.
+fn draw(
+    terminal: &mut Term,
+    app: &App,
+    theme: &ui::theme::Theme,
+    shown: &mut Option<Buffer>,
+) -> io::Result<()> {
+    let size = terminal.size()?;
+    let area = Rect::new(0, 0, size.width, size.height);
+    let mut frame = Buffer::empty(area);
+    ui::draw(app, theme, area, &mut frame);
+    if shown.as_ref() == Some(&frame) {
+        return Ok(());
+    }
+    queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.draw(|f| {
+        if f.area() == area {
+            f.buffer_mut().clone_from(&frame);
+        } else {
+            ui::draw(app, theme, f.area(), f.buffer_mut()); // resized in between: draw afresh
+        }
+    })?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    *shown = Some(frame);
+    Ok(())
+}
+
+fn enter() -> io::Result<Term> {
+    crossterm::terminal::enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
+    execute!(out, EnterAlternateScreen, cursor::Hide)?;
+    Terminal::new(CrosstermBackend::new(out))
+}
+
+/// Leaves the alternate screen and raw mode. Safe to call more than once, and from the panic
+/// hook; errors are ignored because the terminal may already be gone (SIGHUP).
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let mut out = io::stdout();
+        let _ = execute!(
+            out,
+            EndSynchronizedUpdate,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
+        let _ = out.flush();
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Restores the terminal when the loop ends, however it ends.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Makes panics restore the terminal before the report is printed.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}

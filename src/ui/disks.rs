@@ -1,0 +1,170 @@
+//! Disks pane: per host, its filesystems fullest first: mount, device, size, used, available,
+//! use %, inode use %, and a bar coloured by thresholds (80 % warn, 90 % critical).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::theme::Theme;
+use super::widgets::{self, columns};
+use crate::app::disks::{self, Row};
+use crate::app::hosts::HostState;
+use crate::app::{App, Pane};
+use crate::collect::disks::Filesystem;
+
+pub struct DisksPane<'a> {
+    pub app: &'a App,
+    pub theme: &'a Theme,
+}
+
+/// FILESYSTEM, SIZE, USED, AVAIL, USE%, INODE; MOUNT is sized from the width, the bar takes the rest.
+const FIXED: [u16; 6] = [16, 5, 5, 5, 4, 5];
+const RIGHT: [usize; 5] = [2, 3, 4, 5, 6];
+
+impl Widget for DisksPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (app, theme) = (self.app, self.theme);
+        let hosts = app.visible_hosts();
+        let mut title = vec![Span::styled(" Disks ", theme.title())];
+        if let [only] = hosts.as_slice() {
+            title.push(Span::styled(format!("· {} ", only.name), theme.accent()));
+            title.push(widgets::freshness(&only.disks.freshness(app.now), theme));
+            title.push(Span::raw(" "));
+        }
+        let inner = super::pane_frame(app, theme, title, area, buf);
+        let problems: Vec<(String, String)> = hosts
+            .iter()
+            .filter_map(|h| Some((h.name.clone(), h.disks.error()?.to_owned())))
+            .collect();
+        let inner = super::notices(&problems, theme, inner, buf);
+        if inner.height < 2 {
+            return;
+        }
+        let mount_w = (inner.width * 25 / 100).clamp(12, 32);
+        let mut fixed = vec![mount_w];
+        fixed.extend(FIXED);
+        let w = widgets::widths(inner.width, &fixed);
+        let header = [
+            "MOUNT",
+            "FILESYSTEM",
+            "SIZE",
+            "USED",
+            "AVAIL",
+            "USE%",
+            "INODE",
+            "USAGE",
+        ];
+        let header = columns(
+            &w,
+            &RIGHT,
+            header
+                .iter()
+                .map(|h| Span::styled(*h, theme.header()))
+                .collect(),
+        );
+        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let rows = disks::rows(&hosts, &app.filter_text(Pane::Disks));
+        let list = Rect {
+            y: inner.y + 1,
+            height: inner.height - 1,
+            ..inner
+        };
+        let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
+        let selected = (!keys.is_empty()).then(|| app.disks.selection.index(&keys));
+        let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();
+        widgets::render_list(lines, selected, list, buf, theme);
+    }
+}
+
+impl DisksPane<'_> {
+    fn row(&self, row: &Row<'_>, w: &[u16]) -> Line<'static> {
+        match row {
+            Row::Host(h) => self.host_row(h),
+            Row::Disk(fs) => self.disk_row(fs, w),
+        }
+    }
+
+    fn host_row(&self, h: &HostState) -> Line<'static> {
+        let theme = self.theme;
+        let f = widgets::freshness(&h.disks.freshness(self.app.now), theme);
+        Line::from(vec![
+            Span::styled(
+                format!("▾ {}  ", h.name),
+                theme.accent().add_modifier(ratatui::style::Modifier::BOLD),
+            ),
+            f,
+        ])
+    }
+
+    fn disk_row(&self, fs: &Filesystem, w: &[u16]) -> Line<'static> {
+        let theme = self.theme;
+        let pct = fs.use_pct();
+        let inode = fs.inode_pct().map_or_else(
+            || Span::styled("-", theme.muted()),
+            |p| Span::styled(format!("{p:.0}%"), widgets::level_style(p, theme)),
+        );
+        let bar_width = usize::from(*w.last().unwrap_or(&4));
+        let mut line = columns(
+            &w[..w.len() - 1],
+            &RIGHT,
+            vec![
+                Span::styled(format!("  {}", fs.mount), theme.text()),
+                Span::styled(fs.device.clone(), theme.muted()),
+                Span::raw(widgets::bytes(fs.size_bytes)),
+                Span::raw(widgets::bytes(fs.used_bytes)),
+                Span::raw(widgets::bytes(fs.avail_bytes)),
+                Span::styled(format!("{pct:.0}%"), widgets::level_style(pct, theme)),
+                inode,
+            ],
+        );
+        line.spans.push(Span::raw(" "));
+        line.spans.extend(widgets::bar(pct, bar_width, theme));
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::Pane;
+    use crate::app::tests::fleet_app;
+    use crate::ui::testing::render;
+
+    #[test]
+    fn disks_80x24() {
+        let mut app = fleet_app(1);
+        app.pane = Pane::Disks;
+        insta::assert_snapshot!(render(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn disks_120x40() {
+        let mut app = fleet_app(2);
+        app.pane = Pane::Disks;
+        insta::assert_snapshot!(render(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn full_disk_bar_is_critical() {
+        let mut app = fleet_app(1);
+        app.pane = Pane::Disks;
+        let term = render(&app, 120, 40);
+        let buf = term.backend().buffer();
+        let crit = crate::ui::theme::Theme::builtin("dark")
+            .unwrap()
+            .crit()
+            .fg
+            .unwrap();
+        // The fixture's /srv/data is 95 % full: its bar's first cell is critical.
+        let y = (0..40)
+            .find(|y| {
+                (0..40)
+                    .map(|x| buf[(x, *y)].symbol())
+                    .collect::<String>()
+                    .contains("/srv/data")
+            })
+            .unwrap();
+        let x = (0..120).find(|x| buf[(*x, y)].symbol() == "█").unwrap();
+        assert_eq!(buf[(x, y)].fg, crit);
+    }
+}

@@ -1,0 +1,184 @@
+//! Overview pane: one row per host: link state, age of its newest data, containers
+//! running/total, unhealthy count, fullest disk.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::theme::Theme;
+use super::widgets::{self, columns};
+use crate::app::App;
+use crate::app::hosts::{HostState, STALE_AFTER_INTERVALS, age};
+use crate::app::overview::summary;
+use crate::collect::disks::worst_pct;
+use crate::link::LinkState;
+
+pub struct OverviewPane<'a> {
+    pub app: &'a App,
+    pub theme: &'a Theme,
+}
+
+const FIXED: [u16; 5] = [18, 14, 7, 10, 9];
+
+impl Widget for OverviewPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (app, theme) = (self.app, self.theme);
+        let title = vec![
+            Span::styled(" Overview ", theme.title()),
+            Span::styled(
+                format!(
+                    "· {} host{} ",
+                    app.hosts.len(),
+                    if app.hosts.len() == 1 { "" } else { "s" }
+                ),
+                theme.muted(),
+            ),
+        ];
+        let inner = super::pane_frame(app, theme, title, area, buf);
+        if inner.height == 0 {
+            return;
+        }
+        let w = widgets::widths(inner.width, &FIXED);
+        let header = [
+            "HOST",
+            "LINK",
+            "DATA",
+            "CONTAINERS",
+            "UNHEALTHY",
+            "FULLEST DISK",
+        ];
+        let header = columns(
+            &w,
+            &[2, 3, 4],
+            header
+                .iter()
+                .map(|h| Span::styled(*h, theme.header()))
+                .collect(),
+        );
+        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let filter = app.filter().text.to_lowercase();
+        let hosts: Vec<&HostState> = app
+            .hosts
+            .iter()
+            .filter(|h| h.name.to_lowercase().contains(&filter))
+            .collect();
+        let lines: Vec<Line<'_>> = hosts.iter().map(|h| self.row(h, &w)).collect();
+        let ids: Vec<_> = hosts.iter().map(|h| h.id).collect();
+        let selected = (!ids.is_empty()).then(|| app.overview.index(&ids));
+        let list = Rect {
+            y: inner.y + 1,
+            height: inner.height - 1,
+            ..inner
+        };
+        widgets::render_list(lines, selected, list, buf, theme);
+    }
+}
+
+impl OverviewPane<'_> {
+    fn row(&self, host: &HostState, w: &[u16]) -> Line<'static> {
+        let (theme, now) = (self.theme, self.app.now);
+        let s = summary(host, now);
+        let link = match &host.link {
+            LinkState::Connecting => Span::styled("connecting", theme.warn()),
+            LinkState::Up => Span::styled("up", theme.ok()),
+            LinkState::Down { since, .. } => Span::styled(
+                format!("down {}", widgets::age(age(*since, now))),
+                theme.crit(),
+            ),
+        };
+        // Stale when older than three of the host's shortest refresh interval.
+        let stale_after = host.disks_interval() * STALE_AFTER_INTERVALS;
+        let data = match s.data_age {
+            None => Span::styled("-", theme.muted()),
+            Some(a) if a > stale_after => Span::styled(widgets::age(a), theme.stale()),
+            Some(a) => Span::styled(widgets::age(a), theme.muted()),
+        };
+        let (containers, unhealthy) = match (&host.containers, s.containers) {
+            (None, _) => (Span::styled("off", theme.muted()), Span::raw("")),
+            (Some(o), None) if o.error().is_some() => {
+                (Span::styled("error", theme.crit()), Span::raw(""))
+            }
+            (Some(_), None) => (Span::styled("-", theme.muted()), Span::raw("")),
+            (Some(_), Some(c)) => {
+                let style = if c.running < c.total {
+                    theme.warn()
+                } else {
+                    theme.ok()
+                };
+                let unhealthy = if c.unhealthy > 0 {
+                    Span::styled(c.unhealthy.to_string(), theme.crit())
+                } else {
+                    Span::styled("0", theme.muted())
+                };
+                (
+                    Span::styled(format!("{}/{}", c.running, c.total), style),
+                    unhealthy,
+                )
+            }
+        };
+        let disk = match s.fullest_disk {
+            None if host.disks.error().is_some() => Span::styled("error", theme.crit()),
+            None => Span::styled("-", theme.muted()),
+            Some(fs) => {
+                let pct = worst_pct(fs);
+                Span::styled(
+                    format!("{} {pct:.0}%", fs.mount),
+                    widgets::level_style(pct, theme),
+                )
+            }
+        };
+        columns(
+            w,
+            &[2, 3, 4],
+            vec![
+                Span::styled(host.name.clone(), theme.text()),
+                link,
+                data,
+                containers,
+                unhealthy,
+                disk,
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::Pane;
+    use crate::app::tests::fleet_app;
+    use crate::ui::testing::render;
+
+    #[test]
+    fn overview_80x24() {
+        let mut app = fleet_app(3);
+        app.pane = Pane::Overview;
+        insta::assert_snapshot!(render(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn overview_120x40() {
+        let mut app = fleet_app(3);
+        app.pane = Pane::Overview;
+        insta::assert_snapshot!(render(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn down_host_is_critical() {
+        let mut app = fleet_app(3);
+        app.pane = Pane::Overview;
+        let term = render(&app, 120, 40);
+        let buf = term.backend().buffer();
+        // host2 is down in the fixture: its LINK cell uses the crit style.
+        let theme = crate::ui::theme::Theme::builtin("dark").unwrap();
+        let y = (0..40)
+            .find(|y| {
+                (0..20)
+                    .map(|x| buf[(x, *y)].symbol())
+                    .collect::<String>()
+                    .starts_with("host2")
+            })
+            .unwrap();
+        assert_eq!(buf[(19, y)].fg, theme.crit().fg.unwrap());
+    }
+}

@@ -1,0 +1,93 @@
+//! The tab bar (panes, fleet summary, read-only badge) and the status bar (filter input, the
+//! last message, key hints).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::theme::Theme;
+use super::widgets;
+use crate::app::{App, Pane};
+use crate::config::keymap::Action;
+use crate::link::LinkState;
+
+pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let mut spans = vec![Span::styled(" watchfloor ", theme.title())];
+    for (i, pane) in Pane::ALL.iter().enumerate() {
+        let style = if *pane == app.pane {
+            theme.tab_active()
+        } else {
+            theme.tab()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
+    }
+    Line::from(spans).render(area, buf);
+
+    let mut right = Vec::new();
+    let down = app
+        .hosts
+        .iter()
+        .filter(|h| matches!(h.link, LinkState::Down { .. }))
+        .count();
+    let connecting = app
+        .hosts
+        .iter()
+        .filter(|h| h.link == LinkState::Connecting)
+        .count();
+    let n = app.hosts.len();
+    right.push(Span::styled(
+        format!("{n} host{} ", if n == 1 { "" } else { "s" }),
+        theme.muted(),
+    ));
+    if down > 0 {
+        right.push(Span::styled(format!("{down} down "), theme.crit()));
+    } else if connecting > 0 {
+        right.push(Span::styled(
+            format!("{connecting} connecting "),
+            theme.warn(),
+        ));
+    }
+    if app.read_only {
+        right.push(Span::styled(
+            " READ-ONLY ",
+            theme
+                .warn()
+                .add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+    }
+    let right = Line::from(right).right_aligned();
+    let used: u16 = 12 + 3 * 14;
+    if area.width > used + u16::try_from(right.width()).unwrap_or(u16::MAX) {
+        right.render(area, buf);
+    }
+}
+
+pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    buf.set_style(area, theme.status());
+    let filter = app.filter();
+    let left = if filter.editing {
+        format!(
+            " filter: {}▏  (Enter keep · Esc clear)",
+            crate::sanitize::plain(&filter.text)
+        )
+    } else if let Some(msg) = &app.status {
+        format!(" {msg}")
+    } else {
+        let k = |a| app.keymap.hint(a);
+        format!(
+            " {} help  {} filter  {} open  {} back  {} pane  {} quit",
+            k(Action::Help),
+            k(Action::Filter),
+            k(Action::Open),
+            k(Action::Back),
+            k(Action::NextPane),
+            k(Action::Quit)
+        )
+    };
+    Line::from(Span::styled(
+        widgets::fit(&left, usize::from(area.width)),
+        theme.status(),
+    ))
+    .render(area, buf);
+}

@@ -1,0 +1,225 @@
+//! Small pieces every pane uses: column layout of a line, scrolling, bars, and compact
+//! formats for ages and sizes. Pure.
+
+use std::time::Duration;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthStr;
+
+use super::theme::Theme;
+use crate::app::hosts::Freshness;
+
+/// A cell: its text and style.
+pub type Cell<'a> = Span<'a>;
+
+/// Lays cells out in columns of the given widths (the last column takes what is left), one
+/// space apart; text longer than its column is cut with "…". Right-aligns columns in `right`.
+pub fn columns<'a>(widths: &[u16], right: &[usize], cells: Vec<Cell<'a>>) -> Line<'a> {
+    let mut spans = Vec::with_capacity(cells.len() * 2);
+    for (i, cell) in cells.into_iter().enumerate() {
+        let Some(&w) = widths.get(i) else { break };
+        let w = usize::from(w);
+        let text = fit(&cell.content, w);
+        let pad = w.saturating_sub(text.width());
+        let (left_pad, right_pad) = if right.contains(&i) {
+            (pad, 0)
+        } else {
+            (0, pad)
+        };
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        if left_pad > 0 {
+            spans.push(Span::raw(" ".repeat(left_pad)));
+        }
+        spans.push(Span::styled(text, cell.style));
+        if right_pad > 0 && i + 1 < widths.len() {
+            spans.push(Span::raw(" ".repeat(right_pad)));
+        }
+    }
+    Line::from(spans)
+}
+
+/// Widths for `fixed` columns plus a last one that takes the rest of `total` (at least 4).
+pub fn widths(total: u16, fixed: &[u16]) -> Vec<u16> {
+    let used: u16 = fixed.iter().sum::<u16>() + u16::try_from(fixed.len()).unwrap_or(0);
+    let mut w = fixed.to_vec();
+    w.push(total.saturating_sub(used).max(4));
+    w
+}
+
+/// `s` cut to `width` display cells, ending in "…" when cut.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// The first row to show so that `selected` is visible: it stays mid-screen while scrolling,
+/// a pure function of the inputs so frames never jump.
+pub fn scroll_offset(selected: usize, len: usize, height: usize) -> usize {
+    if len <= height || height == 0 {
+        return 0;
+    }
+    selected.saturating_sub(height / 2).min(len - height)
+}
+
+/// Renders `lines` into `area` from `offset`, painting the selected line with the selection style.
+pub fn render_list(
+    lines: Vec<Line<'_>>,
+    selected: Option<usize>,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    let height = usize::from(area.height);
+    let offset = scroll_offset(selected.unwrap_or(0), lines.len(), height);
+    for (i, line) in lines.into_iter().enumerate().skip(offset).take(height) {
+        let y = area.y + u16::try_from(i - offset).unwrap_or(0);
+        let row = Rect {
+            y,
+            height: 1,
+            ..area
+        };
+        buf.set_line(row.x, row.y, &line, row.width);
+        if Some(i) == selected {
+            buf.set_style(row, theme.selection());
+        }
+    }
+}
+
+/// A usage bar of `width` cells, filled to `pct`, coloured by thresholds.
+pub fn bar(pct: f64, width: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let filled = ((pct.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
+    vec![
+        Span::styled("█".repeat(filled), level_style(pct, theme)),
+        Span::styled("░".repeat(width - filled.min(width)), theme.bar_empty()),
+    ]
+}
+
+/// Disk-style thresholds: ≥ 90 % critical, ≥ 80 % warning.
+pub fn level_style(pct: f64, theme: &Theme) -> Style {
+    if pct >= 90.0 {
+        theme.crit()
+    } else if pct >= 80.0 {
+        theme.warn()
+    } else {
+        theme.ok()
+    }
+}
+
+/// "42s", "12m", "3h12m", "2d3h": two units at most, so it changes at most once a minute
+/// after the first minute.
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Binary sizes in at most 5 characters: "512B", "1.5K", "45.2G", "3.6T".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[unit])
+    } else {
+        format!("{v:.0}{}", UNITS[unit])
+    }
+}
+
+/// How a freshness reads in a title or a cell, and its style.
+pub fn freshness(f: &Freshness, theme: &Theme) -> Span<'static> {
+    match f {
+        Freshness::Waiting => Span::styled("waiting", theme.muted()),
+        Freshness::Live => Span::styled("live", theme.ok()),
+        Freshness::Fresh(d) => Span::styled(age(*d), theme.muted()),
+        Freshness::Stale(d) => Span::styled(format!("stale {}", age(*d)), theme.stale()),
+        Freshness::Failed => Span::styled("failed", theme.crit()),
+    }
+}
+
+/// A centred rectangle of at most `width` x `height` inside `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_use_two_units_at_most() {
+        assert_eq!(age(Duration::from_secs(42)), "42s");
+        assert_eq!(age(Duration::from_secs(754)), "12m");
+        assert_eq!(age(Duration::from_secs(3 * 3600 + 12 * 60 + 5)), "3h12m");
+        assert_eq!(age(Duration::from_secs(2 * 86_400 + 3 * 3600 + 59)), "2d3h");
+    }
+
+    #[test]
+    fn sizes_fit_five_characters() {
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(1536), "1.5K");
+        assert_eq!(bytes(48_533_340_160), "45G");
+        assert_eq!(bytes(4_000_000_000_000), "3.6T");
+    }
+
+    #[test]
+    fn fit_cuts_with_an_ellipsis_by_display_width() {
+        assert_eq!(fit("registry.example/api", 10), "registry.…");
+        assert_eq!(fit("漢字漢字", 5), "漢字…");
+        assert_eq!(fit("short", 10), "short");
+    }
+
+    #[test]
+    fn scrolling_keeps_the_selection_visible() {
+        assert_eq!(scroll_offset(0, 100, 10), 0);
+        assert_eq!(scroll_offset(50, 100, 10), 45);
+        assert_eq!(scroll_offset(99, 100, 10), 90);
+        assert_eq!(scroll_offset(5, 8, 10), 0);
+    }
+
+    #[test]
+    fn columns_pad_and_align() {
+        let line = columns(
+            &[5, 3, 4],
+            &[1],
+            vec![Span::raw("abcdefg"), Span::raw("7"), Span::raw("x")],
+        );
+        assert_eq!(line.to_string(), "abcd…   7 x");
+    }
+}
