@@ -34,7 +34,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct UiConfig {
     /// A built-in theme name or a path to a theme file.
-    pub theme: Option<String>,
+    pub theme: Option<Spanned<String>>,
     /// Remove every action that changes a host.
     pub read_only: bool,
 }
@@ -153,12 +153,18 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         std::env::var("DOCKER_HOST").ok().as_deref(),
     )?;
     let keymap = Keymap::with_overrides(&config.keymap, source)?;
-    let theme_choice = over.theme.clone().or_else(|| config.ui.theme.clone());
-    let theme = crate::ui::theme::resolve(
-        theme_choice.as_deref(),
-        theme_dir().as_deref(),
-        &ThemeEnv::from_env(),
-    )?;
+    let env = ThemeEnv::from_env();
+    let dir = theme_dir();
+    let theme = match (&over.theme, &config.ui.theme) {
+        (Some(cli), _) => crate::ui::theme::resolve(Some(cli), dir.as_deref(), &env)?,
+        // Point at the config's value when the theme it names does not exist.
+        (None, Some(t)) => crate::ui::theme::resolve(Some(t.get_ref()), dir.as_deref(), &env)
+            .map_err(|e| match e.path {
+                Some(_) => e, // the error is in the theme file itself
+                None => ConfigError::at(source, t.span(), e.message, e.help.unwrap_or_default()),
+            })?,
+        (None, None) => crate::ui::theme::resolve(None, dir.as_deref(), &env)?,
+    };
     Ok(Settings {
         hosts,
         keymap,

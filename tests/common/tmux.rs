@@ -1,0 +1,98 @@
+//! The real binary in a real terminal: tmux on a private server socket, `send-keys`,
+//! `capture-pane`, and waits for text.
+
+use std::process::Command;
+use std::time::Duration;
+
+use super::{sh, wait_for};
+
+pub struct Tmux {
+    socket: String,
+    /// Holds the shell's startup file (dash ignores PS1 from the environment as root).
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// A detached session of `width`x`height` running `sh` with a recognisable prompt.
+    pub fn new(width: u16, height: u16, env: &[(&str, String)]) -> Tmux {
+        let socket = format!("wf-test-{}-{}", std::process::id(), rand_suffix());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rc = dir.path().join("shrc");
+        std::fs::write(&rc, "PS1='wf-prompt$ '\n").expect("shrc");
+        let t = Tmux { socket, _dir: dir };
+        let mut cmd = t.cmd();
+        cmd.args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+        for (k, v) in env {
+            cmd.args(["-e", &format!("{k}={v}")]);
+        }
+        cmd.args(["-e", &format!("ENV={}", rc.display()), "sh"]);
+        sh(&mut cmd);
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    /// Types `text` literally, then Enter.
+    pub fn type_line(&self, text: &str) {
+        sh(self.cmd().args(["send-keys", "-l", text]));
+        self.keys(&["Enter"]);
+    }
+
+    /// Sends tmux key names ("q", "Tab", "Escape", "Down", "3").
+    pub fn keys(&self, keys: &[&str]) {
+        sh(self.cmd().arg("send-keys").args(keys));
+    }
+
+    pub fn screen(&self) -> String {
+        sh(self.cmd().args(["capture-pane", "-p"]))
+    }
+
+    /// Waits until the screen contains every one of `texts`; returns that screen.
+    pub fn wait_for_text(&self, texts: &[&str], timeout: Duration) -> String {
+        let what = format!("{texts:?} on screen");
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(&what, timeout, || {
+                last = self.screen();
+                texts.iter().all(|t| last.contains(t)).then(|| last.clone())
+            })
+        }));
+        found.unwrap_or_else(|_| {
+            panic!("timed out after {timeout:?} waiting for {texts:?}; screen:\n{last}")
+        })
+    }
+
+    /// Waits until `check` accepts the screen.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        wait_for(what, timeout, || Some(self.screen()).filter(|s| check(s)))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
