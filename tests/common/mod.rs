@@ -151,7 +151,7 @@ impl Docker {
         {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(root.path())
             .args(["-c", "."])
@@ -161,7 +161,11 @@ impl Docker {
         sh(self
             .cli()
             .args(["import", "-", IMAGE])
-            .stdin(tar.stdout.unwrap()));
+            .stdin(tar.stdout.take().unwrap()));
+        assert!(
+            tar.wait().unwrap().success(),
+            "tar of the image root failed"
+        );
     }
 
     /// Starts a container of compose `project`/`service` (replica `n`) running `cmd`.
