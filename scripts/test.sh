@@ -10,6 +10,7 @@ declare -A PACKAGES=(
   [dockerd]=docker.io
   [tmux]=tmux
   [tar]=tar
+  [pgrep]=procps
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
@@ -31,33 +32,10 @@ fi
 
 # A private Docker daemon unless the caller already provides one.
 if [ -z "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "scripts/test.sh: the Docker tests start a private dockerd and need root" >&2
-    exit 1
-  fi
-  dockerd_dir=$(mktemp -d /tmp/wf-dockerd.XXXXXX)
-  dockerd --data-root "$dockerd_dir/data" --exec-root "$dockerd_dir/exec" \
-    --pidfile "$dockerd_dir/dockerd.pid" -H "unix://$dockerd_dir/docker.sock" \
-    --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
-    >"$dockerd_dir/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  stop_dockerd() {
-    local ids
-    ids=$(DOCKER_HOST="unix://$dockerd_dir/docker.sock" docker ps -aq 2>/dev/null || true)
-    [ -n "$ids" ] && DOCKER_HOST="unix://$dockerd_dir/docker.sock" docker rm -f $ids >/dev/null 2>&1 || true
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$dockerd_pid" 2>/dev/null || true
-    rm -rf "$dockerd_dir"
-  }
-  trap stop_dockerd EXIT
-  export WATCHFLOOR_TEST_DOCKER_HOST="unix://$dockerd_dir/docker.sock"
-  for _ in $(seq 1 300); do
-    DOCKER_HOST="$WATCHFLOOR_TEST_DOCKER_HOST" docker version >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || { cat "$dockerd_dir/dockerd.log" >&2; echo "dockerd died" >&2; exit 1; }
-    sleep 0.2
-  done
-  DOCKER_HOST="$WATCHFLOOR_TEST_DOCKER_HOST" docker version >/dev/null || { cat "$dockerd_dir/dockerd.log" >&2; exit 1; }
+  # shellcheck source=scripts/lib/dockerd.sh
+  . scripts/lib/dockerd.sh
+  trap stop_private_dockerd EXIT
+  start_private_dockerd
 fi
 
 cargo test --locked --all-targets "$@"

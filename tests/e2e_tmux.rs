@@ -92,3 +92,66 @@ fn console_shows_containers_follows_events_switches_panes_and_quits_cleanly() {
     );
     docker.remove_project(project, &[]);
 }
+
+/// The pid of the console started with `config`, if it is running (a zombie counts as gone:
+/// PID 1 here may not reap orphans).
+fn console_pid(config: &std::path::Path) -> Option<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "--", &format!("--config {}", config.display())])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .find(|pid: &u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+            })
+        })
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_closing_the_pane_ends_the_console() {
+    let docker = Docker::shared();
+    let home = tempfile::tempdir().unwrap();
+    let config = local_config(home.path(), &docker, "");
+    let h = home.path().display().to_string();
+    let env = [
+        ("HOME", h.clone()),
+        ("XDG_STATE_HOME", format!("{h}/state")),
+        ("TERM", "xterm".to_owned()),
+    ];
+    let command = format!(
+        "{} --config {}",
+        env!("CARGO_BIN_EXE_watchfloor"),
+        config.display()
+    );
+
+    let tmux = Tmux::new(80, 24, &env);
+    tmux.wait_for_text(&["wf-prompt$"], SHORT);
+    tmux.type_line(&command);
+    tmux.wait_for_text(&["Containers", "NAME"], SHORT);
+    let pid = common::wait_for("the console's pid", SHORT, || console_pid(&config));
+    common::sh(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]));
+    let screen = tmux.wait_until("the shell prompt after SIGTERM", SHORT, |s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.trim() == "wf-prompt$")
+    });
+    assert!(
+        !screen.contains("NAME"),
+        "the alternate screen must be gone:\n{screen}"
+    );
+
+    // Closing the pane hangs the terminal up: the console must exit, not linger.
+    tmux.type_line(&command);
+    tmux.wait_for_text(&["Containers", "NAME"], SHORT);
+    common::wait_for("the console's pid", SHORT, || console_pid(&config));
+    drop(tmux); // kill-server closes the pane: SIGHUP
+    common::wait_for("the console to exit after SIGHUP", SHORT, || {
+        console_pid(&config).is_none().then_some(())
+    });
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Idle cost of the console, as an admin leaves it in a tmux pane: the release binary in a
+# 120x40 tmux pane watching CONTAINERS running containers (default 30) on a private dockerd.
+# Prints: time from exec to the container names on screen (median of STARTS runs), then over
+# IDLE_SECONDS with no key pressed: CPU share of one core, bytes written to the terminal per
+# second (tmux pipe-pane), RSS at the start and end and its peak. Asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONTAINERS=${CONTAINERS:-30}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+STARTS=${STARTS:-5}
+
+# shellcheck source=scripts/lib/dockerd.sh
+. scripts/lib/dockerd.sh
+cargo build --release --locked -q
+BIN=$PWD/target/release/watchfloor
+work=$(mktemp -d /tmp/wf-bench.XXXXXX)
+TMUX_SOCKET=wf-bench-$$
+cleanup() {
+  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
+ensure_test_image
+export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+
+# The fleet: compose services with replicas, plus standalone containers, CONTAINERS in all.
+ids=$(docker ps -aq --filter label=wf.bench=1)
+[ -z "$ids" ] || docker rm -f $ids >/dev/null
+n=0
+run() { # project service replica
+  docker run -d --network none --label wf.bench=1 --label "com.docker.compose.project=$1" \
+    --label "com.docker.compose.service=$2" --label "com.docker.compose.container-number=$3" \
+    --name "bench-$2-$3" wf-busybox:test sleep 1000000 >/dev/null
+  n=$((n + 1))
+}
+for r in 1 2 3 4; do run shop api $r; done
+for r in 1 2; do run shop worker $r; run shop web $r; done
+for r in 1 2 3; do run blog app $r; done
+run blog db 1
+s=1
+while [ $n -lt "$CONTAINERS" ]; do run tools "job$s" 1; s=$((s + 1)); done
+created=$(date +%s)
+
+printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"
+printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
+tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" -e TERM=xterm-256color \
+  -e "HOME=$work" -e "XDG_STATE_HOME=$work/state" sh
+sleep 0.3
+screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+start_console() {
+  rm -f "$work/t0"
+  tmux -L "$TMUX_SOCKET" send-keys "sh -c 'date +%s%N > $work/t0; exec $BIN --config $work/config.toml'" Enter
+  until screen | grep -q "bench-api-4"; do :; done
+  t1=$(date +%s%N)
+  echo $(((t1 - $(cat "$work/t0")) / 1000000))
+}
+stop_console() {
+  tmux -L "$TMUX_SOCKET" send-keys q
+  until screen | grep -v '^ *$' | tail -n 1 | grep -q '^wf-prompt\$ *$'; do sleep 0.05; done
+  tmux -L "$TMUX_SOCKET" send-keys clear Enter
+  sleep 0.2
+}
+
+times=()
+for _ in $(seq 1 "$STARTS"); do
+  times+=("$(start_console)")
+  stop_console
+done
+sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
+median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((STARTS + 1) / 2))p")
+
+# Idle: containers older than a minute, so their uptime column changes once a minute.
+start_console >/dev/null
+wait_until=$((created + 65))
+while [ "$(date +%s)" -lt $wait_until ]; do sleep 1; done
+sleep 2
+pid=$(pgrep -f "^$BIN --config $work/config.toml" | head -n 1)
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
+hz=$(getconf CLK_TCK)
+tmux -L "$TMUX_SOCKET" pipe-pane -o "cat >> $work/pty.out"
+sleep 0.5
+: >"$work/pty.out"
+c0=$(ticks); r0=$(rss_kib); t0=$(date +%s%N)
+sleep "$IDLE_SECONDS"
+c1=$(ticks); r1=$(rss_kib); t1=$(date +%s%N)
+bytes=$(stat -c %s "$work/pty.out")
+hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
+stop_console
+
+echo "watchfloor idle benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $n containers, tmux 120x40)"
+echo "  container names on screen after exec: median ${median} ms (runs: ${sorted% }ms)"
+awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  idle CPU over %.0f s: %.3f %% of one core (%d ticks at %d Hz)\n", s, c / hz / s * 100, c, hz}'
+awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "  bytes written to the terminal while idle: %.1f bytes/s (%d bytes)\n", b / s, b}'
+echo "  RSS: ${r0} KiB at the start of the idle window, ${r1} KiB at its end, peak ${hwm} KiB"
