@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::tunnels::TunnelsSnapshot;
 use crate::link::LinkState;
 
 /// Index of a host in the config order.
@@ -31,11 +32,13 @@ pub enum HostEvent {
     Link(LinkState),
     Containers(Result<ContainersSnapshot, CollectError>),
     Disks(Result<DisksSnapshot, CollectError>),
+    Tunnels(Result<TunnelsSnapshot, CollectError>),
 }
 
 /// What the UI asks a host worker to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostCommand {
-    /// Collect everything now instead of waiting for the next interval.
+    /// Collect everything now instead of waiting for the next interval; a host that is down
+    /// reconnects at once instead of waiting for its backoff.
     Refresh,
 }

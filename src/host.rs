@@ -1,23 +1,30 @@
 //! One worker task per host. It owns the host's link and runs its collectors side by side:
-//! the containers watcher (event-driven) and the disks sampler (on an interval). It sends
-//! `HostEvent`s to the UI and takes `HostCommand`s. A failing collector backs off and retries
-//! by itself without touching the others; a slow host only delays its own worker.
+//! containers (event-driven), disks and tunnels (on intervals). It sends `HostEvent`s to the
+//! UI and takes `HostCommand`s. A local host is up forever; an SSH host connects, runs its
+//! collectors until the session dies, reports the link down and reconnects with capped,
+//! jittered backoff, forever. A slow or dead host only ever delays its own worker.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc};
 
 use crate::collect::containers::Watcher;
-use crate::collect::disks;
-use crate::config::HostSpec;
+use crate::collect::{disks, tunnels};
+use crate::config::{HostSpec, Transport};
 use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 use crate::link::local::Local;
-use crate::link::{AbortOnDrop, Link, LinkState};
+use crate::link::ssh::Ssh;
+use crate::link::ssh::session::{self, Options};
+use crate::link::{AbortOnDrop, Link, LinkError, LinkState};
 
 /// Commands queued per host; the UI never waits on a full queue (it says "host busy").
 const COMMAND_QUEUE: usize = 8;
+/// Reconnect backoff: 1 s doubling to 60 s.
+const RECONNECT_BASE: Duration = Duration::from_secs(1);
+const RECONNECT_CAP: Duration = Duration::from_secs(60);
 
 /// How the UI reaches a running worker. Dropping it stops the worker.
 pub struct HostHandle {
@@ -27,9 +34,14 @@ pub struct HostHandle {
 }
 
 /// Starts the worker for `spec`; its events go to `events`.
-pub fn spawn(id: HostId, spec: HostSpec, events: mpsc::Sender<AppEvent>) -> HostHandle {
+pub fn spawn(
+    id: HostId,
+    spec: HostSpec,
+    options: Options,
+    events: mpsc::Sender<AppEvent>,
+) -> HostHandle {
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
-    let task = tokio::spawn(run(id, spec, events, rx));
+    let task = tokio::spawn(run(id, spec, options, events, rx));
     HostHandle {
         id,
         commands,
@@ -37,35 +49,92 @@ pub fn spawn(id: HostId, spec: HostSpec, events: mpsc::Sender<AppEvent>) -> Host
     }
 }
 
+/// Wakes collectors (and a waiting reconnect) early.
+#[derive(Default)]
+struct Triggers {
+    containers: Arc<Notify>,
+    disks: Notify,
+    tunnels: Notify,
+    reconnect: Notify,
+}
+
 async fn run(
     id: HostId,
     spec: HostSpec,
+    options: Options,
     events: mpsc::Sender<AppEvent>,
     mut commands: mpsc::Receiver<HostCommand>,
 ) {
-    let link: Arc<dyn Link> = Arc::new(Local::new(spec.name.clone()));
     let out = Sender { id, events };
-    if !out.send(HostEvent::Link(LinkState::Up)).await {
-        return;
-    }
-    let refresh_containers = Arc::new(Notify::new());
-    let refresh_disks = Arc::new(Notify::new());
-    let containers = watch_containers(&spec, link.clone(), refresh_containers.clone(), &out);
-    let disks = sample_disks(&spec, link.clone(), refresh_disks.clone(), &out);
+    let triggers = Triggers::default();
     let commands = async {
         while let Some(cmd) = commands.recv().await {
             match cmd {
                 HostCommand::Refresh => {
-                    refresh_containers.notify_one();
-                    refresh_disks.notify_one();
+                    triggers.containers.notify_one();
+                    triggers.disks.notify_one();
+                    triggers.tunnels.notify_one();
+                    triggers.reconnect.notify_one();
                 }
             }
         }
     };
-    // Each future ends only when the UI has gone away.
+    let work = async {
+        match &spec.transport {
+            Transport::Local => {
+                let link: Arc<dyn Link> = Arc::new(Local::new(spec.name.clone()));
+                if out.send(HostEvent::Link(LinkState::Up)).await {
+                    collect(&spec, link, &triggers, &out).await;
+                }
+            }
+            Transport::Ssh(target) => {
+                let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
+                let mut down_since = None;
+                loop {
+                    if !out.send(HostEvent::Link(LinkState::Connecting)).await {
+                        return;
+                    }
+                    let error = match session::connect(&spec.name, target, &options, &mut |_, _| {})
+                        .await
+                    {
+                        Ok(connected) => {
+                            backoff.reset();
+                            down_since = None;
+                            let ssh = Arc::new(Ssh::new(spec.name.clone(), connected));
+                            if !out.send(HostEvent::Link(LinkState::Up)).await {
+                                return;
+                            }
+                            tokio::select! {
+                                () = collect(&spec, ssh.clone(), &triggers, &out) => return,
+                                reason = ssh.closed() => LinkError::Down { host: spec.name.clone(), reason },
+                            }
+                        }
+                        Err(e) => e,
+                    };
+                    tracing::warn!(host = %spec.name, "link down: {error}");
+                    let delay = backoff.delay();
+                    let now = Timestamp::now();
+                    let since = *down_since.get_or_insert(now);
+                    let retry_at = now
+                        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                        .ok();
+                    let state = LinkState::Down {
+                        kind: error.down_kind(),
+                        error: error.to_string(),
+                        since,
+                        retry_at,
+                    };
+                    if !out.send(HostEvent::Link(state)).await {
+                        return;
+                    }
+                    wait_or(delay, &triggers.reconnect).await;
+                }
+            }
+        }
+    };
+    // Each side ends only when the UI has gone away.
     tokio::select! {
-        () = containers => {}
-        () = disks => {}
+        () = work => {}
         () = commands => {}
     }
 }
@@ -79,6 +148,43 @@ impl Sender {
     /// False when the UI has gone away and the worker should stop.
     async fn send(&self, ev: HostEvent) -> bool {
         self.events.send(AppEvent::Host(self.id, ev)).await.is_ok()
+    }
+}
+
+/// Runs every collector of the host over `link`; returns only when the UI has gone away.
+async fn collect(spec: &HostSpec, link: Arc<dyn Link>, triggers: &Triggers, out: &Sender) {
+    let containers = watch_containers(spec, link.clone(), triggers.containers.clone(), out);
+    let disks = async {
+        if spec.tunnels_only {
+            return std::future::pending().await;
+        }
+        every(spec.disks_interval, &triggers.disks, || async {
+            out.send(HostEvent::Disks(disks::sample(&*link).await))
+                .await
+        })
+        .await;
+    };
+    let tunnels = every(spec.tunnels_interval, &triggers.tunnels, || async {
+        out.send(HostEvent::Tunnels(
+            tunnels::sample(&*link, spec.wg_sudo).await,
+        ))
+        .await
+    });
+    tokio::select! {
+        () = containers => {}
+        () = disks => {}
+        () = tunnels => {}
+    }
+}
+
+/// Runs `sample` now and then every `interval` (or when triggered) until it returns false.
+async fn every<F, Fut>(interval: Duration, trigger: &Notify, mut sample: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    while sample().await {
+        wait_or(interval, trigger).await;
     }
 }
 
@@ -100,71 +206,84 @@ async fn watch_containers(
             return;
         }
         if failed {
-            wait_or_refresh(backoff.delay(), &refresh).await;
+            wait_or(backoff.delay(), &refresh).await;
         } else {
             backoff.reset();
         }
     }
 }
 
-async fn sample_disks(spec: &HostSpec, link: Arc<dyn Link>, refresh: Arc<Notify>, out: &Sender) {
-    loop {
-        let result = disks::sample(&*link).await;
-        if !out.send(HostEvent::Disks(result)).await {
-            return;
-        }
-        wait_or_refresh(spec.disks_interval, &refresh).await;
-    }
-}
-
-async fn wait_or_refresh(delay: Duration, refresh: &Notify) {
+async fn wait_or(delay: Duration, trigger: &Notify) {
     tokio::select! {
         () = tokio::time::sleep(delay) => {}
-        () = refresh.notified() => {}
+        () = trigger.notified() => {}
     }
 }
 
-/// Collects everything once from one host, for `watchfloor snapshot`: the same collectors,
-/// bounded by `deadline`. Returns the events a live worker would have sent.
-pub async fn collect_once(spec: &HostSpec, deadline: Duration) -> Vec<HostEvent> {
-    let link: Arc<dyn Link> = Arc::new(Local::new(spec.name.clone()));
-    let mut events = vec![HostEvent::Link(LinkState::Up)];
-    let containers = async {
-        let socket = spec.docker_socket.clone()?;
-        let mut watcher = Watcher::new(
-            link.clone(),
-            socket,
-            spec.containers_resync,
-            Arc::new(Notify::new()),
-        );
-        loop {
-            let result = watcher.next().await;
-            if result.is_err() || watcher.is_settled() {
-                return Some(result);
+/// Collects everything once from one host, for `watchfloor snapshot`: the same link and
+/// collectors, bounded by `deadline`. Returns the events a live worker would have sent.
+pub async fn collect_once(
+    spec: &HostSpec,
+    options: &Options,
+    deadline: Duration,
+) -> Vec<HostEvent> {
+    let work = async {
+        let link: Arc<dyn Link> = match &spec.transport {
+            Transport::Local => Arc::new(Local::new(spec.name.clone())),
+            Transport::Ssh(target) => {
+                match session::connect(&spec.name, target, options, &mut |_, _| {}).await {
+                    Ok(c) => Arc::new(Ssh::new(spec.name.clone(), c)),
+                    Err(e) => {
+                        let state = LinkState::Down {
+                            kind: e.down_kind(),
+                            error: e.to_string(),
+                            since: Timestamp::now(),
+                            retry_at: None,
+                        };
+                        return vec![HostEvent::Link(state)];
+                    }
+                }
             }
-        }
+        };
+        let containers = async {
+            let socket = spec.docker_socket.clone()?;
+            let mut watcher = Watcher::new(
+                link.clone(),
+                socket,
+                spec.containers_resync,
+                Arc::new(Notify::new()),
+            );
+            loop {
+                let result = watcher.next().await;
+                if result.is_err() || watcher.is_settled() {
+                    return Some(result);
+                }
+            }
+        };
+        let disks = async { (!spec.tunnels_only).then_some(disks::sample(&*link).await) };
+        let (containers, disks, tunnels) =
+            tokio::join!(containers, disks, tunnels::sample(&*link, spec.wg_sudo));
+        let mut events = vec![HostEvent::Link(LinkState::Up), HostEvent::Tunnels(tunnels)];
+        events.extend(containers.map(HostEvent::Containers));
+        events.extend(disks.map(HostEvent::Disks));
+        events
     };
-    let disks = disks::sample(&*link);
-    let timeout = |what: &str| {
-        crate::collect::CollectError::Link(crate::link::LinkError::Timeout {
-            host: spec.name.clone(),
-            what: what.to_owned(),
-            after: deadline,
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            let error = format!(
+                "{} did not answer within {}s",
+                spec.name,
+                deadline.as_secs()
+            );
+            let kind = crate::link::DownKind::Unreachable;
+            vec![HostEvent::Link(LinkState::Down {
+                kind,
+                error,
+                since: Timestamp::now(),
+                retry_at: None,
+            })]
         })
-    };
-    let (containers, disks) = tokio::join!(
-        tokio::time::timeout(deadline, containers),
-        tokio::time::timeout(deadline, disks)
-    );
-    match containers {
-        Ok(Some(r)) => events.push(HostEvent::Containers(r)),
-        Ok(None) => {}
-        Err(_) => events.push(HostEvent::Containers(Err(timeout("listing containers")))),
-    }
-    events.push(HostEvent::Disks(
-        disks.unwrap_or_else(|_| Err(timeout("df"))),
-    ));
-    events
 }
 
 /// Capped exponential backoff with ±20 % jitter, so hosts that failed together do not retry

@@ -3,7 +3,7 @@
 //! The modules, in the order data flows through them:
 //!
 //! - [`config`]   the TOML config, keymap and theme files, with errors that point at file:line:column;
-//! - [`link`]     how a host is reached: [`link::Link`] (exec, unix socket, TCP) and its local implementation;
+//! - [`link`]     how a host is reached: [`link::Link`] (exec, unix socket, TCP), locally or over SSH;
 //! - [`collect`]  collectors: I/O over a `Link` at the top, pure parsers below (containers, disks);
 //! - [`host`]     one worker task per host: owns the link, schedules collectors, sends [`event::HostEvent`]s;
 //! - [`event`]    the messages between tasks (facts in, commands out), no logic;
@@ -11,12 +11,14 @@
 //! - [`ui`]       pure rendering of `&App` into a ratatui frame;
 //! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
+//! - [`check`]    `watchfloor check`: every host tried step by step;
 //! - [`sanitize`] untrusted text from hosts made safe for the terminal.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
 pub mod app;
+pub mod check;
 pub mod collect;
 pub mod config;
 pub mod event;

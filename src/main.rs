@@ -11,9 +11,10 @@ use color_eyre::eyre::WrapErr;
 use jiff::Timestamp;
 
 use watchfloor::app::App;
-use watchfloor::config::{self, Overrides, Settings};
+use watchfloor::config::{self, HostSpec, Overrides, Settings};
 use watchfloor::event::{AppEvent, HostId};
-use watchfloor::{export, host, tui};
+use watchfloor::link::ssh::session::Options;
+use watchfloor::{check, export, host, tui};
 
 /// A terminal ops console for small self-hosted fleets.
 ///
@@ -30,12 +31,24 @@ struct Cli {
     /// Disable every action that changes a host
     #[arg(long, global = true)]
     read_only: bool,
+    /// Record unknown SSH host keys in known_hosts (like StrictHostKeyChecking=accept-new);
+    /// a changed key is still refused
+    #[arg(long, global = true)]
+    accept_new: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Try every host step by step (resolve, TCP, host key, auth, Docker, df); exit 1 on any failure
+    Check {
+        /// Only these hosts (names from the config)
+        hosts: Vec<String>,
+        /// Seconds to wait for each host
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Collect once from every host and print the state; exit 1 if any host did not fully answer
     #[command(group(ArgGroup::new("format").required(true).args(["json", "md"])))]
     Snapshot {
@@ -73,7 +86,10 @@ fn main() -> ExitCode {
     }
     tui::install_panic_hook();
     let _log = init_logging();
-    match run(cli.command, settings) {
+    let options = Options {
+        accept_new: cli.accept_new,
+    };
+    match run(cli.command, settings, options) {
         Ok(code) => code,
         Err(report) => {
             eprintln!("watchfloor: {report:?}");
@@ -82,7 +98,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Option<Command>, settings: Settings) -> color_eyre::Result<ExitCode> {
+fn run(
+    command: Option<Command>,
+    settings: Settings,
+    options: Options,
+) -> color_eyre::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,7 +111,7 @@ fn run(command: Option<Command>, settings: Settings) -> color_eyre::Result<ExitC
     match command {
         None => {
             runtime
-                .block_on(tui::run(settings))
+                .block_on(tui::run(settings, options))
                 .wrap_err("terminal error")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -100,7 +120,11 @@ fn run(command: Option<Command>, settings: Settings) -> color_eyre::Result<ExitC
             md: _,
             timeout,
         }) => {
-            let app = runtime.block_on(snapshot(&settings, Duration::from_secs(timeout.max(1))));
+            let app = runtime.block_on(snapshot(
+                &settings,
+                &options,
+                Duration::from_secs(timeout.max(1)),
+            ));
             println!(
                 "{}",
                 if json {
@@ -116,16 +140,55 @@ fn run(command: Option<Command>, settings: Settings) -> color_eyre::Result<ExitC
                 ExitCode::FAILURE
             })
         }
+        Some(Command::Check { hosts, timeout }) => {
+            let configured = |s: &&HostSpec| !s.tunnels_only;
+            if let Some(unknown) = hosts.iter().find(|h| {
+                !settings
+                    .hosts
+                    .iter()
+                    .filter(configured)
+                    .any(|s| &s.name == *h)
+            }) {
+                let names: Vec<&str> = settings
+                    .hosts
+                    .iter()
+                    .filter(configured)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                eprintln!(
+                    "error: no host named `{unknown}` in the config; hosts: {}",
+                    names.join(", ")
+                );
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            let specs: Vec<&HostSpec> = settings
+                .hosts
+                .iter()
+                .filter(configured)
+                .filter(|s| hosts.is_empty() || hosts.contains(&s.name))
+                .collect();
+            let deadline = Duration::from_secs(timeout.max(1));
+            let checks = runtime.block_on(futures_util::future::join_all(
+                specs.iter().map(|s| check::host(s, &options, deadline)),
+            ));
+            print!("{}", check::report(&checks));
+            let all = checks.iter().all(|c| c.failure.is_none());
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
 }
 
 /// Collects once from every host concurrently into a fresh `App`.
-async fn snapshot(settings: &Settings, timeout: Duration) -> App {
+async fn snapshot(settings: &Settings, options: &Options, timeout: Duration) -> App {
     let mut app = App::new(settings, Timestamp::now());
     let runs = settings
         .hosts
         .iter()
-        .map(|spec| host::collect_once(spec, timeout));
+        .map(|spec| host::collect_once(spec, options, timeout));
     let results = futures_util::future::join_all(runs).await;
     app.update(AppEvent::Clock(Timestamp::now()));
     for (i, events) in results.into_iter().enumerate() {

@@ -27,6 +27,7 @@ use crate::app::{App, Effect};
 use crate::config::Settings;
 use crate::event::{AppEvent, HostId};
 use crate::host::{self, HostHandle};
+use crate::link::ssh::session::Options;
 use crate::ui;
 
 /// At most ~30 frames a second; bursts of events in between become one frame.
@@ -41,13 +42,13 @@ type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Runs the console until the user quits, the terminal goes away or a signal arrives.
-pub async fn run(settings: Settings) -> io::Result<()> {
+pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<AppEvent>(1024);
     let workers: Vec<HostHandle> = settings
         .hosts
         .iter()
         .enumerate()
-        .map(|(i, spec)| host::spawn(HostId(i), spec.clone(), tx.clone()))
+        .map(|(i, spec)| host::spawn(HostId(i), spec.clone(), options.clone(), tx.clone()))
         .collect();
     drop(tx);
 

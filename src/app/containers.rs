@@ -249,7 +249,6 @@ pub(crate) mod tests {
     use crate::config::HostSpec;
     use crate::event::HostEvent;
     use jiff::Timestamp;
-    use std::time::Duration;
 
     pub fn container(
         name: &str,
@@ -279,13 +278,7 @@ pub(crate) mod tests {
     /// A compose stack: api ×4 (one unhealthy), worker ×2 (one exited), db, and a standalone.
     pub fn fleet_host(id: usize, name: &str) -> HostState {
         use ContainerState::*;
-        let spec = HostSpec {
-            name: name.into(),
-            docker_socket: Some("/var/run/docker.sock".into()),
-            read_only: false,
-            disks_interval: Duration::from_secs(30),
-            containers_resync: Duration::from_secs(60),
-        };
+        let spec = HostSpec::local(name, Some("/var/run/docker.sock".into()));
         let mut h = HostState::new(HostId(id), &spec);
         let mut containers = vec![
             container("shop-api-1", Some("shop"), Some("api"), 1, Running),

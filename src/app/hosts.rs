@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::tunnels::TunnelsSnapshot;
 use crate::config::HostSpec;
 use crate::event::{HostEvent, HostId};
 use crate::link::LinkState;
@@ -71,6 +72,13 @@ impl<T> Observed<T> {
         }
     }
 
+    /// Marks the data as no longer current (its source went away), keeping the value.
+    pub fn interrupt(&mut self, reason: &str, at: Timestamp) {
+        if self.error.is_none() {
+            self.error = Some((reason.to_owned(), at));
+        }
+    }
+
     pub fn latest(&self) -> Option<&T> {
         self.value.as_ref()
     }
@@ -119,7 +127,12 @@ pub struct HostState {
     /// None when Docker is disabled for this host.
     pub containers: Option<Observed<ContainersSnapshot>>,
     pub disks: Observed<DisksSnapshot>,
+    pub tunnels: Observed<TunnelsSnapshot>,
     pub read_only: bool,
+    /// The admin's own machine, watched only for its WireGuard tunnels.
+    pub tunnels_only: bool,
+    /// "local" or the SSH address, for the overview.
+    pub address: String,
 }
 
 impl HostState {
@@ -133,13 +146,38 @@ impl HostState {
                 .as_ref()
                 .map(|_| Observed::streamed(spec.containers_resync)),
             disks: Observed::polled(spec.disks_interval),
+            tunnels: Observed::polled(spec.tunnels_interval),
             read_only: spec.read_only,
+            tunnels_only: spec.tunnels_only,
+            address: match &spec.transport {
+                crate::config::Transport::Local => "local".to_owned(),
+                crate::config::Transport::Ssh(t) => format!(
+                    "{}@{}",
+                    t.user,
+                    crate::link::ssh::session::display_addr(&t.host_name, t.port)
+                ),
+            },
         }
     }
 
     pub fn apply(&mut self, event: HostEvent, now: Timestamp) {
         match event {
-            HostEvent::Link(state) => self.link = state,
+            HostEvent::Link(state) => {
+                // Nothing arrives over a dead link: what is shown is no longer live.
+                if let LinkState::Down { error, .. } = &state {
+                    let reason = format!("link down: {error}");
+                    if let Some(c) = &mut self.containers {
+                        c.interrupt(&reason, now);
+                    }
+                    self.disks.interrupt(&reason, now);
+                    self.tunnels.interrupt(&reason, now);
+                }
+                self.link = state;
+            }
+            HostEvent::Tunnels(r) => {
+                let at = r.as_ref().map_or(now, |s| s.observed_at);
+                self.tunnels.record(r, at);
+            }
             HostEvent::Containers(r) => {
                 let at = r.as_ref().map_or(now, |s| s.observed_at);
                 if let Some(c) = &mut self.containers {
@@ -171,7 +209,8 @@ impl HostState {
                 .containers
                 .as_ref()
                 .is_none_or(|c| ok(c.observed_at(), c.error()))
-            && ok(self.disks.observed_at(), self.disks.error())
+            && (self.tunnels_only || ok(self.disks.observed_at(), self.disks.error()))
+            && ok(self.tunnels.observed_at(), self.tunnels.error())
     }
 }
 

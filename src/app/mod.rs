@@ -7,6 +7,7 @@ pub mod disks;
 pub mod hosts;
 pub mod list;
 pub mod overview;
+pub mod tunnels;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use jiff::Timestamp;
@@ -30,16 +31,18 @@ pub enum Pane {
     Overview,
     Containers,
     Disks,
+    Tunnels,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 3] = [Pane::Overview, Pane::Containers, Pane::Disks];
+    pub const ALL: [Pane; 4] = [Pane::Overview, Pane::Containers, Pane::Disks, Pane::Tunnels];
 
     pub fn title(self) -> &'static str {
         match self {
             Pane::Overview => "Overview",
             Pane::Containers => "Containers",
             Pane::Disks => "Disks",
+            Pane::Tunnels => "WireGuard",
         }
     }
 
@@ -67,10 +70,11 @@ pub struct App {
     /// Set by drilling down from the overview: panes show only this host.
     pub scope: Option<HostId>,
     pub help: bool,
-    pub filters: [Filter; 3],
+    pub filters: [Filter; 4],
     pub overview: Selection<HostId>,
     pub containers: ContainersView,
     pub disks: disks::DisksView,
+    pub tunnels: Selection<tunnels::RowKey>,
     /// A one-line message for the status bar (the result of the last command).
     pub status: Option<String>,
     /// Terminal size, for page up/down.
@@ -87,7 +91,7 @@ impl App {
             .map(|(i, spec)| HostState::new(HostId(i), spec))
             .collect();
         // One host: its containers are what the admin came for. A fleet: start with the overview.
-        let pane = if hosts.len() == 1 {
+        let pane = if hosts.iter().filter(|h| !h.tunnels_only).count() == 1 {
             Pane::Containers
         } else {
             Pane::Overview
@@ -104,6 +108,7 @@ impl App {
             overview: Selection::default(),
             containers: ContainersView::default(),
             disks: disks::DisksView::default(),
+            tunnels: Selection::default(),
             status: None,
             screen: (80, 24),
             quit: false,
@@ -129,10 +134,12 @@ impl App {
     }
 
     /// Hosts the current pane shows: the drilled-into host, or all.
+    /// The admin's own machine (tunnels only) appears in the WireGuard pane alone.
     pub fn visible_hosts(&self) -> Vec<&HostState> {
         self.hosts
             .iter()
             .filter(|h| self.scope.is_none_or(|s| s == h.id))
+            .filter(|h| self.pane == Pane::Tunnels || !h.tunnels_only)
             .collect()
     }
 
@@ -178,6 +185,7 @@ impl App {
             Action::PaneOverview => self.pane = Pane::Overview,
             Action::PaneContainers => self.pane = Pane::Containers,
             Action::PaneDisks => self.pane = Pane::Disks,
+            Action::PaneTunnels => self.pane = Pane::Tunnels,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -239,8 +247,20 @@ impl App {
             .collect()
     }
 
-    fn host_ids(&self) -> Vec<HostId> {
-        self.hosts.iter().map(|h| h.id).collect()
+    /// The overview's rows: every configured host.
+    pub fn host_ids(&self) -> Vec<HostId> {
+        self.hosts
+            .iter()
+            .filter(|h| !h.tunnels_only)
+            .map(|h| h.id)
+            .collect()
+    }
+
+    pub fn tunnel_keys(&self) -> Vec<tunnels::RowKey> {
+        tunnels::rows(&self.visible_hosts(), &self.filter_text(Pane::Tunnels))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
     }
 
     pub fn container_keys(&self) -> Vec<RowKey> {
@@ -280,6 +300,10 @@ impl App {
                 let keys = self.disk_keys();
                 self.disks.selection.move_by(&keys, delta);
             }
+            Pane::Tunnels => {
+                let keys = self.tunnel_keys();
+                self.tunnels.move_by(&keys, delta);
+            }
         }
     }
 
@@ -304,7 +328,7 @@ impl App {
                     self.containers.folded.insert(key);
                 }
             }
-            Pane::Disks => {}
+            Pane::Disks | Pane::Tunnels => {}
         }
     }
 }
@@ -320,12 +344,8 @@ pub(crate) mod tests {
     use crossterm::event::KeyModifiers;
 
     pub fn settings(hosts: usize) -> Settings {
-        let spec = |i| crate::config::HostSpec {
-            name: format!("host{i}"),
-            docker_socket: Some("/var/run/docker.sock".into()),
-            read_only: false,
-            disks_interval: std::time::Duration::from_secs(30),
-            containers_resync: std::time::Duration::from_secs(60),
+        let spec = |i| {
+            crate::config::HostSpec::local(&format!("host{i}"), Some("/var/run/docker.sock".into()))
         };
         Settings {
             hosts: (0..hosts).map(spec).collect(),
@@ -371,6 +391,29 @@ pub(crate) mod tests {
         }
     }
 
+    /// host0: wg0 with a fresh, a 5-minute-stale and a never-seen peer; host1: wg not permitted.
+    fn tunnels_fixture(i: usize, now: Timestamp) -> crate::collect::tunnels::TunnelsSnapshot {
+        use crate::collect::tunnels::{TunnelsSnapshot, WgAccess, parse_dump};
+        let t = |ago: i64| now.as_second() - ago;
+        let dump = format!(
+            "wg0\tPRIVATE\tSeRvErKeYaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\t51820\toff\n\
+             wg0\tLaPtOpKeYbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=\t(none)\t198.51.100.20:41641\t10.8.0.2/32\t{}\t48213\t91342\toff\n\
+             wg0\tDbVmKeYccccccccccccccccccccccccccccccccccc=\t(none)\t10.0.0.7:51820\t10.8.0.3/32\t{}\t7340032\t1048576\t25\n\
+             wg0\tOlDpHoNeddddddddddddddddddddddddddddddddddd=\t(none)\t(none)\t10.8.0.9/32\t0\t0\t0\toff",
+            t(30),
+            t(300)
+        );
+        let (access, interfaces) = match i {
+            0 => (WgAccess::Ok, parse_dump(&dump).expect("fixture dump")),
+            _ => (WgAccess::NotPermitted("wg needs root".into()), Vec::new()),
+        };
+        TunnelsSnapshot {
+            access,
+            interfaces,
+            observed_at: now,
+        }
+    }
+
     /// `hosts` hosts with the compose fleet, links up and three disks each (one 95 % full);
     /// host2, when there is one, is down since 5 minutes with data 5 minutes old.
     pub fn fleet_app(hosts: usize) -> App {
@@ -405,8 +448,13 @@ pub(crate) mod tests {
                     observed_at,
                 })),
             ));
+            app.update(AppEvent::Host(
+                HostId(i),
+                HostEvent::Tunnels(Ok(tunnels_fixture(i, now))),
+            ));
             let link = if i == 2 {
                 LinkState::Down {
+                    kind: crate::link::DownKind::Unreachable,
                     error: "connection refused".into(),
                     since: observed_at,
                     retry_at: None,
@@ -437,9 +485,10 @@ pub(crate) mod tests {
         assert_eq!(app.pane, Pane::Containers);
         press(&mut app, KeyCode::Tab);
         press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Tab);
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Disks);
+        assert_eq!(app.pane, Pane::Tunnels);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod disks;
 pub mod docker;
+pub mod tunnels;
 
 use crate::link::{ExitStatus, LinkError};
 

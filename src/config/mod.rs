@@ -15,6 +15,7 @@ use toml::Spanned;
 pub use error::{ConfigError, Source};
 pub use keymap::Keymap;
 
+use crate::link::ssh::target::{SshConfig, Target, TargetError};
 use crate::ui::theme::Theme;
 
 /// The whole config file. Every key is documented in `config.example.toml`.
@@ -44,6 +45,7 @@ pub struct UiConfig {
 pub struct HostDefaults {
     pub disks_interval: Interval,
     pub containers_resync: Interval,
+    pub tunnels_interval: Interval,
 }
 
 impl Default for HostDefaults {
@@ -51,6 +53,7 @@ impl Default for HostDefaults {
         HostDefaults {
             disks_interval: Interval(Duration::from_secs(30)),
             containers_resync: Interval(Duration::from_secs(60)),
+            tunnels_interval: Interval(Duration::from_secs(30)),
         }
     }
 }
@@ -59,6 +62,9 @@ impl Default for HostDefaults {
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     pub name: Spanned<String>,
+    /// An alias from ~/.ssh/config or `user@host:port`; absent: this machine.
+    #[serde(default)]
+    pub ssh: Option<Spanned<String>>,
     /// Path of the Docker socket on the host. Default: /var/run/docker.sock (locally DOCKER_HOST).
     #[serde(default)]
     pub docker_socket: Option<String>,
@@ -71,6 +77,11 @@ pub struct HostConfig {
     pub disks_interval: Option<Interval>,
     #[serde(default)]
     pub containers_resync: Option<Interval>,
+    #[serde(default)]
+    pub tunnels_interval: Option<Interval>,
+    /// Run `wg` through `sudo -n` (needs a passwordless sudo rule for wg).
+    #[serde(default)]
+    pub wg_sudo: bool,
 }
 
 fn yes() -> bool {
@@ -102,12 +113,46 @@ impl<'de> Deserialize<'de> for Interval {
 #[derive(Debug, Clone)]
 pub struct HostSpec {
     pub name: String,
+    pub transport: Transport,
     /// None: Docker is not watched on this host.
     pub docker_socket: Option<String>,
     pub read_only: bool,
     pub disks_interval: Duration,
     pub containers_resync: Duration,
+    pub tunnels_interval: Duration,
+    pub wg_sudo: bool,
+    /// Only WireGuard is watched: the admin's own machine, added when no host is local.
+    pub tunnels_only: bool,
 }
+
+/// How a host is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Local,
+    /// Resolved through ~/.ssh/config.
+    Ssh(Box<Target>),
+}
+
+impl HostSpec {
+    /// This machine with the default settings.
+    pub fn local(name: &str, docker_socket: Option<String>) -> HostSpec {
+        let d = HostDefaults::default();
+        HostSpec {
+            name: name.to_owned(),
+            transport: Transport::Local,
+            docker_socket,
+            read_only: false,
+            disks_interval: d.disks_interval.0,
+            containers_resync: d.containers_resync.0,
+            tunnels_interval: d.tunnels_interval.0,
+            wg_sudo: false,
+            tunnels_only: false,
+        }
+    }
+}
+
+/// Resolves an `ssh = "..."` value; tests pass a fake, `load` reads ~/.ssh/config.
+pub type SshResolver<'a> = dyn FnMut(&str) -> Result<Target, TargetError> + 'a;
 
 /// What `main` hands to the rest of the program.
 #[derive(Debug, Clone)]
@@ -147,11 +192,18 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         Some(s) => parse(s.path, s.text)?,
         None => Config::default(),
     };
-    let hosts = host_specs(
-        &config,
-        source,
-        std::env::var("DOCKER_HOST").ok().as_deref(),
-    )?;
+    // ~/.ssh/config is read once, and only when some host uses SSH.
+    let mut ssh_config: Option<SshConfig> = None;
+    let (user, home) = local_identity();
+    let mut resolve = |spec: &str| -> Result<Target, TargetError> {
+        let parsed = match &mut ssh_config {
+            Some(c) => c,
+            None => ssh_config.insert(SshConfig::load_default()?),
+        };
+        parsed.resolve(spec, &user, &home)
+    };
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let hosts = host_specs(&config, source, docker_host.as_deref(), &mut resolve)?;
     let keymap = Keymap::with_overrides(&config.keymap, source)?;
     let env = ThemeEnv::from_env();
     let dir = theme_dir();
@@ -179,25 +231,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e, error::CONFIG_KEYS))
 }
 
-/// The hosts to watch, defaults applied. No `[[host]]`: this machine, as `local`.
+/// The hosts to watch, defaults applied. No `[[host]]`: this machine, as `local`. When every
+/// host is remote, a hidden "this machine" entry watches only the local WireGuard tunnels.
 pub fn host_specs(
     config: &Config,
     source: Option<Source<'_>>,
     docker_host: Option<&str>,
+    resolve_ssh: &mut SshResolver<'_>,
 ) -> Result<Vec<HostSpec>, ConfigError> {
     let d = &config.defaults;
     let local_socket = local_docker_socket(docker_host);
+    let mut specs = Vec::new();
     if config.hosts.is_empty() {
-        return Ok(vec![HostSpec {
-            name: "local".into(),
-            docker_socket: Some(local_socket),
-            read_only: false,
-            disks_interval: d.disks_interval.0,
-            containers_resync: d.containers_resync.0,
-        }]);
+        let mut spec = HostSpec::local("local", Some(local_socket));
+        spec.disks_interval = d.disks_interval.0;
+        spec.containers_resync = d.containers_resync.0;
+        spec.tunnels_interval = d.tunnels_interval.0;
+        return Ok(vec![spec]);
     }
     let mut seen = HashSet::new();
-    let mut specs = Vec::new();
     for h in &config.hosts {
         let name = h.name.get_ref().trim().to_owned();
         if name.is_empty() || !seen.insert(name.clone()) {
@@ -213,17 +265,41 @@ pub fn host_specs(
                 "give every [[host]] a unique name",
             ));
         }
+        let transport = match &h.ssh {
+            None => Transport::Local,
+            Some(spec) => Transport::Ssh(Box::new(resolve_ssh(spec.get_ref()).map_err(|e| {
+                ConfigError::at(
+                    source,
+                    spec.span(),
+                    e.to_string(),
+                    "write an alias from ~/.ssh/config, host, user@host or user@host:port",
+                )
+            })?)),
+        };
+        // DOCKER_HOST describes this machine only; remote hosts use Docker's default socket.
+        let default_socket = match transport {
+            Transport::Local => local_socket.clone(),
+            Transport::Ssh(_) => "/var/run/docker.sock".to_owned(),
+        };
         specs.push(HostSpec {
-            docker_socket: h.docker.then(|| {
-                h.docker_socket
-                    .clone()
-                    .unwrap_or_else(|| local_socket.clone())
-            }),
+            docker_socket: h
+                .docker
+                .then(|| h.docker_socket.clone().unwrap_or(default_socket)),
+            transport,
             read_only: h.read_only,
             disks_interval: h.disks_interval.unwrap_or(d.disks_interval).0,
             containers_resync: h.containers_resync.unwrap_or(d.containers_resync).0,
+            tunnels_interval: h.tunnels_interval.unwrap_or(d.tunnels_interval).0,
+            wg_sudo: h.wg_sudo,
+            tunnels_only: false,
             name,
         });
+    }
+    if !specs.iter().any(|s| s.transport == Transport::Local) {
+        let mut me = HostSpec::local("this machine", None);
+        me.tunnels_only = true;
+        me.tunnels_interval = d.tunnels_interval.0;
+        specs.push(me);
     }
     Ok(specs)
 }
@@ -234,6 +310,16 @@ fn local_docker_socket(docker_host: Option<&str>) -> String {
         .and_then(|h| h.strip_prefix("unix://"))
         .unwrap_or("/var/run/docker.sock")
         .to_owned()
+}
+
+/// The local user name and home directory, for ~/.ssh/config defaults.
+fn local_identity() -> (String, PathBuf) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".to_owned());
+    let home = directories::BaseDirs::new()
+        .map_or_else(|| PathBuf::from("/"), |d| d.home_dir().to_path_buf());
+    (user, home)
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -281,12 +367,58 @@ impl ThemeEnv {
 mod tests {
     use super::*;
 
+    fn no_ssh(spec: &str) -> Result<Target, TargetError> {
+        panic!("no ssh host expected, got {spec}")
+    }
+
+    /// A stand-in for ~/.ssh/config: `user@host:port` only.
+    fn fake_ssh(spec: &str) -> Result<Target, TargetError> {
+        let cfg = SshConfig::parse_str("").unwrap();
+        cfg.resolve(spec, "me", Path::new("/home/me"))
+    }
+
+    #[test]
+    fn ssh_hosts_are_resolved_and_the_local_machine_watches_tunnels() {
+        let text = "[[host]]\nname = \"db1\"\nssh = \"admin@10.8.0.5:2222\"\nwg_sudo = true\n";
+        let config = parse(Path::new("c.toml"), text).unwrap();
+        let specs = host_specs(&config, None, Some("unix:///x.sock"), &mut fake_ssh).unwrap();
+        let Transport::Ssh(t) = &specs[0].transport else {
+            panic!("ssh expected")
+        };
+        assert_eq!(
+            (t.user.as_str(), t.host_name.as_str(), t.port),
+            ("admin", "10.8.0.5", 2222)
+        );
+        assert_eq!(
+            specs[0].docker_socket.as_deref(),
+            Some("/var/run/docker.sock"),
+            "DOCKER_HOST is local only"
+        );
+        assert!(specs[0].wg_sudo);
+        assert_eq!(
+            (specs[1].name.as_str(), specs[1].tunnels_only),
+            ("this machine", true)
+        );
+    }
+
+    #[test]
+    fn a_bad_ssh_value_points_at_it() {
+        let text = "[[host]]\nname = \"db1\"\nssh = \"admin@db1:notaport\"\n";
+        let config = parse(Path::new("c.toml"), text).unwrap();
+        let source = Source {
+            path: Path::new("c.toml"),
+            text,
+        };
+        let err = host_specs(&config, Some(source), None, &mut fake_ssh).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(3), Some(7)), "{err}");
+    }
+
     #[test]
     fn example_config_parses_and_documents_every_host_key() {
         let text = include_str!("../../config.example.toml");
         let config = parse(Path::new("config.example.toml"), text).unwrap();
         assert!(!config.hosts.is_empty());
-        let specs = host_specs(&config, None, None).unwrap();
+        let specs = host_specs(&config, None, None, &mut no_ssh).unwrap();
         assert_eq!(specs[0].name, "local");
     }
 
@@ -296,6 +428,7 @@ mod tests {
             &Config::default(),
             None,
             Some("unix:///run/user/1000/docker.sock"),
+            &mut no_ssh,
         )
         .unwrap();
         assert_eq!(specs.len(), 1);
@@ -311,7 +444,7 @@ mod tests {
     fn host_settings_override_defaults() {
         let text = "[defaults]\ndisks_interval = \"10s\"\n[[host]]\nname = \"a\"\ndocker = false\n[[host]]\nname = \"b\"\ndisks_interval = \"1m\"\n";
         let config = parse(Path::new("c.toml"), text).unwrap();
-        let specs = host_specs(&config, None, None).unwrap();
+        let specs = host_specs(&config, None, None, &mut no_ssh).unwrap();
         assert_eq!(specs[0].docker_socket, None);
         assert_eq!(specs[0].disks_interval, Duration::from_secs(10));
         assert_eq!(specs[1].disks_interval, Duration::from_secs(60));

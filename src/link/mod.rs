@@ -4,6 +4,7 @@
 //! as channels of one SSH session. Nothing here knows about Docker, PostgreSQL or df.
 
 pub mod local;
+pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,10 +43,32 @@ pub enum LinkState {
     Up,
     /// The link failed; the worker retries at `retry_at` (None: it will not retry by itself).
     Down {
+        kind: DownKind,
         error: String,
         since: Timestamp,
         retry_at: Option<Timestamp>,
     },
+}
+
+/// Why a link is down, for the one-word state the overview shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownKind {
+    /// Name resolution, TCP or the SSH handshake failed, or the session died.
+    Unreachable,
+    /// The host key is unknown, changed or revoked: refused until the admin acts.
+    HostKey,
+    /// Every key was refused.
+    Auth,
+}
+
+impl DownKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DownKind::Unreachable => "down",
+            DownKind::HostKey => "host key!",
+            DownKind::Auth => "auth failed",
+        }
+    }
 }
 
 /// Why a link operation failed. Messages name the host and the target, then what to do.
@@ -69,9 +92,86 @@ pub enum LinkError {
         what: String,
         message: String,
     },
+    #[error("{host} could not open {target}: {reason}")]
+    Unreachable {
+        host: String,
+        target: String,
+        reason: String,
+    },
+    #[error(
+        "cannot resolve {addr} for {host}: {message} (check HostName in ~/.ssh/config or the address in the config)"
+    )]
+    Resolve {
+        host: String,
+        addr: String,
+        message: String,
+    },
+    #[error(
+        "cannot connect to {addr} for {host}: {message} (is the host up and sshd listening? is the tunnel up?)"
+    )]
+    Connect {
+        host: String,
+        addr: String,
+        message: String,
+    },
+    #[error(
+        "host key of {addr} ({host}) is UNKNOWN: {fingerprint}; if you trust it, run: watchfloor --accept-new check {host}"
+    )]
+    UnknownHostKey {
+        host: String,
+        addr: String,
+        fingerprint: String,
+    },
+    #[error(
+        "host key of {addr} ({host}) has CHANGED since {file}:{line} recorded it ({fingerprint} now); refusing to connect. \
+         Someone may be intercepting the connection. If the server was reinstalled, check the new key out of band, \
+         then remove the old one: ssh-keygen -R {addr}"
+    )]
+    ChangedHostKey {
+        host: String,
+        addr: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+    #[error("host key of {addr} ({host}) is REVOKED in {file}:{line}; refusing to connect")]
+    RevokedHostKey {
+        host: String,
+        addr: String,
+        file: String,
+        line: usize,
+    },
+    #[error(
+        "authentication as {user} on {addr} ({host}) failed (tried: {tried}); add your key to ssh-agent or to the server's authorized_keys"
+    )]
+    Auth {
+        host: String,
+        addr: String,
+        user: String,
+        tried: String,
+    },
+    #[error(
+        "{path} is encrypted and ssh-agent does not hold it: add it with `ssh-add {path}` (watchfloor never asks for passphrases)"
+    )]
+    EncryptedKey { host: String, path: String },
+    #[error("ssh to {host}: {message}")]
+    Ssh { host: String, message: String },
+    #[error("the link to {host} is down: {reason}")]
+    Down { host: String, reason: String },
 }
 
 impl LinkError {
+    /// The one-word kind of failure for the link state.
+    pub fn down_kind(&self) -> DownKind {
+        match self {
+            Self::UnknownHostKey { .. }
+            | Self::ChangedHostKey { .. }
+            | Self::RevokedHostKey { .. } => DownKind::HostKey,
+            Self::Auth { .. } | Self::EncryptedKey { .. } => DownKind::Auth,
+            _ => DownKind::Unreachable,
+        }
+    }
+
     /// Classifies an I/O error from opening `target` on `host`.
     pub fn from_io(host: &str, target: &str, e: &std::io::Error) -> Self {
         let (host, target) = (host.to_owned(), target.to_owned());
@@ -124,7 +224,7 @@ impl std::fmt::Display for ExitStatus {
 /// A running command. Output arrives as it is produced; dropping this stops the command.
 pub struct Exec {
     rx: mpsc::Receiver<ExecChunk>,
-    _task: AbortOnDrop,
+    _task: Option<AbortOnDrop>,
 }
 
 /// Collected output of a command, each stream capped (see [`Exec::output`]).
@@ -158,8 +258,14 @@ impl Exec {
     pub fn new(rx: mpsc::Receiver<ExecChunk>, task: tokio::task::JoinHandle<()>) -> Self {
         Exec {
             rx,
-            _task: AbortOnDrop(task.abort_handle()),
+            _task: Some(AbortOnDrop(task.abort_handle())),
         }
+    }
+
+    /// Wraps a producer that stops by itself when the receiver is dropped (it watches
+    /// `Sender::closed`), because stopping needs async work such as closing an SSH channel.
+    pub fn detached(rx: mpsc::Receiver<ExecChunk>) -> Self {
+        Exec { rx, _task: None }
     }
 
     /// The next chunk, or None after `Exit` (or when the producer died).

@@ -184,8 +184,8 @@ impl ContainersPane<'_> {
             .map(|s| Counts::of(&s.containers))
             .unwrap_or_default();
         let about = match (&h.link, observed, snapshot) {
-            (LinkState::Down { error, .. }, _, _) => {
-                Span::styled(format!("link down: {error}"), theme.crit())
+            (LinkState::Down { kind, .. }, _, _) => {
+                Span::styled(format!("link {} (see below)", kind.label()), theme.crit())
             }
             (LinkState::Connecting, _, _) => Span::styled("connecting…", theme.warn()),
             (_, None, _) => Span::styled("Docker not watched on this host", theme.muted()),

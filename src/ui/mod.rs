@@ -7,6 +7,7 @@ pub mod help;
 pub mod overview;
 pub mod status;
 pub mod theme;
+pub mod tunnels;
 pub mod widgets;
 
 use ratatui::buffer::Buffer;
@@ -42,6 +43,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Overview => overview::OverviewPane { app, theme }.render(body, buf),
         Pane::Containers => containers::ContainersPane { app, theme }.render(body, buf),
         Pane::Disks => disks::DisksPane { app, theme }.render(body, buf),
+        Pane::Tunnels => tunnels::TunnelsPane { app, theme }.render(body, buf),
     }
     status::bar(app, theme, status, buf);
     if app.help {

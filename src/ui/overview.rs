@@ -29,13 +29,30 @@ impl Widget for OverviewPane<'_> {
             Span::styled(
                 format!(
                     "· {} host{} ",
-                    app.hosts.len(),
-                    if app.hosts.len() == 1 { "" } else { "s" }
+                    app.host_ids().len(),
+                    if app.host_ids().len() == 1 { "" } else { "s" }
                 ),
                 theme.muted(),
             ),
         ];
         let inner = super::pane_frame(app, theme, title, area, buf);
+        // Why each down host is down, and when it is tried again.
+        let problems: Vec<(String, String)> = app
+            .hosts
+            .iter()
+            .filter_map(|h| match &h.link {
+                LinkState::Down {
+                    error, retry_at, ..
+                } => {
+                    let retry = retry_at.map_or_else(String::new, |t| {
+                        format!(" (retry in {})", widgets::age(age(app.now, t)))
+                    });
+                    Some((h.name.clone(), format!("{error}{retry}")))
+                }
+                _ => None,
+            })
+            .collect();
+        let inner = super::notices(&problems, theme, inner, buf);
         if inner.height == 0 {
             return;
         }
@@ -61,7 +78,7 @@ impl Widget for OverviewPane<'_> {
         let hosts: Vec<&HostState> = app
             .hosts
             .iter()
-            .filter(|h| h.name.to_lowercase().contains(&filter))
+            .filter(|h| !h.tunnels_only && h.name.to_lowercase().contains(&filter))
             .collect();
         let lines: Vec<Line<'_>> = hosts.iter().map(|h| self.row(h, &w)).collect();
         let ids: Vec<_> = hosts.iter().map(|h| h.id).collect();
@@ -82,8 +99,8 @@ impl OverviewPane<'_> {
         let link = match &host.link {
             LinkState::Connecting => Span::styled("connecting", theme.warn()),
             LinkState::Up => Span::styled("up", theme.ok()),
-            LinkState::Down { since, .. } => Span::styled(
-                format!("down {}", widgets::age(age(*since, now))),
+            LinkState::Down { kind, since, .. } => Span::styled(
+                format!("{} {}", kind.label(), widgets::age(age(*since, now))),
                 theme.crit(),
             ),
         };

@@ -22,7 +22,9 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         };
         spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
     }
-    Line::from(spans).render(area, buf);
+    let left = Line::from(spans);
+    let used = u16::try_from(left.width()).unwrap_or(u16::MAX);
+    left.render(area, buf);
 
     let mut right = Vec::new();
     let down = app
@@ -35,7 +37,7 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         .iter()
         .filter(|h| h.link == LinkState::Connecting)
         .count();
-    let n = app.hosts.len();
+    let n = app.host_ids().len();
     right.push(Span::styled(
         format!("{n} host{} ", if n == 1 { "" } else { "s" }),
         theme.muted(),
@@ -57,7 +59,6 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
     let right = Line::from(right).right_aligned();
-    let used: u16 = 12 + 3 * 14;
     if area.width > used + u16::try_from(right.width()).unwrap_or(u16::MAX) {
         right.render(area, buf);
     }

@@ -1,0 +1,63 @@
+//! The WireGuard pane's model: per host, its interfaces and their peers. Pure.
+
+use super::hosts::HostState;
+use crate::collect::tunnels::{Interface, Peer};
+use crate::event::HostId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    Host(HostId),
+    Interface(HostId, String),
+    Peer(HostId, String, String),
+}
+
+#[derive(Debug)]
+pub enum Row<'a> {
+    Host(&'a HostState),
+    Interface(&'a Interface),
+    Peer(&'a Peer),
+}
+
+/// Hosts, each followed by its interfaces and their peers. A filter keeps peers whose key,
+/// endpoint or allowed IPs contain it (and interfaces whose name does).
+pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
+    let filter = filter.to_lowercase();
+    let hit = |s: &str| s.to_lowercase().contains(&filter);
+    let mut rows = Vec::new();
+    for host in hosts {
+        let ifaces = host.tunnels.latest().map_or(&[][..], |s| &s.interfaces[..]);
+        let mut body = Vec::new();
+        for iface in ifaces {
+            let peers: Vec<&Peer> = iface
+                .peers
+                .iter()
+                .filter(|p| {
+                    filter.is_empty()
+                        || hit(&iface.name)
+                        || hit(&p.public_key)
+                        || p.endpoint.as_deref().is_some_and(hit)
+                        || hit(&p.allowed_ips)
+                })
+                .collect();
+            if !filter.is_empty() && peers.is_empty() && !hit(&iface.name) {
+                continue;
+            }
+            body.push((
+                RowKey::Interface(host.id, iface.name.clone()),
+                Row::Interface(iface),
+            ));
+            body.extend(peers.into_iter().map(|p| {
+                (
+                    RowKey::Peer(host.id, iface.name.clone(), p.public_key.clone()),
+                    Row::Peer(p),
+                )
+            }));
+        }
+        if !filter.is_empty() && body.is_empty() {
+            continue;
+        }
+        rows.push((RowKey::Host(host.id), Row::Host(host)));
+        rows.extend(body);
+    }
+    rows
+}

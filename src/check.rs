@@ -1,0 +1,218 @@
+//! `watchfloor check`: validates the config (already done by loading it) and tries every host
+//! step by step (resolve, TCP, host key, auth, Docker API, df), concurrently, each with a
+//! deadline. Prints one table row per host, then for each failure the step and what to do.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::collect::{disks, docker};
+use crate::config::{HostSpec, Transport};
+use crate::link::Link;
+use crate::link::local::Local;
+use crate::link::ssh::Ssh;
+use crate::link::ssh::session::{self, Options, Step};
+
+/// The columns, in the order the steps run.
+pub const STEPS: [&str; 6] = ["resolve", "tcp", "host key", "auth", "docker", "df"];
+
+/// What happened to one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCheck {
+    pub name: String,
+    pub address: String,
+    /// One cell per step: "ok", a short result, "FAIL", "-" (not reached) or "local".
+    pub cells: Vec<String>,
+    /// The failing step and the full message (which says what to do).
+    pub failure: Option<(&'static str, String)>,
+    /// Host keys recorded by --accept-new: (address, fingerprint).
+    pub learned: Vec<(String, String)>,
+}
+
+/// Checks one host within `deadline`.
+pub async fn host(spec: &HostSpec, options: &Options, deadline: Duration) -> HostCheck {
+    let mut check = HostCheck {
+        name: spec.name.clone(),
+        address: "local".into(),
+        cells: vec!["-".to_owned(); STEPS.len()],
+        failure: None,
+        learned: Vec::new(),
+    };
+    let work = run(spec, options, &mut check);
+    if tokio::time::timeout(deadline, work).await.is_err() {
+        let at = check.cells.iter().position(|c| c == "…").unwrap_or(0);
+        check.cells[at] = "FAIL".into();
+        check.failure = Some((
+            STEPS[at],
+            format!("no answer within {}s", deadline.as_secs()),
+        ));
+    }
+    check
+}
+
+async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
+    let link: Arc<dyn Link> = match &spec.transport {
+        Transport::Local => {
+            check.cells[..4].fill("local".to_owned());
+            Arc::new(Local::new(spec.name.clone()))
+        }
+        Transport::Ssh(target) => {
+            check.address = format!(
+                "{}@{}",
+                target.user,
+                session::display_addr(&target.host_name, target.port)
+            );
+            let cells = &mut check.cells;
+            let mut progress = |_: &str, step: Step| {
+                let i = match step {
+                    Step::Resolve => 0,
+                    Step::Tcp => 1,
+                    Step::HostKey => 2,
+                    Step::Auth => 3,
+                };
+                // Steps before the one starting now have passed (a jump host repeats them).
+                for c in cells.iter_mut().take(i) {
+                    if c == "…" || c == "-" {
+                        *c = "ok".into();
+                    }
+                }
+                cells[i] = "…".into();
+            };
+            match session::connect(&spec.name, target, options, &mut progress).await {
+                Ok(c) => {
+                    check.learned = c.learned.clone();
+                    check.cells[..4].fill("ok".to_owned());
+                    Arc::new(Ssh::new(spec.name.clone(), c))
+                }
+                Err(e) => {
+                    let at = check.cells.iter().position(|c| c == "…").unwrap_or(0);
+                    check.cells[at] = "FAIL".into();
+                    check.failure = Some((STEPS[at], e.to_string()));
+                    return;
+                }
+            }
+        }
+    };
+    check.cells[4] = "…".into();
+    check.cells[4] = match &spec.docker_socket {
+        None => "off".into(),
+        Some(socket) => match docker::connect(link.clone(), socket).await {
+            Ok(d) => match d.version().await {
+                Ok(v) => format!(
+                    "{} (API {})",
+                    v.version.unwrap_or_default(),
+                    v.api_version.unwrap_or_default()
+                ),
+                Err(e) => fail(check, 4, docker::api_error(&spec.name, e).to_string()),
+            },
+            Err(e) => fail(check, 4, e.to_string()),
+        },
+    };
+    if spec.tunnels_only {
+        check.cells[5] = "off".into();
+        return;
+    }
+    check.cells[5] = "…".into();
+    check.cells[5] = match disks::sample(&*link).await {
+        Ok(s) => format!("{} fs", s.filesystems.len()),
+        Err(e) => fail(check, 5, e.to_string()),
+    };
+}
+
+fn fail(check: &mut HostCheck, step: usize, message: String) -> String {
+    if check.failure.is_none() {
+        check.failure = Some((STEPS[step], message));
+    }
+    "FAIL".into()
+}
+
+/// The report: a table, then the failures with their messages, then recorded keys.
+pub fn report(checks: &[HostCheck]) -> String {
+    let mut header = vec!["HOST".to_owned(), "ADDRESS".to_owned()];
+    header.extend(STEPS.iter().map(|s| s.to_uppercase()));
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            let mut r = vec![c.name.clone(), c.address.clone()];
+            r.extend(c.cells.iter().cloned());
+            r
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    for c in checks {
+        if let Some((step, message)) = &c.failure {
+            let _ = writeln!(out, "\n{} failed at {step}: {message}", c.name);
+        }
+        for (addr, fp) in &c.learned {
+            let _ = writeln!(out, "\n{}: recorded the host key of {addr} ({fp})", c.name);
+        }
+    }
+    let failed = checks.iter().filter(|c| c.failure.is_some()).count();
+    let _ = writeln!(
+        out,
+        "\n{} of {} hosts OK",
+        checks.len() - failed,
+        checks.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_aligns_columns_and_explains_failures() {
+        let ok = HostCheck {
+            name: "app1".into(),
+            address: "root@10.8.0.2".into(),
+            cells: ["ok", "ok", "ok", "ok", "20.10.24 (API 1.41)", "3 fs"]
+                .map(String::from)
+                .to_vec(),
+            failure: None,
+            learned: vec![],
+        };
+        let bad = HostCheck {
+            name: "db1".into(),
+            address: "root@[10.8.0.3]:2222".into(),
+            cells: ["ok", "ok", "FAIL", "-", "-", "-"]
+                .map(String::from)
+                .to_vec(),
+            failure: Some((
+                "host key",
+                "host key of [10.8.0.3]:2222 (db1) has CHANGED".into(),
+            )),
+            learned: vec![],
+        };
+        let text = report(&[ok, bad]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0]
+                .starts_with("HOST  ADDRESS               RESOLVE  TCP  HOST KEY  AUTH  DOCKER"),
+            "{text}"
+        );
+        assert_eq!(lines[2].find("FAIL"), lines[0].find("HOST KEY"), "{text}");
+        assert!(
+            text.contains("db1 failed at host key: host key of [10.8.0.3]:2222 (db1) has CHANGED"),
+            "{text}"
+        );
+        assert!(text.ends_with("1 of 2 hosts OK\n"), "{text}");
+    }
+}

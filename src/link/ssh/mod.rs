@@ -1,0 +1,179 @@
+//! The [`Link`] over SSH: one russh session per host (reached through its ProxyJump chain),
+//! exec on session channels, unix sockets on `direct-streamlocal@openssh.com`, TCP on
+//! `direct-tcpip`. Session channels are queued (at most 8 at once) because OpenSSH's
+//! MaxSessions defaults to 10 per connection and an 11th open fails outright.
+
+pub mod auth;
+pub mod known_hosts;
+pub mod session;
+pub mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::client::Handle;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::{BoxFuture, ByteStream, Exec, ExecChunk, ExitStatus, Link, LinkError};
+use session::Client;
+
+/// Session channels in flight at once; the rest wait their turn.
+const SESSION_CHANNELS: usize = 8;
+/// How long opening one channel may take on a live session.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Ssh {
+    name: String,
+    handle: Arc<Handle<Client>>,
+    /// The sessions of the ProxyJump hops, kept alive as long as the target's.
+    _jumps: Vec<Arc<Handle<Client>>>,
+    sessions: Arc<Semaphore>,
+    closed: watch::Receiver<Option<String>>,
+}
+
+impl Ssh {
+    pub fn new(name: String, connected: session::Connected) -> Self {
+        Ssh {
+            name,
+            handle: connected.handle,
+            _jumps: connected.jumps,
+            sessions: Arc::new(Semaphore::new(SESSION_CHANNELS)),
+            closed: connected.closed,
+        }
+    }
+
+    /// Completes when the session (or a hop under it) has ended, with the reason.
+    pub async fn closed(&self) -> String {
+        let mut rx = self.closed.clone();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return "the session ended".to_owned();
+            }
+        }
+    }
+
+    fn channel_error(&self, target: &str, e: russh::Error) -> LinkError {
+        match e {
+            russh::Error::ChannelOpenFailure(reason) => LinkError::Unreachable {
+                host: self.name.clone(),
+                target: target.to_owned(),
+                reason: format!(
+                    "the server refused the channel ({reason:?}): the target may not exist, or the SSH user may not open it"
+                ),
+            },
+            other => LinkError::Down {
+                host: self.name.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn timeout(&self, what: &str) -> LinkError {
+        LinkError::Timeout {
+            host: self.name.clone(),
+            what: what.to_owned(),
+            after: OPEN_TIMEOUT,
+        }
+    }
+}
+
+impl Link for Ssh {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    fn exec(&self, command: &str) -> BoxFuture<'_, Result<Exec, LinkError>> {
+        let command = command.to_owned();
+        Box::pin(async move {
+            let permit =
+                self.sessions
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| LinkError::Down {
+                        host: self.name.clone(),
+                        reason: "the link is closing".into(),
+                    })?;
+            let what = format!("`{command}`");
+            let mut channel =
+                tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
+                    .await
+                    .map_err(|_| self.timeout(&what))?
+                    .map_err(|e| self.channel_error(&what, e))?;
+            channel
+                .exec(true, command.as_bytes())
+                .await
+                .map_err(|e| self.channel_error(&what, e))?;
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(async move {
+                let _permit = permit; // the slot is free again when the channel is done
+                let mut status = ExitStatus::Unknown;
+                loop {
+                    let msg = tokio::select! {
+                        msg = channel.wait() => msg,
+                        // The reader went away: stop the remote command by closing its channel.
+                        () = tx.closed() => {
+                            let _ = channel.close().await;
+                            return;
+                        }
+                    };
+                    let chunk = match msg {
+                        None => break,
+                        Some(ChannelMsg::Data { data }) => ExecChunk::Stdout(data),
+                        Some(ChannelMsg::ExtendedData { data, ext: 1 }) => ExecChunk::Stderr(data),
+                        // The status may come before the last data: keep reading until the close.
+                        Some(ChannelMsg::ExitStatus { exit_status }) => {
+                            status =
+                                ExitStatus::Code(i32::try_from(exit_status).unwrap_or(i32::MAX));
+                            continue;
+                        }
+                        Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                            status = ExitStatus::Signal(format!("{signal_name:?}"));
+                            continue;
+                        }
+                        Some(_) => continue,
+                    };
+                    if tx.send(chunk).await.is_err() {
+                        let _ = channel.close().await;
+                        return;
+                    }
+                }
+                let _ = tx.send(ExecChunk::Exit(status)).await;
+            });
+            Ok(Exec::detached(rx))
+        })
+    }
+
+    fn open_unix(&self, path: &str) -> BoxFuture<'_, Result<ByteStream, LinkError>> {
+        let path = path.to_owned();
+        Box::pin(async move {
+            let channel = tokio::time::timeout(
+                OPEN_TIMEOUT,
+                self.handle.channel_open_direct_streamlocal(path.clone()),
+            )
+            .await
+            .map_err(|_| self.timeout(&path))?
+            .map_err(|e| self.channel_error(&path, e))?;
+            Ok(Box::new(channel.into_stream()) as ByteStream)
+        })
+    }
+
+    fn open_tcp(&self, host: &str, port: u16) -> BoxFuture<'_, Result<ByteStream, LinkError>> {
+        let target = format!("{host}:{port}");
+        let host = host.to_owned();
+        Box::pin(async move {
+            let open = self
+                .handle
+                .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0);
+            let channel = tokio::time::timeout(OPEN_TIMEOUT, open)
+                .await
+                .map_err(|_| self.timeout(&target))?
+                .map_err(|e| self.channel_error(&target, e))?;
+            Ok(Box::new(channel.into_stream()) as ByteStream)
+        })
+    }
+}

@@ -1,0 +1,439 @@
+//! Establishing one SSH session, through its ProxyJump chain: TCP (or a `direct-tcpip`
+//! channel of the previous hop), key exchange, the host key checked against known_hosts like
+//! OpenSSH, then authentication. Every step has a deadline. Keepalives end a dead session in
+//! about 9 seconds; the `closed` signal tells the host worker.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, DisconnectReason, Handle, Handler};
+use russh::keys::{Algorithm, HashAlg, PublicKeyOrCertificate};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::auth;
+use super::known_hosts::{self, Verdict};
+use super::target::Target;
+use crate::link::LinkError;
+
+/// Without ConnectTimeout in ~/.ssh/config: TCP connect, then key exchange plus auth.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A keepalive after 3 s of silence; three unanswered end the session (~9 s to notice).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(3);
+const KEEPALIVE_MAX: usize = 2;
+/// OpenSSH's system-wide known_hosts, consulted after the user's files.
+const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// A step of connecting, reported as it starts (for `watchfloor check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Resolve,
+    Tcp,
+    HostKey,
+    Auth,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Like StrictHostKeyChecking=accept-new: record unknown host keys (never changed ones).
+    pub accept_new: bool,
+}
+
+/// A live session and what keeps it alive.
+pub struct Connected {
+    pub handle: Arc<Handle<Client>>,
+    pub jumps: Vec<Arc<Handle<Client>>>,
+    /// Set to the reason when the session or any hop under it ends.
+    pub closed: watch::Receiver<Option<String>>,
+    /// Host keys recorded because of `accept_new`: (address, fingerprint).
+    pub learned: Vec<(String, String)>,
+}
+
+/// Connects to `target` through its jumps. `progress(hop, step)` is called as each step starts.
+pub async fn connect(
+    name: &str,
+    target: &Target,
+    options: &Options,
+    progress: &mut (dyn FnMut(&str, Step) + Send),
+) -> Result<Connected, LinkError> {
+    let (closed_tx, closed_rx) = watch::channel(None);
+    let closed_tx = Arc::new(closed_tx);
+    let mut learned = Vec::new();
+    let mut previous: Option<Arc<Handle<Client>>> = None;
+    let mut jumps = Vec::new();
+    let hops = target.jumps.iter().chain(std::iter::once(target));
+    for hop in hops {
+        let addr = display_addr(&hop.host_name, hop.port);
+        let timeout = hop.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let outcome = Arc::new(Mutex::new(None));
+        let client = Client::new(name, hop, options, outcome.clone(), closed_tx.clone());
+        let config = Arc::new(client_config(hop));
+        let handshake = match &previous {
+            None => {
+                progress(&hop.alias, Step::Resolve);
+                let addrs = resolve(name, hop, timeout).await?;
+                progress(&hop.alias, Step::Tcp);
+                let stream = tcp(name, &addr, &addrs, timeout).await?;
+                progress(&hop.alias, Step::HostKey);
+                tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    client::connect_stream(config, stream, client),
+                )
+                .await
+            }
+            Some(via) => {
+                progress(&hop.alias, Step::Tcp);
+                let open = via.channel_open_direct_tcpip(
+                    hop.host_name.clone(),
+                    u32::from(hop.port),
+                    "127.0.0.1",
+                    0,
+                );
+                let channel = tokio::time::timeout(timeout, open)
+                    .await
+                    .map_err(|_| {
+                        timed_out(
+                            name,
+                            &format!("connecting to {addr} through the jump host"),
+                            timeout,
+                        )
+                    })?
+                    .map_err(|e| LinkError::Connect {
+                        host: name.to_owned(),
+                        addr: addr.clone(),
+                        message: format!("the jump host could not reach it: {e}"),
+                    })?;
+                progress(&hop.alias, Step::HostKey);
+                tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    client::connect_stream(config, channel.into_stream(), client),
+                )
+                .await
+            }
+        };
+        let mut handle = match handshake {
+            Err(_) => {
+                return Err(timed_out(
+                    name,
+                    &format!("the SSH handshake with {addr}"),
+                    HANDSHAKE_TIMEOUT,
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(match take(&outcome) {
+                    Some(KeyOutcome::Refused(refused)) => refused,
+                    _ => LinkError::Ssh {
+                        host: name.to_owned(),
+                        message: format!("handshake with {addr}: {e}"),
+                    },
+                });
+            }
+            Ok(Ok(h)) => h,
+        };
+        if let Some(KeyOutcome::Learned { addr, fingerprint }) = take(&outcome) {
+            learned.push((addr, fingerprint));
+        }
+        progress(&hop.alias, Step::Auth);
+        tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            auth::authenticate(&mut handle, name, hop),
+        )
+        .await
+        .map_err(|_| {
+            timed_out(
+                name,
+                &format!("authentication on {addr}"),
+                HANDSHAKE_TIMEOUT,
+            )
+        })??;
+        let handle = Arc::new(handle);
+        if let Some(p) = previous.replace(handle) {
+            jumps.push(p);
+        }
+    }
+    let handle = previous.ok_or_else(|| LinkError::Ssh {
+        host: name.to_owned(),
+        message: "no hop to connect to".into(),
+    })?;
+    Ok(Connected {
+        handle,
+        jumps,
+        closed: closed_rx,
+        learned,
+    })
+}
+
+fn take(slot: &Mutex<Option<KeyOutcome>>) -> Option<KeyOutcome> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+fn timed_out(name: &str, what: &str, after: Duration) -> LinkError {
+    LinkError::Timeout {
+        host: name.to_owned(),
+        what: what.to_owned(),
+        after,
+    }
+}
+
+/// "host" for port 22, "[host]:port" otherwise, as ssh prints it.
+pub fn display_addr(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_owned()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+async fn resolve(
+    name: &str,
+    hop: &Target,
+    timeout: Duration,
+) -> Result<Vec<std::net::SocketAddr>, LinkError> {
+    let addr = display_addr(&hop.host_name, hop.port);
+    let lookup = tokio::net::lookup_host((hop.host_name.as_str(), hop.port));
+    match tokio::time::timeout(timeout, lookup).await {
+        Err(_) => Err(timed_out(
+            name,
+            &format!("resolving {}", hop.host_name),
+            timeout,
+        )),
+        Ok(Err(e)) => Err(LinkError::Resolve {
+            host: name.to_owned(),
+            addr,
+            message: e.to_string(),
+        }),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.is_empty() {
+                Err(LinkError::Resolve {
+                    host: name.to_owned(),
+                    addr,
+                    message: "no addresses".into(),
+                })
+            } else {
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+/// Tries each resolved address in turn, like ssh does.
+async fn tcp(
+    name: &str,
+    addr: &str,
+    addrs: &[std::net::SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, LinkError> {
+    let mut last = String::new();
+    for a in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(a)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {}s", timeout.as_secs()),
+        }
+    }
+    Err(LinkError::Connect {
+        host: name.to_owned(),
+        addr: addr.to_owned(),
+        message: last,
+    })
+}
+
+fn client_config(hop: &Target) -> client::Config {
+    let mut preferred = russh::Preferred::default();
+    // Like OpenSSH: ask first for the key types known_hosts already has for this host, so a
+    // host with only an RSA line is not reported as changed because it offered Ed25519.
+    let recorded =
+        known_hosts::recorded_algorithms(&hop.host_name, hop.port, &known_hosts_files(hop));
+    if !recorded.is_empty() {
+        let mut order: Vec<Algorithm> = Vec::new();
+        for alg in &recorded {
+            if alg.clone().is_rsa() {
+                order.extend([
+                    Algorithm::Rsa {
+                        hash: Some(HashAlg::Sha512),
+                    },
+                    Algorithm::Rsa {
+                        hash: Some(HashAlg::Sha256),
+                    },
+                ]);
+            } else {
+                order.push(alg.clone());
+            }
+        }
+        order.extend(
+            preferred
+                .key
+                .iter()
+                .filter(|a| !order.contains(a))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        preferred.key = order.into();
+    }
+    client::Config {
+        preferred,
+        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_max: KEEPALIVE_MAX,
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// The user's known_hosts files for `hop`, then the system-wide one.
+pub fn known_hosts_files(hop: &Target) -> Vec<PathBuf> {
+    let mut files = hop.known_hosts_files.clone();
+    files.push(PathBuf::from(GLOBAL_KNOWN_HOSTS));
+    files
+}
+
+/// What the host key check decided, beyond yes or no.
+enum KeyOutcome {
+    /// The key was refused: the error says why and what to do.
+    Refused(LinkError),
+    /// accept-new recorded this unknown key.
+    Learned { addr: String, fingerprint: String },
+}
+
+/// The russh handler of one hop: checks the host key and reports the end of the session.
+pub struct Client {
+    name: String,
+    host: String,
+    port: u16,
+    files: Vec<PathBuf>,
+    /// Where accept-new records an unknown key: the first user known_hosts file.
+    learn_into: Option<PathBuf>,
+    outcome: Arc<Mutex<Option<KeyOutcome>>>,
+    closed: Arc<watch::Sender<Option<String>>>,
+}
+
+impl Client {
+    fn new(
+        name: &str,
+        hop: &Target,
+        options: &Options,
+        outcome: Arc<Mutex<Option<KeyOutcome>>>,
+        closed: Arc<watch::Sender<Option<String>>>,
+    ) -> Client {
+        Client {
+            name: name.to_owned(),
+            host: hop.host_name.clone(),
+            port: hop.port,
+            files: known_hosts_files(hop),
+            learn_into: if options.accept_new {
+                hop.known_hosts_files.first().cloned()
+            } else {
+                None
+            },
+            outcome,
+            closed,
+        }
+    }
+
+    /// OpenSSH's verdict for the presented key; Ok(false) refuses it (the reason is kept).
+    fn judge(&self, key: &russh::keys::PublicKey) -> bool {
+        let addr = display_addr(&self.host, self.port);
+        let fingerprint = known_hosts::fingerprint(key);
+        let (host, name) = (self.name.clone(), self.name.as_str());
+        let decision = match known_hosts::verify(&self.host, self.port, key, &self.files) {
+            Ok(Verdict::Known { .. }) => return true,
+            Ok(Verdict::Unknown) => match &self.learn_into {
+                Some(file) => match known_hosts::learn(&self.host, self.port, key, file, false) {
+                    Ok(()) => {
+                        tracing::info!(host = name, %addr, %fingerprint, file = %file.display(), "recorded a new host key (accept-new)");
+                        KeyOutcome::Learned { addr, fingerprint }
+                    }
+                    Err(e) => KeyOutcome::Refused(LinkError::Ssh {
+                        host,
+                        message: format!("cannot record the host key: {e}"),
+                    }),
+                },
+                None => KeyOutcome::Refused(LinkError::UnknownHostKey {
+                    host,
+                    addr,
+                    fingerprint,
+                }),
+            },
+            Ok(Verdict::Changed { file, line }) => {
+                tracing::error!(host = name, %addr, %fingerprint, "HOST KEY CHANGED: refusing to connect");
+                KeyOutcome::Refused(LinkError::ChangedHostKey {
+                    host,
+                    addr,
+                    fingerprint,
+                    file: file.display().to_string(),
+                    line,
+                })
+            }
+            Ok(Verdict::Revoked { file, line }) => KeyOutcome::Refused(LinkError::RevokedHostKey {
+                host,
+                addr,
+                file: file.display().to_string(),
+                line,
+            }),
+            Err(e) => KeyOutcome::Refused(LinkError::Ssh {
+                host,
+                message: e.to_string(),
+            }),
+        };
+        let accepted = matches!(decision, KeyOutcome::Learned { .. });
+        *self
+            .outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decision);
+        accepted
+    }
+}
+
+impl Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // Host certificates are not trusted (no @cert-authority support): judge the plain key.
+        Ok(self.judge(&key.public_key()))
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let text = match &reason {
+            DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the server closed the connection ({info:?})")
+            }
+            DisconnectReason::Error(russh::Error::KeepaliveTimeout) => {
+                "no answer to keepalives".to_owned()
+            }
+            DisconnectReason::Error(e) => e.to_string(),
+        };
+        self.closed.send_replace(Some(text));
+        match reason {
+            DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            DisconnectReason::Error(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Client {
+    /// The session task ends (for any reason, including a hop's death) by dropping its handler.
+    fn drop(&mut self) {
+        self.closed.send_if_modified(|reason| {
+            if reason.is_none() {
+                *reason = Some("the session ended".to_owned());
+                true
+            } else {
+                false
+            }
+        });
+    }
+}

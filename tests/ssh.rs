@@ -1,0 +1,306 @@
+//! The SSH link against real OpenSSH (sshd, ssh-agent, ssh-keygen), no mocks: agent and key
+//! file auth, strict host keys (unknown, accept-new, changed, swapped type, hashed, revoked),
+//! ProxyJump to a host only the bastion can reach, Docker over the link, 20 concurrent execs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::sshd::{Agent, Client, JumpNet, Sshd, append};
+use watchfloor::link::ssh::Ssh;
+use watchfloor::link::ssh::session::{self, Options};
+use watchfloor::link::ssh::target::{SshConfig, Target};
+use watchfloor::link::{Link, LinkError, run};
+
+/// The target for `spec` as ~/.ssh/config in `client`'s home resolves it, with the agent
+/// chosen explicitly (tests run in parallel: SSH_AUTH_SOCK is not theirs to set).
+fn target(client: &Client, spec: &str, agent: Option<&Agent>) -> Target {
+    let config = SshConfig::load_for_home(client.home.path()).unwrap();
+    let mut t = config.resolve(spec, "root", client.home.path()).unwrap();
+    t.identity_agent =
+        Some(agent.map_or_else(|| "none".to_owned(), |a| a.socket.display().to_string()));
+    t
+}
+
+async fn connect(t: &Target, accept_new: bool) -> Result<Ssh, LinkError> {
+    let c = session::connect("test", t, &Options { accept_new }, &mut |_, _| {}).await?;
+    Ok(Ssh::new("test".into(), c))
+}
+
+async fn echo(link: &dyn Link, text: &str) -> String {
+    let out = run(link, &format!("echo {text}"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out);
+    out.stdout_text().trim().to_owned()
+}
+
+fn fingerprint(pubkey: &Path) -> String {
+    let out = common::sh(
+        std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(pubkey),
+    );
+    out.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_auth_and_key_file_auth_work_and_an_encrypted_key_says_ssh_add() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    // Agent only: the agent holds the RSA key (signed with SHA-2), no key files on disk used.
+    let agent = Agent::start(&[&client.ssh_dir().join("id_rsa")]);
+    let mut t = target(&client, &server.spec(), Some(&agent));
+    t.identity_files.clear();
+    assert_eq!(
+        echo(&connect(&t, false).await.unwrap(), "via-agent").await,
+        "via-agent"
+    );
+
+    // Key file only.
+    let t = target(&client, &server.spec(), None);
+    assert_eq!(
+        echo(&connect(&t, false).await.unwrap(), "via-file").await,
+        "via-file"
+    );
+
+    // Only an encrypted key and no agent: refused with what to do, never a prompt.
+    let mut t = target(&client, &server.spec(), None);
+    t.identity_files = vec![client.home.path().join("locked_ed25519")];
+    let err = connect(&t, false).await.err().unwrap();
+    assert!(matches!(err, LinkError::EncryptedKey { .. }), "{err}");
+    assert!(err.to_string().contains("ssh-add"), "{err}");
+
+    // A key the server does not know: auth failed, naming what was tried.
+    let other = tempfile::tempdir().unwrap();
+    let stray = other.path().join("stray");
+    common::sh(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&stray),
+    );
+    t.identity_files = vec![stray.clone()];
+    let err = connect(&t, false).await.err().unwrap();
+    assert!(matches!(err, LinkError::Auth { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&stray.display().to_string()),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_host_key_is_refused_with_its_fingerprint_and_accept_new_records_it() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    let t = target(&client, &server.spec(), None);
+    let err = connect(&t, false).await.err().unwrap();
+    let expected = fingerprint(&server.dir.path().join("host_ed25519.pub"));
+    match &err {
+        LinkError::UnknownHostKey { fingerprint, .. } => assert_eq!(fingerprint, &expected),
+        other => panic!("expected an unknown host key, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("watchfloor --accept-new check"),
+        "{err}"
+    );
+    assert!(
+        !client.known_hosts().exists(),
+        "nothing is written without --accept-new"
+    );
+
+    let link = connect(&t, true).await.unwrap();
+    assert_eq!(echo(&link, "accepted").await, "accepted");
+    let recorded = std::fs::read_to_string(client.known_hosts()).unwrap();
+    assert!(
+        recorded.contains(&server.known_hosts_name()) && recorded.contains(&server.host_key_line()),
+        "{recorded}"
+    );
+    // OpenSSH agrees with what was written.
+    common::sh(
+        std::process::Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(server.known_hosts_name())
+            .arg("-f")
+            .arg(client.known_hosts()),
+    );
+    assert_eq!(
+        echo(&connect(&t, false).await.unwrap(), "known").await,
+        "known"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_host_key_is_refused_even_with_accept_new() {
+    let client = Client::new();
+    let mut server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    server.new_host_key();
+    let before = std::fs::read_to_string(client.known_hosts()).unwrap();
+    let t = target(&client, &server.spec(), None);
+    for accept_new in [false, true] {
+        let err = connect(&t, accept_new).await.err().unwrap();
+        assert!(matches!(err, LinkError::ChangedHostKey { .. }), "{err}");
+        assert!(err.to_string().contains("ssh-keygen -R"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(client.known_hosts()).unwrap(),
+        before,
+        "known_hosts untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_presenting_an_unrecorded_key_type_is_changed_not_unknown() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    // known_hosts records only an RSA key for this address (the server has only Ed25519).
+    let other = tempfile::tempdir().unwrap();
+    let rsa = other.path().join("rsa_host");
+    common::sh(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+            .arg(&rsa),
+    );
+    let rsa_line = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
+    let rsa_line: Vec<&str> = rsa_line.split_whitespace().take(2).collect();
+    append(
+        &client.known_hosts(),
+        &format!("{} {}", server.known_hosts_name(), rsa_line.join(" ")),
+    );
+    let t = target(&client, &server.spec(), None);
+    let err = connect(&t, true).await.err().unwrap();
+    assert!(
+        matches!(err, LinkError::ChangedHostKey { .. }),
+        "accept-new must not trust a swapped key type: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_entries_are_accepted_and_revoked_keys_refused() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    common::sh(
+        std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(client.known_hosts()),
+    );
+    let hashed = std::fs::read_to_string(client.known_hosts()).unwrap();
+    assert!(
+        hashed.starts_with("|1|") && !hashed.contains("127.0.0.1"),
+        "{hashed}"
+    );
+    let t = target(&client, &server.spec(), None);
+    assert_eq!(
+        echo(&connect(&t, false).await.unwrap(), "hashed").await,
+        "hashed"
+    );
+
+    append(
+        &client.known_hosts(),
+        &format!("@revoked * {}", server.host_key_line()),
+    );
+    let err = connect(&t, false).await.err().unwrap();
+    assert!(matches!(err, LinkError::RevokedHostKey { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_jump_reaches_a_host_only_the_bastion_can_reach() {
+    let net = JumpNet::new();
+    let client = Client::new();
+    let bastion = Sshd::start(&client, &net.bastion_addr, Some(&net.bastion_ns));
+    let inner = Sshd::start(&client, &net.target_addr, Some(&net.target_ns));
+    client.trust(&bastion);
+    client.trust(&inner);
+    client.ssh_config(&format!(
+        "Host bastion\n  HostName {}\n  User root\n\nHost app\n  HostName {}\n  User root\n  ProxyJump bastion\n",
+        net.bastion_addr, net.target_addr
+    ));
+
+    // Directly: no route.
+    let mut direct = target(&client, "app", None);
+    direct.jumps.clear();
+    direct.connect_timeout = Some(Duration::from_secs(3));
+    assert!(matches!(
+        connect(&direct, false).await,
+        Err(LinkError::Connect { .. } | LinkError::Timeout { .. })
+    ));
+
+    // Through the bastion: the command runs in the target's namespace.
+    let t = target(&client, "app", None);
+    assert_eq!(t.jumps.len(), 1);
+    let link = connect(&t, false).await.unwrap();
+    let out = run(&link, "ip -o -4 addr show eth0", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        out.stdout_text().contains(&net.target_addr),
+        "{}",
+        out.stdout_text()
+    );
+
+    // Each hop's key is checked: an unknown bastion key refuses the whole chain.
+    std::fs::write(
+        client.known_hosts(),
+        format!("{} {}\n", inner.known_hosts_name(), inner.host_key_line()),
+    )
+    .unwrap();
+    let err = connect(&t, false).await.err().unwrap();
+    assert!(
+        matches!(&err, LinkError::UnknownHostKey { addr, .. } if addr == &bastion.known_hosts_name()),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_over_ssh_and_twenty_concurrent_execs() {
+    let docker = common::Docker::shared();
+    let project = "overssh";
+    docker.remove_project(project, &[]);
+    docker.compose_container(project, "api", 1, &[], &["sleep", "100000"]);
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let link: Arc<Ssh> = Arc::new(
+        connect(&target(&client, &server.spec(), None), false)
+            .await
+            .unwrap(),
+    );
+
+    let mut watcher = watchfloor::collect::containers::Watcher::new(
+        link.clone(),
+        docker.socket.display().to_string(),
+        Duration::from_secs(3600),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let snap = watcher.next().await.unwrap();
+    assert!(
+        snap.containers
+            .iter()
+            .any(|c| c.name == "overssh-api-1" && c.service.as_deref() == Some("api"))
+    );
+
+    // OpenSSH allows 10 sessions per connection; 20 at once must all succeed (queued).
+    let runs = (0..20).map(|i| {
+        let link = link.clone();
+        async move {
+            run(
+                &*link,
+                &format!("sleep 0.3; echo {i}"),
+                Duration::from_secs(30),
+            )
+            .await
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let out = r.unwrap_or_else(|e| panic!("exec {i}: {e}"));
+        assert_eq!(out.stdout_text().trim(), i.to_string());
+    }
+    docker.remove_project(project, &[]);
+}
