@@ -11,10 +11,15 @@ declare -A PACKAGES=(
   [tmux]=tmux
   [tar]=tar
   [pgrep]=procps
+  [sshd]=openssh-server
+  [ssh-keygen]=openssh-client
+  [ip]=iproute2
+  [wg]=wireguard-tools
+  [wireguard-go]=wireguard-go
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
 done
 # The test image needs a *static* busybox (it runs with no libc): the busybox-static package.
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)

@@ -26,6 +26,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "name",
     "docker_socket",
     "docker",
+    "ssh",
+    "wg_sudo",
+    "tunnels_interval",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

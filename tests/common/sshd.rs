@@ -356,6 +356,9 @@ pub struct JumpNet {
     pub bastion_addr: String,
     /// The target's address as seen from the bastion.
     pub target_addr: String,
+    /// The bastion's address as seen from the target.
+    pub bastion_inner_addr: String,
+    pub tag: u32,
     host_veth: String,
 }
 
@@ -364,7 +367,10 @@ const TEST_RANGE: &str = "10.213.0.0/16";
 
 impl JumpNet {
     pub fn new() -> JumpNet {
-        let tag = std::process::id() % 200 + 1;
+        // Unique per process and per call: namespaces and interfaces are global names.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tag = (std::process::id() + n * 37) % 100 + 1;
         let (b, t) = (format!("wfb{tag}"), format!("wft{tag}"));
         let ip = |args: &[&str]| sh(Command::new("ip").args(args));
         quiet(Command::new("ip").args(["route", "add", "unreachable", TEST_RANGE])); // may exist already
@@ -434,6 +440,8 @@ impl JumpNet {
             target_ns: t,
             bastion_addr: bastion_ip,
             target_addr: target_ip,
+            bastion_inner_addr: bastion_inner,
+            tag,
             host_veth,
         }
     }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Cost of a fleet over SSH: HOSTS real sshd (default 10) on 127.0.0.x loopback addresses, each
+# forwarding to a private dockerd with CONTAINERS_PER_HOST compose containers, watched by the
+# release binary in a 120x40 tmux pane with key-file auth and strict known_hosts.
+# Prints: time from exec to the first frame and to every host up with its containers counted
+# (median of STARTS runs), then over IDLE_SECONDS with no key pressed: CPU share of one core of
+# watchfloor and of all sshd processes it talks to, bytes written to the terminal per second,
+# and RSS. Asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOSTS=${HOSTS:-10}
+CONTAINERS_PER_HOST=${CONTAINERS_PER_HOST:-3}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+STARTS=${STARTS:-5}
+
+# shellcheck source=scripts/lib/dockerd.sh
+. scripts/lib/dockerd.sh
+cargo build --release --locked -q
+BIN=$PWD/target/release/watchfloor
+work=$(mktemp -d /tmp/wf-bench-ssh.XXXXXX)
+TMUX_SOCKET=wf-bench-ssh-$$
+sshd_pids=()
+cleanup() {
+  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+  for p in "${sshd_pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
+  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
+ensure_test_image
+export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+socket=${DOCKER_HOST#unix://}
+
+ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
+[ -z "$ids" ] || docker rm -f $ids >/dev/null
+for r in $(seq 1 "$CONTAINERS_PER_HOST"); do
+  docker run -d --network none --label wf.bench-ssh=1 --label com.docker.compose.project=shop \
+    --label com.docker.compose.service=api --label "com.docker.compose.container-number=$r" \
+    --name "bench-ssh-api-$r" wf-busybox:test sleep 1000000 >/dev/null
+done
+
+# The admin's side: a key, known_hosts with every server's key, the config.
+mkdir -p "$work/home/.ssh" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$work/home/.ssh/id_ed25519"
+: >"$work/config.toml"
+port=2222
+for i in $(seq 1 "$HOSTS"); do
+  addr=127.0.0.$((10 + i))
+  d=$work/sshd$i
+  mkdir -p "$d"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
+  cp "$work/home/.ssh/id_ed25519.pub" "$d/authorized_keys"
+  cat >"$d/sshd_config" <<EOF
+Port $port
+ListenAddress $addr
+HostKey $d/host_ed25519
+AuthorizedKeysFile $d/authorized_keys
+PidFile $d/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowStreamLocalForwarding yes
+EOF
+  /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
+  sshd_pids+=($!)
+  echo "[$addr]:$port $(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >>"$work/home/.ssh/known_hosts"
+  printf '[[host]]\nname = "h%02d"\nssh = "root@%s:%s"\ndocker_socket = "%s"\n\n' \
+    "$i" "$addr" "$port" "$socket" >>"$work/config.toml"
+done
+for i in $(seq 1 "$HOSTS"); do
+  until (exec 3<>"/dev/tcp/127.0.0.$((10 + i))/$port") 2>/dev/null; do sleep 0.05; done
+done
+
+printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
+tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
+  -e TERM=xterm-256color -e "HOME=$work/home" -e "XDG_STATE_HOME=$work/state" sh
+sleep 0.3
+screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+all_up() { # every host's overview row: link up and the containers counted
+  [ "$(screen | grep -cE "^ *h[0-9]+ .* up .* $CONTAINERS_PER_HOST/$CONTAINERS_PER_HOST")" -eq "$HOSTS" ]
+}
+start_console() { # prints "first-frame-ms all-up-ms"
+  rm -f "$work/t0"
+  tmux -L "$TMUX_SOCKET" send-keys \
+    "env -u SSH_AUTH_SOCK sh -c 'date +%s%N > $work/t0; exec $BIN --config $work/config.toml'" Enter
+  until screen | grep -q "h01"; do :; done
+  t1=$(date +%s%N)
+  until all_up; do :; done
+  t2=$(date +%s%N)
+  t0=$(cat "$work/t0")
+  echo "$(((t1 - t0) / 1000000)) $(((t2 - t0) / 1000000))"
+}
+stop_console() {
+  tmux -L "$TMUX_SOCKET" send-keys q
+  until screen | grep -v '^ *$' | tail -n 1 | grep -q '^wf-prompt\$ *$'; do sleep 0.05; done
+  tmux -L "$TMUX_SOCKET" send-keys clear Enter
+  sleep 0.2
+}
+median() { sort -n | sed -n "$(((STARTS + 1) / 2))p"; }
+
+firsts=(); ups=()
+for _ in $(seq 1 "$STARTS"); do
+  read -r f u < <(start_console)
+  firsts+=("$f"); ups+=("$u")
+  stop_console
+done
+
+start_console >/dev/null
+sleep 5 # past the start-up burst
+pid=$(pgrep -f "^$BIN --config $work/config.toml" | head -n 1)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sshd_ticks() { # every sshd below the listeners: the per-connection monitors and sessions
+  local sum=0 p
+  for p in $(for l in "${sshd_pids[@]}"; do pgrep -P "$l"; done; pgrep -f "sshd: root" || true); do
+    sum=$((sum + $(ticks "$p")))
+  done
+  echo "$sum"
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
+hz=$(getconf CLK_TCK)
+tmux -L "$TMUX_SOCKET" pipe-pane -o "cat >> $work/pty.out"
+sleep 0.5
+: >"$work/pty.out"
+c0=$(ticks "$pid"); s0=$(sshd_ticks); r0=$(rss_kib); t0=$(date +%s%N)
+sleep "$IDLE_SECONDS"
+c1=$(ticks "$pid"); s1=$(sshd_ticks); r1=$(rss_kib); t1=$(date +%s%N)
+bytes=$(stat -c %s "$work/pty.out")
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
+stop_console
+
+echo "watchfloor SSH fleet benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $HOSTS hosts x $CONTAINERS_PER_HOST containers, tmux 120x40)"
+echo "  first frame after exec: median $(printf '%s\n' "${firsts[@]}" | median) ms (runs: ${firsts[*]} ms)"
+echo "  every host up with its containers: median $(printf '%s\n' "${ups[@]}" | median) ms (runs: ${ups[*]} ms)"
+awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  idle CPU over %.0f s: %.3f %% of one core (%d ticks at %d Hz)\n", s, c / hz / s * 100, c, hz}'
+awk -v c=$((s1 - s0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  sshd processes meanwhile: %.3f %% of one core (%d ticks)\n", c / hz / s * 100, c}'
+awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "  bytes written to the terminal while idle: %.1f bytes/s (%d bytes)\n", b / s, b}'
+echo "  RSS: ${r0} KiB at the start of the idle window, ${r1} KiB at its end"

@@ -1,0 +1,116 @@
+//! `watchfloor check` as users run it, against real sshd and dockerd: every step passes on a
+//! healthy fleet; a changed host key fails at the host key step with the fix; an unknown key
+//! is refused until `--accept-new` records it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::Docker;
+use common::sshd::{Client, Sshd};
+
+fn watchfloor(home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
+    common::isolated_env(&mut cmd, home);
+    cmd.env_remove("SSH_AUTH_SOCK")
+        .args(args)
+        .output()
+        .expect("run watchfloor")
+}
+
+fn config(client: &Client, hosts: &[(&str, &Sshd, Option<&Docker>)]) -> String {
+    let mut text = String::new();
+    for (name, server, docker) in hosts {
+        text += &format!("[[host]]\nname = \"{name}\"\nssh = \"{}\"\n", server.spec());
+        match docker {
+            Some(d) => text += &format!("docker_socket = \"{}\"\n", d.socket.display()),
+            None => text += "docker = false\n",
+        }
+    }
+    let path = client.home.path().join("watchfloor.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn check_passes_on_a_healthy_fleet_and_fails_at_the_host_key_step_when_a_key_changes() {
+    let docker = Docker::shared();
+    let client = Client::new();
+    let a = Sshd::start(&client, "127.0.0.1", None);
+    let mut b = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&a);
+    client.trust(&b);
+    let config = config(&client, &[("app1", &a, Some(&docker)), ("db1", &b, None)]);
+
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let app1 = text.lines().find(|l| l.starts_with("app1")).unwrap();
+    assert!(
+        app1.contains("ok") && app1.contains("(API 1.41)") && app1.contains(" fs"),
+        "{text}"
+    );
+    assert!(text.contains("2 of 2 hosts OK"), "{text}");
+
+    b.new_host_key();
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let db1 = text.lines().find(|l| l.starts_with("db1")).unwrap();
+    assert!(db1.contains("FAIL"), "{text}");
+    assert!(
+        text.contains("db1 failed at host key: host key of") && text.contains("has CHANGED"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ssh-keygen -R {}", b.known_hosts_name())),
+        "{text}"
+    );
+    assert!(text.contains("1 of 2 hosts OK"), "{text}");
+
+    // Only the named host is checked.
+    let out = watchfloor(client.home.path(), &["--config", &config, "check", "app1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = watchfloor(client.home.path(), &["--config", &config, "check", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unknown_key_is_refused_until_accept_new_records_it() {
+    let client = Client::new();
+    let a = Sshd::start(&client, "127.0.0.1", None);
+    let config = config(&client, &[("app1", &a, None)]);
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("app1 failed at host key") && text.contains("is UNKNOWN: SHA256:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("watchfloor --accept-new check app1"),
+        "the fix is printed: {text}"
+    );
+
+    let out = watchfloor(
+        client.home.path(),
+        &["--config", &config, "--accept-new", "check", "app1"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "recorded the host key of {}",
+            a.known_hosts_name()
+        )),
+        "{text}"
+    );
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

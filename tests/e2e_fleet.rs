@@ -1,0 +1,109 @@
+//! The console over SSH in a real terminal: three hosts (two on loopback, one reachable only
+//! through a bastion in network namespaces) show up, their containers and disks are listed,
+//! the WireGuard pane lists this machine, and a host whose sshd dies is shown down while the
+//! others stay up, then comes back by itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Docker;
+use common::sshd::{Client, JumpNet, Sshd};
+use common::tmux::Tmux;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn three_ssh_hosts_one_behind_a_bastion_show_containers_and_disks() {
+    let docker = Docker::shared();
+    let project = "fleet";
+    docker.remove_project(project, &[]);
+    docker.compose_container(project, "api", 1, &[], &["sleep", "100000"]);
+    docker.compose_container(project, "api", 2, &[], &["sleep", "100000"]);
+
+    let net = JumpNet::new();
+    let client = Client::new();
+    let mut web = Sshd::start(&client, "127.0.0.1", None);
+    let db = Sshd::start(&client, "127.0.0.1", None);
+    let bastion = Sshd::start(&client, &net.bastion_addr, Some(&net.bastion_ns));
+    let app = Sshd::start(&client, &net.target_addr, Some(&net.target_ns));
+    for s in [&web, &db, &bastion, &app] {
+        client.trust(s);
+    }
+    client.ssh_config(&format!(
+        "Host bastion\n  HostName {}\n  User root\n\nHost app\n  HostName {}\n  User root\n  ProxyJump bastion\n",
+        net.bastion_addr, net.target_addr
+    ));
+    let socket = docker.socket.display();
+    let config = client.home.path().join("watchfloor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\ndisks_interval = \"2s\"\n\n\
+             [[host]]\nname = \"web\"\nssh = \"{}\"\ndocker_socket = \"{socket}\"\n\n\
+             [[host]]\nname = \"db\"\nssh = \"{}\"\ndocker_socket = \"{socket}\"\n\n\
+             [[host]]\nname = \"app\"\nssh = \"app\"\ndocker_socket = \"{socket}\"\n",
+            web.spec(),
+            db.spec()
+        ),
+    )
+    .unwrap();
+
+    let h = client.home.path().display().to_string();
+    let env = [
+        ("HOME", h.clone()),
+        ("XDG_STATE_HOME", format!("{h}/state")),
+        ("TERM", "xterm-256color".to_owned()),
+    ];
+    let tmux = Tmux::new(120, 40, &env);
+    tmux.wait_for_text(&["wf-prompt$"], WAIT);
+    tmux.type_line(&format!(
+        "{} --config {}",
+        env!("CARGO_BIN_EXE_watchfloor"),
+        config.display()
+    ));
+
+    // Overview: three hosts up, each with the two containers counted.
+    let up = |name: &str, s: &str| {
+        s.lines()
+            .any(|l| l.starts_with(name) && l.contains(" up ") && l.contains("2/2"))
+    };
+    tmux.wait_until("three hosts up with containers", WAIT, |s| {
+        up("web", s) && up("db", s) && up("app", s)
+    });
+
+    // Containers of every host, grouped under the host.
+    tmux.keys(&["2"]);
+    let screen = tmux.wait_for_text(
+        &["▾ web", "▾ db", "▾ app", "fleet-api-1", "fleet-api-2"],
+        WAIT,
+    );
+    assert_eq!(screen.matches("fleet-api-1").count(), 3, "{screen}");
+    tmux.keys(&["3"]);
+    tmux.wait_until("disks of every host", WAIT, |s| {
+        ["▾ web", "▾ db", "▾ app"].iter().all(|h| s.contains(h)) && s.contains("MOUNT")
+    });
+    tmux.keys(&["4"]);
+    tmux.wait_for_text(&["▾ this machine"], WAIT);
+
+    // web's sshd dies: web is down, the others stay up; it comes back by itself.
+    tmux.keys(&["1"]);
+    web.kill();
+    tmux.wait_until("web shown down", WAIT, |s| {
+        s.lines()
+            .any(|l| l.starts_with("web") && l.contains("down"))
+            && up("db", s)
+            && up("app", s)
+    });
+    web.restart();
+    tmux.wait_until("web up again", Duration::from_secs(90), |s| up("web", s));
+    tmux.keys(&["q"]);
+    tmux.wait_until("the shell prompt", WAIT, |s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.trim() == "wf-prompt$")
+    });
+    docker.remove_project(project, &[]);
+}
