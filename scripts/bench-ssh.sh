@@ -66,6 +66,7 @@ AllowStreamLocalForwarding yes
 EOF
   /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
   sshd_pids+=($!)
+  disown "$!"
   echo "[$addr]:$port $(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >>"$work/home/.ssh/known_hosts"
   printf '[[host]]\nname = "h%02d"\nssh = "root@%s:%s"\ndocker_socket = "%s"\n\n' \
     "$i" "$addr" "$port" "$socket" >>"$work/config.toml"

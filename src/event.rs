@@ -5,9 +5,12 @@
 use crossterm::event::KeyEvent;
 use jiff::Timestamp;
 
+use crate::actions::{ActionRequest, Progress};
 use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::logs::line::LogLine;
+use crate::collect::stats::{StatsSample, StatsTarget};
 use crate::collect::tunnels::TunnelsSnapshot;
 use crate::link::LinkState;
 
@@ -24,6 +27,8 @@ pub enum AppEvent {
     },
     /// The 1 Hz clock while something on screen shows an age.
     Clock(Timestamp),
+    /// A message for the status bar (the outcome of a local effect, such as saving a file).
+    Notice(String),
     Host(HostId, HostEvent),
 }
 
@@ -33,6 +38,31 @@ pub enum HostEvent {
     Containers(Result<ContainersSnapshot, CollectError>),
     Disks(Result<DisksSnapshot, CollectError>),
     Tunnels(Result<TunnelsSnapshot, CollectError>),
+    /// New lines of one followed log stream.
+    Logs(LogBatch),
+    /// CPU and memory of the containers asked for with `HostCommand::Stats`.
+    Stats(Result<StatsSample, CollectError>),
+    /// How an action is going, then how it ended.
+    Action(u64, Progress),
+}
+
+/// Lines of one stream of a log view, in the order Docker sent them.
+#[derive(Debug)]
+pub struct LogBatch {
+    pub view: u64,
+    pub stream: u16,
+    pub lines: Vec<LogLine>,
+    /// Re-sent lines dropped since the last batch.
+    pub duplicates: u64,
+    /// The stream paused or ended, and why ("container stopped", an error); None while it flows.
+    pub paused: Option<String>,
+}
+
+/// One container to follow in a log view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    pub stream: u16,
+    pub container: String,
 }
 
 /// What the UI asks a host worker to do.
@@ -41,4 +71,16 @@ pub enum HostCommand {
     /// Collect everything now instead of waiting for the next interval; a host that is down
     /// reconnects at once instead of waiting for its backoff.
     Refresh,
+    /// Follow these containers' logs for log view `view`, starting with the last `tail` lines.
+    FollowLogs {
+        view: u64,
+        follows: Vec<Follow>,
+        tail: usize,
+    },
+    /// Stop following everything of log view `view`.
+    StopLogs { view: u64 },
+    /// Sample CPU and memory of these containers every interval (empty: stop).
+    Stats { containers: Vec<StatsTarget> },
+    /// Carry out a confirmed action.
+    Run(ActionRequest),
 }

@@ -1,20 +1,27 @@
 //! One worker task per host. It owns the host's link and runs its collectors side by side:
-//! containers (event-driven), disks and tunnels (on intervals). It sends `HostEvent`s to the
-//! UI and takes `HostCommand`s. A local host is up forever; an SSH host connects, runs its
+//! containers (event-driven), disks and tunnels (on intervals), the log follows and stats the
+//! UI asked for, and confirmed actions, one at a time. It sends `HostEvent`s to the UI and
+//! takes `HostCommand`s. A local host is up forever; an SSH host connects, runs its
 //! collectors until the session dies, reports the link down and reconnects with capped,
 //! jittered backoff, forever. A slow or dead host only ever delays its own worker.
 
+use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bollard::Docker;
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc};
 
+use crate::actions::{ActionRequest, Progress, restart};
 use crate::collect::containers::Watcher;
-use crate::collect::{disks, tunnels};
+use crate::collect::logs::line::LogLine;
+use crate::collect::stats::{Sampler, StatsTarget};
+use crate::collect::{CollectError, disks, docker, logs, tunnels};
 use crate::config::{HostSpec, Transport};
-use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch};
 use crate::link::local::Local;
 use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options};
@@ -58,6 +65,25 @@ struct Triggers {
     reconnect: Notify,
 }
 
+/// What the UI asked for that outlives a connection: log follows (resumed after a reconnect
+/// from their last line), the containers to sample, and queued actions.
+struct Wanted {
+    follows: Mutex<HashMap<(u64, u16), FollowState>>,
+    follows_changed: Notify,
+    stats: Mutex<Vec<StatsTarget>>,
+    stats_changed: Notify,
+    actions: tokio::sync::Mutex<mpsc::UnboundedReceiver<ActionRequest>>,
+    link_up: AtomicBool,
+}
+
+#[derive(Debug, Clone)]
+struct FollowState {
+    container: String,
+    tail: usize,
+    /// The newest line delivered: a new connection continues after it.
+    since: Option<Timestamp>,
+}
+
 async fn run(
     id: HostId,
     spec: HostSpec,
@@ -67,6 +93,15 @@ async fn run(
 ) {
     let out = Sender { id, events };
     let triggers = Triggers::default();
+    let (queue, actions) = mpsc::unbounded_channel();
+    let wanted = Arc::new(Wanted {
+        follows: Mutex::default(),
+        follows_changed: Notify::new(),
+        stats: Mutex::default(),
+        stats_changed: Notify::new(),
+        actions: tokio::sync::Mutex::new(actions),
+        link_up: AtomicBool::new(false),
+    });
     let commands = async {
         while let Some(cmd) = commands.recv().await {
             match cmd {
@@ -76,6 +111,44 @@ async fn run(
                     triggers.tunnels.notify_one();
                     triggers.reconnect.notify_one();
                 }
+                HostCommand::FollowLogs {
+                    view,
+                    follows,
+                    tail,
+                } => {
+                    let mut map = lock(&wanted.follows);
+                    for f in follows {
+                        let state = FollowState {
+                            container: f.container,
+                            tail,
+                            since: None,
+                        };
+                        map.insert((view, f.stream), state);
+                    }
+                    drop(map);
+                    wanted.follows_changed.notify_one();
+                }
+                HostCommand::StopLogs { view } => {
+                    lock(&wanted.follows).retain(|(v, _), _| *v != view);
+                    wanted.follows_changed.notify_one();
+                }
+                HostCommand::Stats { containers } => {
+                    *lock(&wanted.stats) = containers;
+                    wanted.stats_changed.notify_one();
+                }
+                HostCommand::Run(request) => {
+                    // An action is never queued for "whenever the host comes back".
+                    if wanted.link_up.load(Ordering::SeqCst) {
+                        let _ = queue.send(request);
+                    } else {
+                        let why = format!("{} is not connected; nothing was done", spec.name);
+                        let done = Progress::Done {
+                            result: Err(why),
+                            elapsed: Duration::ZERO,
+                        };
+                        out.send(HostEvent::Action(request.id, done)).await;
+                    }
+                }
             }
         }
     };
@@ -83,8 +156,9 @@ async fn run(
         match &spec.transport {
             Transport::Local => {
                 let link: Arc<dyn Link> = Arc::new(Local::new(spec.name.clone()));
+                wanted.link_up.store(true, Ordering::SeqCst);
                 if out.send(HostEvent::Link(LinkState::Up)).await {
-                    collect(&spec, link, &triggers, &out).await;
+                    collect(&spec, link, &triggers, &wanted, &out).await;
                 }
             }
             Transport::Ssh(target) => {
@@ -104,10 +178,13 @@ async fn run(
                             if !out.send(HostEvent::Link(LinkState::Up)).await {
                                 return;
                             }
-                            tokio::select! {
-                                () = collect(&spec, ssh.clone(), &triggers, &out) => return,
+                            wanted.link_up.store(true, Ordering::SeqCst);
+                            let down = tokio::select! {
+                                () = collect(&spec, ssh.clone(), &triggers, &wanted, &out) => return,
                                 reason = ssh.closed() => LinkError::Down { host: spec.name.clone(), reason },
-                            }
+                            };
+                            wanted.link_up.store(false, Ordering::SeqCst);
+                            down
                         }
                         Err(e) => e,
                     };
@@ -139,6 +216,7 @@ async fn run(
     }
 }
 
+#[derive(Clone)]
 struct Sender {
     id: HostId,
     events: mpsc::Sender<AppEvent>,
@@ -152,7 +230,13 @@ impl Sender {
 }
 
 /// Runs every collector of the host over `link`; returns only when the UI has gone away.
-async fn collect(spec: &HostSpec, link: Arc<dyn Link>, triggers: &Triggers, out: &Sender) {
+async fn collect(
+    spec: &HostSpec,
+    link: Arc<dyn Link>,
+    triggers: &Triggers,
+    wanted: &Arc<Wanted>,
+    out: &Sender,
+) {
     let containers = watch_containers(spec, link.clone(), triggers.containers.clone(), out);
     let disks = async {
         if spec.tunnels_only {
@@ -170,10 +254,204 @@ async fn collect(spec: &HostSpec, link: Arc<dyn Link>, triggers: &Triggers, out:
         ))
         .await
     });
+    let docker = DockerOnDemand::new(spec, link.clone());
     tokio::select! {
         () = containers => {}
         () = disks => {}
         () = tunnels => {}
+        () = follow_logs(spec, &docker, wanted, out) => {}
+        () = sample_stats(spec, &*link, &docker, wanted, out) => {}
+        () = run_actions(&docker, wanted, out) => {}
+    }
+}
+
+/// One Docker client per connection for logs, stats and actions, made when first needed.
+struct DockerOnDemand {
+    link: Arc<dyn Link>,
+    socket: Option<String>,
+    client: tokio::sync::Mutex<Option<Docker>>,
+}
+
+impl DockerOnDemand {
+    fn new(spec: &HostSpec, link: Arc<dyn Link>) -> Self {
+        DockerOnDemand {
+            link,
+            socket: spec.docker_socket.clone(),
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn get(&self) -> Result<Docker, CollectError> {
+        let mut client = self.client.lock().await;
+        if let Some(d) = &*client {
+            return Ok(d.clone());
+        }
+        let Some(socket) = &self.socket else {
+            return Err(CollectError::Docker {
+                message: format!("Docker is not watched on {}", self.link.host()),
+            });
+        };
+        let d = docker::connect(self.link.clone(), socket).await?;
+        *client = Some(d.clone());
+        Ok(d)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave their plain data half-updated.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps one task per wanted log follow; tasks of closed views are dropped (aborted).
+async fn follow_logs(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender) {
+    let mut running: HashMap<(u64, u16), AbortOnDrop> = HashMap::new();
+    loop {
+        let follows = lock(&wanted.follows).clone();
+        running.retain(|k, _| follows.contains_key(k));
+        for (key, f) in follows {
+            if running.contains_key(&key) {
+                continue;
+            }
+            let mut sink = LogSink {
+                out: out.clone(),
+                key,
+                wanted: wanted.clone(),
+            };
+            let client = match docker.get().await {
+                Ok(d) => d,
+                Err(e) => {
+                    sink.deliver(Vec::new(), 0, Some(e.to_string())).await;
+                    continue;
+                }
+            };
+            let host = spec.name.clone();
+            let task = tokio::spawn(async move {
+                logs::follow(&client, &host, &f.container, f.tail, f.since, &mut sink).await;
+            });
+            running.insert(key, AbortOnDrop(task.abort_handle()));
+        }
+        wanted.follows_changed.notified().await;
+    }
+}
+
+/// Delivers a follow's lines to the UI and remembers the newest for a reconnect.
+struct LogSink {
+    out: Sender,
+    key: (u64, u16),
+    wanted: Arc<Wanted>,
+}
+
+impl LogSink {
+    async fn deliver(
+        &mut self,
+        lines: Vec<LogLine>,
+        duplicates: u64,
+        paused: Option<String>,
+    ) -> bool {
+        if let Some(last) = lines.last()
+            && let Some(f) = lock(&self.wanted.follows).get_mut(&self.key)
+        {
+            f.since = Some(last.at);
+        }
+        let batch = LogBatch {
+            view: self.key.0,
+            stream: self.key.1,
+            lines,
+            duplicates,
+            paused,
+        };
+        self.out.send(HostEvent::Logs(batch)).await
+    }
+}
+
+impl logs::Sink for LogSink {
+    fn send(
+        &mut self,
+        lines: Vec<LogLine>,
+        duplicates: u64,
+        paused: Option<String>,
+    ) -> impl Future<Output = bool> + Send {
+        self.deliver(lines, duplicates, paused)
+    }
+}
+
+/// Samples the containers the UI shows, every `stats_interval` while there are any.
+async fn sample_stats(
+    spec: &HostSpec,
+    link: &dyn Link,
+    docker: &DockerOnDemand,
+    wanted: &Wanted,
+    out: &Sender,
+) {
+    let mut sampler = Sampler::default();
+    loop {
+        let targets = lock(&wanted.stats).clone();
+        if targets.is_empty() {
+            wanted.stats_changed.notified().await;
+            continue;
+        }
+        let client = docker.get().await.ok();
+        let result = sampler.sample(link, client.as_ref(), &targets).await;
+        if !out.send(HostEvent::Stats(result)).await {
+            return;
+        }
+        // At most one sample per interval, however fast the list scrolls.
+        tokio::time::sleep(spec.stats_interval).await;
+    }
+}
+
+/// Carries out confirmed actions one at a time. If the connection drops mid-action, the
+/// guard reports the outcome as unknown.
+async fn run_actions(docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
+    let mut queue = wanted.actions.lock().await;
+    while let Some(request) = queue.recv().await {
+        let mut guard = ActionGuard {
+            id: request.id,
+            out: out.clone(),
+            started: tokio::time::Instant::now(),
+            done: false,
+        };
+        let step = |text: String| {
+            let ev = AppEvent::Host(out.id, HostEvent::Action(request.id, Progress::Step(text)));
+            let _ = out.events.try_send(ev); // progress may be skipped, the outcome never
+        };
+        let result = match docker.get().await {
+            Ok(d) => restart::run(&d, &request.action, &step)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        guard.done = true;
+        let done = Progress::Done {
+            result,
+            elapsed: guard.started.elapsed(),
+        };
+        if !out.send(HostEvent::Action(request.id, done)).await {
+            return;
+        }
+    }
+}
+
+struct ActionGuard {
+    id: u64,
+    out: Sender,
+    started: tokio::time::Instant,
+    done: bool,
+}
+
+impl Drop for ActionGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let why = "the connection to the host was lost while the action ran; its outcome \
+                       is unknown: check the containers"
+                .to_owned();
+            let done = Progress::Done {
+                result: Err(why),
+                elapsed: self.started.elapsed(),
+            };
+            let ev = AppEvent::Host(self.out.id, HostEvent::Action(self.id, done));
+            let _ = self.out.events.try_send(ev);
+        }
     }
 }
 

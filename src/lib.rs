@@ -12,11 +12,13 @@
 //! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
 //! - [`check`]    `watchfloor check`: every host tried step by step;
+//! - [`actions`]  changes to hosts (restart, stop, start) and their audit log;
 //! - [`sanitize`] untrusted text from hosts made safe for the terminal.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod actions;
 pub mod app;
 pub mod check;
 pub mod collect;

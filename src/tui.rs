@@ -50,6 +50,9 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
         .enumerate()
         .map(|(i, spec)| host::spawn(HostId(i), spec.clone(), options.clone(), tx.clone()))
         .collect();
+    let local = Local {
+        audit: crate::actions::audit::path(&settings.state_dir),
+    };
     drop(tx);
 
     let mut app = App::new(&settings, Timestamp::now());
@@ -99,7 +102,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
         for ev in pending.drain(..).chain(incoming.drain(..)) {
             dirty = true;
             for effect in app.update(ev) {
-                if let Some(msg) = dispatch(effect, &workers) {
+                if let Some(msg) = dispatch(effect, &workers, &local) {
                     app.status = Some(msg);
                 }
             }
@@ -112,9 +115,28 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     Ok(())
 }
 
-/// Carries out an effect without waiting; returns a message for the status bar on failure.
-fn dispatch(effect: Effect, workers: &[HostHandle]) -> Option<String> {
+/// Where local effects write.
+struct Local {
+    audit: std::path::PathBuf,
+}
+
+/// Carries out an effect without waiting on the network; returns a message for the status bar.
+/// Files are small local appends and writes, done here so they are on disk before quitting.
+fn dispatch(effect: Effect, workers: &[HostHandle], local: &Local) -> Option<String> {
     match effect {
+        Effect::Audit(record) => crate::actions::audit::append(&local.audit, &record)
+            .err()
+            .map(|e| {
+                tracing::error!("audit log {}: {e}", local.audit.display());
+                format!(
+                    "could not write the audit log {}: {e}",
+                    local.audit.display()
+                )
+            }),
+        Effect::Save { path, text } => Some(match save(&path, &text) {
+            Ok(()) => format!("saved {} lines to {}", text.lines().count(), path.display()),
+            Err(e) => format!("could not save to {}: {e}", path.display()),
+        }),
         Effect::Send(id, cmd) => {
             let worker = workers.iter().find(|w| w.id == id)?;
             match worker.commands.try_send(cmd) {
@@ -128,6 +150,13 @@ fn dispatch(effect: Effect, workers: &[HostHandle]) -> Option<String> {
             }
         }
     }
+}
+
+fn save(path: &std::path::Path, text: &str) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
 }
 
 /// Renders off-screen first and writes only if the frame differs from what is shown, inside a

@@ -69,6 +69,9 @@ async fn a_killed_host_goes_down_alone_and_comes_back_by_itself() {
         keymap: Keymap::defaults(),
         theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
         read_only: false,
+        logs: Default::default(),
+        user: "test".into(),
+        state_dir: std::env::temp_dir(),
         config_path: None,
     };
     let mut app = App::new(&settings, Timestamp::now());
@@ -148,6 +151,9 @@ async fn a_hung_host_is_detected_by_keepalives() {
         keymap: Keymap::defaults(),
         theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
         read_only: false,
+        logs: Default::default(),
+        user: "test".into(),
+        state_dir: std::env::temp_dir(),
         config_path: None,
     };
     let mut app = App::new(&settings, Timestamp::now());

@@ -47,6 +47,8 @@ pub struct Counts {
     pub running: usize,
     pub total: usize,
     pub unhealthy: usize,
+    /// In a restart loop: Docker is restarting it, or its restart policy already did 3 times.
+    pub looping: usize,
     pub restarts: u64,
 }
 
@@ -57,14 +59,59 @@ impl Counts {
             n.total += 1;
             n.running += usize::from(c.state == ContainerState::Running);
             n.unhealthy += usize::from(c.health == Some(Health::Unhealthy));
+            n.looping += usize::from(is_looping(c));
             n.restarts += u64::from(c.restart_count);
         }
         n
     }
 
-    /// Fewer replicas running than exist, or an unhealthy one.
+    /// Fewer replicas running than exist, or an unhealthy or looping one.
     pub fn is_degraded(&self) -> bool {
-        self.running < self.total || self.unhealthy > 0
+        self.running < self.total || self.unhealthy > 0 || self.looping > 0
+    }
+}
+
+/// A container caught in a restart loop.
+pub fn is_looping(c: &Container) -> bool {
+    c.state == ContainerState::Restarting || c.restart_count >= LOOP_RESTARTS
+}
+
+/// Restarts by the restart policy from which a container counts as looping.
+pub const LOOP_RESTARTS: u32 = 3;
+
+/// Per-host problem counts for the overview: unhealthy and looping containers, and services
+/// with fewer replicas running than they have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub unhealthy: usize,
+    pub looping: usize,
+    pub degraded_services: usize,
+}
+
+impl Problems {
+    pub fn of(containers: &[Container]) -> Problems {
+        let mut services: BTreeMap<(Option<&str>, &str), Vec<&Container>> = BTreeMap::new();
+        for c in containers.iter().filter(|c| !c.oneoff) {
+            if let Some(s) = c.service.as_deref() {
+                services
+                    .entry((c.project.as_deref(), s))
+                    .or_default()
+                    .push(c);
+            }
+        }
+        let all = Counts::of(containers);
+        Problems {
+            unhealthy: all.unhealthy,
+            looping: all.looping,
+            degraded_services: services
+                .values()
+                .filter(|m| Counts::of(m.iter().copied()).running < m.len())
+                .count(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Problems::default()
     }
 }
 
@@ -272,6 +319,7 @@ pub(crate) mod tests {
             started_at: Timestamp::from_second(1_795_000_000).ok(),
             finished_at: None,
             oom_killed: false,
+            pid: None,
         }
     }
 
@@ -404,6 +452,7 @@ pub(crate) mod tests {
                 running: 1,
                 total: 1,
                 unhealthy: 0,
+                looping: 0,
                 restarts: 0
             }
         );

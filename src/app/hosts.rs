@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::stats::StatsSample;
 use crate::collect::tunnels::TunnelsSnapshot;
 use crate::config::HostSpec;
 use crate::event::{HostEvent, HostId};
@@ -133,6 +134,8 @@ pub struct HostState {
     pub tunnels_only: bool,
     /// "local" or the SSH address, for the overview.
     pub address: String,
+    /// CPU and memory of the containers last asked for (those on screen).
+    pub stats: Option<StatsSample>,
 }
 
 impl HostState {
@@ -157,6 +160,7 @@ impl HostState {
                     crate::link::ssh::session::display_addr(&t.host_name, t.port)
                 ),
             },
+            stats: None,
         }
     }
 
@@ -188,6 +192,14 @@ impl HostState {
                 let at = r.as_ref().map_or(now, |s| s.observed_at);
                 self.disks.record(r, at);
             }
+            // A failed sample keeps the numbers shown; they are only a hint.
+            HostEvent::Stats(r) => {
+                if let Ok(s) = r {
+                    self.stats = Some(s);
+                }
+            }
+            // Routed by `App::update`, which owns log views and actions.
+            HostEvent::Logs(_) | HostEvent::Action(..) => {}
         }
     }
 

@@ -3,27 +3,38 @@
 //! view model lives in its own module; this one dispatches keys and host events.
 
 pub mod containers;
+pub mod dialog;
 pub mod disks;
 pub mod hosts;
 pub mod list;
+pub mod logs;
 pub mod overview;
 pub mod tunnels;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use jiff::Timestamp;
 
+use crate::actions::audit::AuditRecord;
+use crate::collect::stats::StatsTarget;
 use crate::config::keymap::{Action, Context};
 use crate::config::{Keymap, Settings};
-use crate::event::{AppEvent, HostCommand, HostId};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 use containers::{ContainersView, RowKey};
 use hosts::HostState;
 use list::Selection;
 
 /// Something the UI task must do after an update, without waiting for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Queue a command for a host worker (never awaited: a full queue says "host busy").
     Send(HostId, HostCommand),
+    /// Append a line to the audit log.
+    Audit(AuditRecord),
+    /// Write a log view's buffer to a file and say where.
+    Save { path: PathBuf, text: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +43,17 @@ pub enum Pane {
     Containers,
     Disks,
     Tunnels,
+    Logs,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Overview, Pane::Containers, Pane::Disks, Pane::Tunnels];
+    pub const ALL: [Pane; 5] = [
+        Pane::Overview,
+        Pane::Containers,
+        Pane::Disks,
+        Pane::Tunnels,
+        Pane::Logs,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -43,6 +61,16 @@ impl Pane {
             Pane::Containers => "Containers",
             Pane::Disks => "Disks",
             Pane::Tunnels => "WireGuard",
+            Pane::Logs => "Logs",
+        }
+    }
+
+    /// The key contexts active in this pane (global ones always are).
+    fn contexts(self) -> &'static [Context] {
+        match self {
+            Pane::Containers => &[Context::List, Context::Containers],
+            Pane::Logs => &[Context::List, Context::Containers, Context::Logs],
+            _ => &[Context::List],
         }
     }
 
@@ -70,11 +98,22 @@ pub struct App {
     /// Set by drilling down from the overview: panes show only this host.
     pub scope: Option<HostId>,
     pub help: bool,
-    pub filters: [Filter; 4],
+    pub filters: [Filter; 5],
     pub overview: Selection<HostId>,
     pub containers: ContainersView,
     pub disks: disks::DisksView,
     pub tunnels: Selection<tunnels::RowKey>,
+    /// The open log view, following in the background while other panes are shown.
+    pub logs: Option<logs::LogView>,
+    next_view: u64,
+    pub actions: dialog::Actions,
+    /// The containers each host samples stats for, as last asked.
+    stats_asked: HashMap<HostId, Vec<StatsTarget>>,
+    pub log_settings: crate::config::LogsConfig,
+    /// The local user, for the audit log.
+    pub user: String,
+    /// Where saved log buffers go.
+    pub state_dir: PathBuf,
     /// A one-line message for the status bar (the result of the last command).
     pub status: Option<String>,
     /// Terminal size, for page up/down.
@@ -109,6 +148,13 @@ impl App {
             containers: ContainersView::default(),
             disks: disks::DisksView::default(),
             tunnels: Selection::default(),
+            logs: None,
+            next_view: 0,
+            actions: dialog::Actions::default(),
+            stats_asked: HashMap::new(),
+            log_settings: settings.logs,
+            user: settings.user.clone(),
+            state_dir: settings.state_dir.clone(),
             status: None,
             screen: (80, 24),
             quit: false,
@@ -120,17 +166,93 @@ impl App {
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
-        match event {
-            AppEvent::Key(key) => return self.on_key(key),
-            AppEvent::Resize { width, height } => self.screen = (width, height),
-            AppEvent::Clock(now) => self.now = now,
+        let mut effects = match event {
+            AppEvent::Key(key) => self.on_key(key),
+            AppEvent::Resize { width, height } => {
+                self.screen = (width, height);
+                Vec::new()
+            }
+            AppEvent::Clock(now) => {
+                self.now = now;
+                Vec::new()
+            }
+            AppEvent::Notice(text) => {
+                self.status = Some(text);
+                Vec::new()
+            }
+            AppEvent::Host(_, HostEvent::Logs(batch)) => {
+                if let Some(view) = self.logs.as_mut().filter(|v| v.id == batch.view) {
+                    view.push(batch);
+                }
+                Vec::new()
+            }
+            AppEvent::Host(_, HostEvent::Action(id, progress)) => {
+                self.actions.progress(id, progress, &self.user)
+            }
             AppEvent::Host(id, ev) => {
                 if let Some(h) = self.hosts.get_mut(id.0) {
                     h.apply(ev, self.now);
                 }
+                Vec::new()
+            }
+        };
+        if self.quit {
+            effects.extend(self.actions.abandon(&self.user, self.now));
+        }
+        effects.extend(self.ask_stats());
+        effects
+    }
+
+    /// Asks each host for stats of the running containers on (or near) the screen, and only
+    /// when that set changes; nothing at all outside the containers pane.
+    fn ask_stats(&mut self) -> Vec<Effect> {
+        let mut wanted: HashMap<HostId, Vec<StatsTarget>> = HashMap::new();
+        if self.pane == Pane::Containers && !self.quit {
+            let rows = containers::rows(
+                &self.visible_hosts(),
+                &self.containers.folded,
+                &self.filter_text(Pane::Containers),
+            );
+            let keys: Vec<RowKey> = rows.iter().map(|r| r.key.clone()).collect();
+            let at = self.containers.selection.index(&keys);
+            let span = usize::from(self.screen.1);
+            let lo = at.saturating_sub(span);
+            for row in rows.iter().skip(lo).take(span * 2) {
+                if let containers::RowKind::Container(c) = row.kind
+                    && let (Some(pid), RowKey::Container(host, _)) = (c.pid, &row.key)
+                    && c.state == crate::collect::containers::ContainerState::Running
+                {
+                    wanted.entry(*host).or_default().push(StatsTarget {
+                        id: c.id.clone(),
+                        pid,
+                    });
+                }
             }
         }
-        Vec::new()
+        let mut effects = Vec::new();
+        let hosts: std::collections::BTreeSet<HostId> = wanted
+            .keys()
+            .chain(self.stats_asked.keys())
+            .copied()
+            .collect();
+        for host in hosts {
+            let now = wanted.remove(&host).unwrap_or_default();
+            let before = self.stats_asked.get(&host).cloned().unwrap_or_default();
+            if now != before {
+                effects.push(Effect::Send(
+                    host,
+                    HostCommand::Stats {
+                        containers: now.clone(),
+                    },
+                ));
+                if now.is_empty() {
+                    self.stats_asked.remove(&host);
+                } else {
+                    self.stats_asked.insert(host, now);
+                }
+            }
+        }
+        effects
     }
 
     /// Hosts the current pane shows: the drilled-into host, or all.
@@ -160,10 +282,17 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
+        if self.actions.confirm.is_some() {
+            return self.actions.dialog_key(key, self.now);
+        }
+        if self.pane == Pane::Logs && self.logs.as_ref().is_some_and(|v| v.search.editing) {
+            self.on_search_key(key);
+            return Vec::new();
+        }
         if self.filter().editing {
             return self.on_filter_key(key);
         }
-        let Some(action) = self.keymap.action(Context::List, key) else {
+        let Some(action) = self.keymap.action(self.pane.contexts(), key) else {
             return Vec::new();
         };
         if self.help {
@@ -175,6 +304,11 @@ impl App {
             return Vec::new();
         }
         self.status = None;
+        if self.pane == Pane::Logs
+            && let Some(effects) = self.on_log_action(action)
+        {
+            return effects;
+        }
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.help = true,
@@ -186,6 +320,7 @@ impl App {
             Action::PaneContainers => self.pane = Pane::Containers,
             Action::PaneDisks => self.pane = Pane::Disks,
             Action::PaneTunnels => self.pane = Pane::Tunnels,
+            Action::PaneLogs => self.pane = Pane::Logs,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -196,6 +331,18 @@ impl App {
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Open => self.open(),
+            Action::Restart | Action::Stop | Action::Start => self.ask_action(action),
+            Action::Logs => return self.open_logs(false),
+            Action::LogsEverywhere => return self.open_logs(true),
+            // Log pane actions, handled above.
+            Action::SearchOlder
+            | Action::SearchNewer
+            | Action::OnlyMatching
+            | Action::ToggleRegex
+            | Action::ToggleCase
+            | Action::Timestamps
+            | Action::Wrap
+            | Action::Save => {}
         }
         Vec::new()
     }
@@ -217,6 +364,15 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// The selected row of the containers pane: the open detail's container, or the cursor's.
+    fn selected_container_row(&self) -> Option<RowKey> {
+        if let Some((host, id)) = &self.containers.detail {
+            return Some(RowKey::Container(*host, id.clone()));
+        }
+        let keys = self.container_keys();
+        keys.get(self.containers.selection.index(&keys)).cloned()
     }
 
     /// Esc: close the innermost thing open: details, then the filter, then the drill-down.
@@ -304,6 +460,7 @@ impl App {
                 let keys = self.tunnel_keys();
                 self.tunnels.move_by(&keys, delta);
             }
+            Pane::Logs => {}
         }
     }
 
@@ -328,7 +485,7 @@ impl App {
                     self.containers.folded.insert(key);
                 }
             }
-            Pane::Disks | Pane::Tunnels => {}
+            Pane::Disks | Pane::Tunnels | Pane::Logs => {}
         }
     }
 }
@@ -352,6 +509,9 @@ pub(crate) mod tests {
             keymap: Keymap::defaults(),
             theme: crate::ui::theme::Theme::builtin("dark").unwrap(),
             read_only: false,
+            logs: crate::config::LogsConfig::default(),
+            user: "alice".into(),
+            state_dir: PathBuf::from("/state/watchfloor"),
             config_path: None,
         }
     }
@@ -486,9 +646,10 @@ pub(crate) mod tests {
         press(&mut app, KeyCode::Tab);
         press(&mut app, KeyCode::Tab);
         press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Tab);
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Tunnels);
+        assert_eq!(app.pane, Pane::Logs);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::containers::Counts;
+use super::containers::{Counts, Problems};
 use super::hosts::{HostState, age};
 use crate::collect::disks::{self, Filesystem};
 
@@ -14,6 +14,7 @@ pub struct HostSummary<'a> {
     pub data_age: Option<Duration>,
     /// None when Docker is off for the host or nothing was observed yet.
     pub containers: Option<Counts>,
+    pub problems: Option<Problems>,
     pub fullest_disk: Option<&'a Filesystem>,
 }
 
@@ -25,6 +26,11 @@ pub fn summary(host: &HostState, now: Timestamp) -> HostSummary<'_> {
             .as_ref()
             .and_then(|o| o.latest())
             .map(|s| count_all(&s.containers)),
+        problems: host
+            .containers
+            .as_ref()
+            .and_then(|o| o.latest())
+            .map(|s| Problems::of(&s.containers)),
         fullest_disk: host.disks.latest().and_then(disks::DisksSnapshot::fullest),
     }
 }
@@ -51,6 +57,12 @@ mod tests {
         let s = summary(&h, Timestamp::from_second(1_795_000_110).unwrap());
         let c = s.containers.unwrap();
         assert_eq!((c.running, c.total, c.unhealthy), (7, 8, 1));
+        let p = s.problems.unwrap();
+        assert_eq!(
+            (p.unhealthy, p.looping, p.degraded_services),
+            (1, 1, 1),
+            "shop-api-3 is unhealthy with 4 policy restarts; worker has 1 of 2 running"
+        );
         assert_eq!(s.data_age, Some(Duration::from_secs(10)));
         assert_eq!(s.fullest_disk, None);
     }

@@ -107,6 +107,9 @@ pub struct Container {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub oom_killed: bool,
+    /// The main process on the host while running (for the stats read from its cgroup).
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -394,6 +397,10 @@ pub fn from_inspect(r: ContainerInspectResponse) -> Option<Container> {
         });
         c.exit_code = st.exit_code;
         c.oom_killed = st.oom_killed.unwrap_or(false);
+        c.pid = st
+            .pid
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0);
         c.started_at = st.started_at.as_deref().and_then(parse_time);
         c.finished_at = st.finished_at.as_deref().and_then(parse_time);
         c.health = st.health.and_then(|h| match h.status? {
@@ -430,6 +437,7 @@ fn base(id: String, name: &str, image: &str, labels: &HashMap<String, String>) -
         started_at: None,
         finished_at: None,
         oom_killed: false,
+        pid: None,
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod containers;
 pub mod disks;
 pub mod docker;
+pub mod logs;
+pub mod stats;
 pub mod tunnels;
 
 use crate::link::{ExitStatus, LinkError};

@@ -29,6 +29,10 @@ pub const CONFIG_KEYS: &[&str] = &[
     "ssh",
     "wg_sudo",
     "tunnels_interval",
+    "stats_interval",
+    "logs",
+    "tail",
+    "buffer",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ pub enum Action {
     PaneContainers,
     PaneDisks,
     PaneTunnels,
+    PaneLogs,
     Filter,
     Back,
     Refresh,
@@ -36,13 +37,30 @@ pub enum Action {
     PageUp,
     PageDown,
     Open,
+    Restart,
+    Stop,
+    Start,
+    Logs,
+    LogsEverywhere,
+    SearchOlder,
+    SearchNewer,
+    OnlyMatching,
+    ToggleRegex,
+    ToggleCase,
+    Timestamps,
+    Wrap,
+    Save,
 }
 
-/// Where an action is active. Global actions are active in lists too.
+/// Where an action is active: for the help screen's grouping, and for dispatch. The log pane
+/// has list, container and log actions all active at once, so every key is unique across
+/// contexts (the dialog's y/n are fixed and not part of the keymap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Context {
     Global,
     List,
+    Containers,
+    Logs,
 }
 
 impl Action {
@@ -55,6 +73,7 @@ impl Action {
         Action::PaneContainers,
         Action::PaneDisks,
         Action::PaneTunnels,
+        Action::PaneLogs,
         Action::Filter,
         Action::Back,
         Action::Refresh,
@@ -65,12 +84,28 @@ impl Action {
         Action::PageUp,
         Action::PageDown,
         Action::Open,
+        Action::Restart,
+        Action::Stop,
+        Action::Start,
+        Action::Logs,
+        Action::LogsEverywhere,
+        Action::SearchOlder,
+        Action::SearchNewer,
+        Action::OnlyMatching,
+        Action::ToggleRegex,
+        Action::ToggleCase,
+        Action::Timestamps,
+        Action::Wrap,
+        Action::Save,
     ];
 
     pub fn context(self) -> Context {
         use Action::*;
         match self {
             Up | Down | Top | Bottom | PageUp | PageDown | Open => Context::List,
+            Restart | Stop | Start | Logs | LogsEverywhere => Context::Containers,
+            SearchOlder | SearchNewer | OnlyMatching | ToggleRegex | ToggleCase | Timestamps
+            | Wrap | Save => Context::Logs,
             _ => Context::Global,
         }
     }
@@ -87,7 +122,8 @@ impl Action {
             PaneContainers => "containers pane",
             PaneDisks => "disks pane",
             PaneTunnels => "WireGuard pane",
-            Filter => "filter the list",
+            PaneLogs => "log pane",
+            Filter => "filter the list; search in logs",
             Back => "back, clear filter, close",
             Refresh => "refresh now",
             Up => "move up",
@@ -97,6 +133,19 @@ impl Action {
             PageUp => "page up",
             PageDown => "page down",
             Open => "open, drill down, fold",
+            Restart => "restart container or service (asks first)",
+            Stop => "stop container or service (asks first)",
+            Start => "start container or service (asks first)",
+            Logs => "logs of the selected row",
+            LogsEverywhere => "logs of the service on every host",
+            SearchOlder => "older match",
+            SearchNewer => "newer match",
+            OnlyMatching => "show only matching lines",
+            ToggleRegex => "search: plain text / regex",
+            ToggleCase => "search: ignore case / match case",
+            Timestamps => "timestamps on / off",
+            Wrap => "wrap long lines on / off",
+            Save => "save the buffer to a file",
         }
     }
 
@@ -111,6 +160,7 @@ impl Action {
             PaneContainers => "pane_containers",
             PaneDisks => "pane_disks",
             PaneTunnels => "pane_tunnels",
+            PaneLogs => "pane_logs",
             Filter => "filter",
             Back => "back",
             Refresh => "refresh",
@@ -121,6 +171,19 @@ impl Action {
             PageUp => "page_up",
             PageDown => "page_down",
             Open => "open",
+            Restart => "restart",
+            Stop => "stop",
+            Start => "start",
+            Logs => "logs",
+            LogsEverywhere => "logs_everywhere",
+            SearchOlder => "search_older",
+            SearchNewer => "search_newer",
+            OnlyMatching => "only_matching",
+            ToggleRegex => "toggle_regex",
+            ToggleCase => "toggle_case",
+            Timestamps => "timestamps",
+            Wrap => "wrap",
+            Save => "save",
         }
     }
 }
@@ -311,15 +374,11 @@ impl Keymap {
             }
             map.bindings.insert(*action, parsed);
         }
-        // Two actions that can be active at once must not share a key.
-        let mut owner: HashMap<(Context, Key), Action> = HashMap::new();
+        // Every context is active in the log pane, so no two actions may share a key.
+        let mut owner: HashMap<Key, Action> = HashMap::new();
         for (&action, keys) in &map.bindings {
             for &key in keys {
-                let clash = [Context::Global, Context::List]
-                    .into_iter()
-                    .filter(|c| overlaps(*c, action.context()))
-                    .find_map(|c| owner.get(&(c, key)).copied());
-                if let Some(other) = clash {
+                if let Some(other) = owner.get(&key).copied() {
                     let span = spans
                         .get(&(action, key))
                         .or_else(|| spans.get(&(other, key)))
@@ -340,18 +399,19 @@ impl Keymap {
                         ),
                     ));
                 }
-                owner.insert((action.context(), key), action);
+                owner.insert(key, action);
             }
         }
         Ok(map)
     }
 
-    /// The action `key` asks for where `context` is active, if any.
-    pub fn action(&self, context: Context, ev: KeyEvent) -> Option<Action> {
+    /// The action `key` asks for, if it is active in one of `contexts` (global actions
+    /// always are).
+    pub fn action(&self, contexts: &[Context], ev: KeyEvent) -> Option<Action> {
         let key = Key::from_event(ev);
         self.bindings
             .iter()
-            .filter(|(a, _)| a.context() == context || a.context() == Context::Global)
+            .filter(|(a, _)| a.context() == Context::Global || contexts.contains(&a.context()))
             .find(|(_, keys)| keys.contains(&key))
             .map(|(a, _)| *a)
     }
@@ -366,11 +426,6 @@ impl Keymap {
             .first()
             .map_or_else(|| "-".to_owned(), Key::to_string)
     }
-}
-
-/// Global actions are active wherever list actions are.
-fn overlaps(a: Context, b: Context) -> bool {
-    a == b || a == Context::Global || b == Context::Global
 }
 
 #[cfg(test)]
@@ -405,32 +460,44 @@ mod tests {
     fn defaults_resolve_with_shift_folded() {
         let map = Keymap::defaults();
         assert_eq!(
-            map.action(Context::List, ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            map.action(
+                &[Context::List],
+                ev(KeyCode::Char('G'), KeyModifiers::SHIFT)
+            ),
             Some(Action::Bottom)
         );
         assert_eq!(
-            map.action(Context::List, ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            map.action(
+                &[Context::List],
+                ev(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
             Some(Action::Quit)
         );
         assert_eq!(
-            map.action(Context::Global, ev(KeyCode::Char('j'), KeyModifiers::NONE)),
+            map.action(
+                &[Context::Global],
+                ev(KeyCode::Char('j'), KeyModifiers::NONE)
+            ),
             None
         );
         assert_eq!(
-            map.action(Context::List, ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            map.action(&[Context::List], ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
             Some(Action::PrevPane)
         );
     }
 
     #[test]
     fn user_binding_replaces_the_default() {
-        let map = load("[keymap]\nquit = [\"x\"]\n").unwrap();
+        let map = load("[keymap]\nquit = [\"Q\"]\n").unwrap();
         assert_eq!(
-            map.action(Context::List, ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            map.action(
+                &[Context::List],
+                ev(KeyCode::Char('Q'), KeyModifiers::SHIFT)
+            ),
             Some(Action::Quit)
         );
         assert_eq!(
-            map.action(Context::List, ev(KeyCode::Char('q'), KeyModifiers::NONE)),
+            map.action(&[Context::List], ev(KeyCode::Char('q'), KeyModifiers::NONE)),
             None
         );
     }

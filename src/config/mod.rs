@@ -23,6 +23,7 @@ use crate::ui::theme::Theme;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub ui: UiConfig,
+    pub logs: LogsConfig,
     /// Settings every host inherits unless it sets its own.
     pub defaults: HostDefaults,
     #[serde(rename = "host")]
@@ -40,12 +41,31 @@ pub struct UiConfig {
     pub read_only: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Lines shown from before the view opened, per container.
+    pub tail: usize,
+    /// Lines kept per container in a log view; older ones are dropped and counted.
+    pub buffer: usize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            tail: 500,
+            buffer: 10_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostDefaults {
     pub disks_interval: Interval,
     pub containers_resync: Interval,
     pub tunnels_interval: Interval,
+    pub stats_interval: Interval,
 }
 
 impl Default for HostDefaults {
@@ -54,6 +74,7 @@ impl Default for HostDefaults {
             disks_interval: Interval(Duration::from_secs(30)),
             containers_resync: Interval(Duration::from_secs(60)),
             tunnels_interval: Interval(Duration::from_secs(30)),
+            stats_interval: Interval(Duration::from_secs(2)),
         }
     }
 }
@@ -79,6 +100,8 @@ pub struct HostConfig {
     pub containers_resync: Option<Interval>,
     #[serde(default)]
     pub tunnels_interval: Option<Interval>,
+    #[serde(default)]
+    pub stats_interval: Option<Interval>,
     /// Run `wg` through `sudo -n` (needs a passwordless sudo rule for wg).
     #[serde(default)]
     pub wg_sudo: bool,
@@ -120,6 +143,8 @@ pub struct HostSpec {
     pub disks_interval: Duration,
     pub containers_resync: Duration,
     pub tunnels_interval: Duration,
+    /// How often CPU and memory of the containers on screen are sampled.
+    pub stats_interval: Duration,
     pub wg_sudo: bool,
     /// Only WireGuard is watched: the admin's own machine, added when no host is local.
     pub tunnels_only: bool,
@@ -145,6 +170,7 @@ impl HostSpec {
             disks_interval: d.disks_interval.0,
             containers_resync: d.containers_resync.0,
             tunnels_interval: d.tunnels_interval.0,
+            stats_interval: d.stats_interval.0,
             wg_sudo: false,
             tunnels_only: false,
         }
@@ -161,6 +187,11 @@ pub struct Settings {
     pub keymap: Keymap,
     pub theme: Theme,
     pub read_only: bool,
+    pub logs: LogsConfig,
+    /// The local user, named in audit lines.
+    pub user: String,
+    /// Where the audit log and saved log buffers go ($XDG_STATE_HOME/watchfloor).
+    pub state_dir: PathBuf,
     /// Where the config came from, for the help screen; None when running without one.
     pub config_path: Option<PathBuf>,
 }
@@ -222,6 +253,9 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         keymap,
         theme,
         read_only: over.read_only || config.ui.read_only,
+        logs: config.logs,
+        user: crate::actions::audit::local_user(),
+        state_dir: state_dir().unwrap_or_else(|| PathBuf::from(".")),
         config_path: path,
     })
 }
@@ -247,6 +281,7 @@ pub fn host_specs(
         spec.disks_interval = d.disks_interval.0;
         spec.containers_resync = d.containers_resync.0;
         spec.tunnels_interval = d.tunnels_interval.0;
+        spec.stats_interval = d.stats_interval.0;
         return Ok(vec![spec]);
     }
     let mut seen = HashSet::new();
@@ -290,6 +325,7 @@ pub fn host_specs(
             disks_interval: h.disks_interval.unwrap_or(d.disks_interval).0,
             containers_resync: h.containers_resync.unwrap_or(d.containers_resync).0,
             tunnels_interval: h.tunnels_interval.unwrap_or(d.tunnels_interval).0,
+            stats_interval: h.stats_interval.unwrap_or(d.stats_interval).0,
             wg_sudo: h.wg_sudo,
             tunnels_only: false,
             name,

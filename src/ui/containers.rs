@@ -21,9 +21,9 @@ pub struct ContainersPane<'a> {
     pub theme: &'a Theme,
 }
 
-/// STATE, HEALTH, RST, UP; NAME is sized from the width, IMAGE takes the rest.
-const FIXED: [u16; 4] = [11, 9, 3, 6];
-const RIGHT: [usize; 2] = [3, 4];
+/// STATE, HEALTH, RST, UP, CPU, MEM; NAME is sized from the width, IMAGE takes the rest.
+const FIXED: [u16; 6] = [11, 9, 3, 6, 6, 6];
+const RIGHT: [usize; 4] = [3, 4, 5, 6];
 
 impl Widget for ContainersPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -46,7 +46,9 @@ impl Widget for ContainersPane<'_> {
         let mut fixed = vec![name_w];
         fixed.extend(FIXED);
         let w = widgets::widths(inner.width, &fixed);
-        let header = ["NAME", "STATE", "HEALTH", "RST", "UP", "IMAGE"];
+        let header = [
+            "NAME", "STATE", "HEALTH", "RST", "UP", "CPU", "MEM", "IMAGE",
+        ];
         let header = columns(
             &w,
             &RIGHT,
@@ -114,6 +116,7 @@ impl ContainersPane<'_> {
                     (ContainerState::Running, Some(t)) => widgets::age(age(t, self.app.now)),
                     _ => "-".to_owned(),
                 };
+                let (cpu, mem) = self.stats_cells(c);
                 let restarts = Span::styled(
                     c.restart_count.to_string(),
                     if c.restart_count > 0 {
@@ -131,6 +134,8 @@ impl ContainersPane<'_> {
                         health_cell(c.health, theme),
                         restarts,
                         Span::styled(up, theme.muted()),
+                        cpu,
+                        mem,
                         Span::styled(c.image.clone(), theme.muted()),
                     ],
                 )
@@ -168,8 +173,44 @@ impl ContainersPane<'_> {
                 restarts,
                 Span::raw(""),
                 Span::raw(""),
+                Span::raw(""),
+                Span::raw(""),
             ],
         )
+    }
+
+    /// CPU share of a core and memory, from the host's last sample; "-" when not sampled.
+    fn stats_cells(&self, c: &Container) -> (Span<'static>, Span<'static>) {
+        let theme = self.theme;
+        let sample = self
+            .app
+            .hosts
+            .iter()
+            .filter_map(|h| h.stats.as_ref())
+            .find_map(|s| s.stats.get(&c.id));
+        match sample {
+            Some(s) if c.state == ContainerState::Running => {
+                let cpu = match s.cpu_percent {
+                    Some(p) => Span::styled(
+                        format!("{p:.1}%"),
+                        if p >= 90.0 {
+                            theme.warn()
+                        } else {
+                            theme.muted()
+                        },
+                    ),
+                    None => Span::styled("…", theme.muted()),
+                };
+                (
+                    cpu,
+                    Span::styled(widgets::bytes(s.memory_bytes), theme.muted()),
+                )
+            }
+            _ => (
+                Span::styled("-", theme.muted()),
+                Span::styled("-", theme.muted()),
+            ),
+        }
     }
 
     fn host_row(&self, h: &HostState, label: &str, w: &[u16]) -> Line<'static> {
@@ -212,11 +253,8 @@ impl ContainersPane<'_> {
         } else {
             Span::raw("")
         };
-        let mut line = columns(
-            &w[..w.len() - 1],
-            &RIGHT,
-            vec![label, replicas, health, Span::raw(""), Span::raw("")],
-        );
+        // What is known about the host takes the place of the per-container columns.
+        let mut line = columns(&w[..3], &RIGHT, vec![label, replicas, health]);
         if let Some(o) = observed {
             line.spans.push(Span::raw(" "));
             line.spans

@@ -19,8 +19,17 @@ pub struct HelpOverlay<'a> {
 const KEYS_WIDTH: usize = 12;
 
 impl HelpOverlay<'_> {
-    fn column(&self, context: Context, heading: &'static str, width: usize) -> Vec<Line<'static>> {
-        let mut lines = vec![Line::from(Span::styled(heading, self.theme.header()))];
+    fn column(&self, sections: &[(Context, &'static str)], width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        for &(context, heading) in sections {
+            lines.push(Line::from(Span::styled(heading, self.theme.header())));
+            lines.extend(self.section(context, width));
+        }
+        lines
+    }
+
+    fn section(&self, context: Context, width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
         for action in Action::ALL.iter().filter(|a| a.context() == context) {
             let keys: Vec<String> = self
                 .app
@@ -58,8 +67,20 @@ impl Widget for HelpOverlay<'_> {
         };
         let inner = usize::from(popup_width.saturating_sub(4));
         let col = if two_columns { inner / 2 } else { inner };
-        let global = self.column(Context::Global, "Anywhere", col);
-        let list = self.column(Context::List, "In lists", col);
+        let global = self.column(
+            &[
+                (Context::Global, "Anywhere"),
+                (Context::Containers, "Containers and their logs"),
+            ],
+            col,
+        );
+        let list = self.column(
+            &[
+                (Context::List, "In lists"),
+                (Context::Logs, "In the log pane"),
+            ],
+            col,
+        );
         let mut lines: Vec<Line<'_>> = if two_columns {
             let blank = Line::default();
             (0..global.len().max(list.len()))
@@ -77,7 +98,7 @@ impl Widget for HelpOverlay<'_> {
         };
         lines.push(Line::default());
         lines.push(Line::from(Span::styled(
-            "Filter: type to narrow the list, Enter keeps it, Esc clears it.",
+            "Filter/search: type, Enter keeps it, Esc clears it. Dialogs: y yes, n or Esc no.",
             theme.muted(),
         )));
         if self.app.read_only {

@@ -1,9 +1,11 @@
 //! Pure rendering of `&App` into a buffer: the layout (tabs, pane, status bar, overlays) lives
 //! here, each pane in its own module. Reads state and `app.now`, never the clock; never mutates.
 
+pub mod confirm;
 pub mod containers;
 pub mod disks;
 pub mod help;
+pub mod logs;
 pub mod overview;
 pub mod status;
 pub mod theme;
@@ -32,9 +34,11 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     }
-    let [tabs, body, status] = Layout::vertical([
+    let actions = confirm::actions_line(app, theme);
+    let [tabs, body, actions_area, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(u16::from(actions.is_some())),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -44,9 +48,15 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Containers => containers::ContainersPane { app, theme }.render(body, buf),
         Pane::Disks => disks::DisksPane { app, theme }.render(body, buf),
         Pane::Tunnels => tunnels::TunnelsPane { app, theme }.render(body, buf),
+        Pane::Logs => logs::LogsPane { app, theme }.render(body, buf),
+    }
+    if let Some(line) = actions {
+        line.render(actions_area, buf);
     }
     status::bar(app, theme, status, buf);
-    if app.help {
+    if let Some(action) = &app.actions.confirm {
+        confirm::ConfirmDialog { action, theme }.render(body, buf);
+    } else if app.help {
         help::HelpOverlay { app, theme }.render(body, buf);
     }
 }

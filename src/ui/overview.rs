@@ -1,5 +1,5 @@
 //! Overview pane: one row per host: link state, age of its newest data, containers
-//! running/total, unhealthy count, fullest disk.
+//! running/total, problems (unhealthy, restart loops, degraded services), fullest disk.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -19,7 +19,7 @@ pub struct OverviewPane<'a> {
     pub theme: &'a Theme,
 }
 
-const FIXED: [u16; 5] = [18, 14, 7, 10, 9];
+const FIXED: [u16; 5] = [14, 13, 5, 10, 20];
 
 impl Widget for OverviewPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -62,12 +62,12 @@ impl Widget for OverviewPane<'_> {
             "LINK",
             "DATA",
             "CONTAINERS",
-            "UNHEALTHY",
+            "PROBLEMS",
             "FULLEST DISK",
         ];
         let header = columns(
             &w,
-            &[2, 3, 4],
+            &[2, 3],
             header
                 .iter()
                 .map(|h| Span::styled(*h, theme.header()))
@@ -123,10 +123,25 @@ impl OverviewPane<'_> {
                 } else {
                     theme.ok()
                 };
-                let unhealthy = if c.unhealthy > 0 {
-                    Span::styled(c.unhealthy.to_string(), theme.crit())
+                let p = s.problems.unwrap_or_default();
+                let unhealthy = if p.is_empty() {
+                    Span::styled("none", theme.muted())
                 } else {
-                    Span::styled("0", theme.muted())
+                    let parts: Vec<String> = [
+                        (p.unhealthy, "unhlth"),
+                        (p.looping, "loop"),
+                        (p.degraded_services, "degr"),
+                    ]
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, what)| format!("{n} {what}"))
+                    .collect();
+                    let style = if p.unhealthy + p.looping > 0 {
+                        theme.crit()
+                    } else {
+                        theme.warn()
+                    };
+                    Span::styled(parts.join(" "), style)
                 };
                 (
                     Span::styled(format!("{}/{}", c.running, c.total), style),
@@ -147,7 +162,7 @@ impl OverviewPane<'_> {
         };
         columns(
             w,
-            &[2, 3, 4],
+            &[2, 3],
             vec![
                 Span::styled(host.name.clone(), theme.text()),
                 link,

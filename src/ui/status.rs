@@ -13,19 +13,6 @@ use crate::config::keymap::Action;
 use crate::link::LinkState;
 
 pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let mut spans = vec![Span::styled(" watchfloor ", theme.title())];
-    for (i, pane) in Pane::ALL.iter().enumerate() {
-        let style = if *pane == app.pane {
-            theme.tab_active()
-        } else {
-            theme.tab()
-        };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
-    }
-    let left = Line::from(spans);
-    let used = u16::try_from(left.width()).unwrap_or(u16::MAX);
-    left.render(area, buf);
-
     let mut right = Vec::new();
     let down = app
         .hosts
@@ -59,7 +46,24 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
     let right = Line::from(right).right_aligned();
-    if area.width > used + u16::try_from(right.width()).unwrap_or(u16::MAX) {
+    let mut spans = vec![Span::styled(" watchfloor ", theme.title())];
+    for (i, pane) in Pane::ALL.iter().enumerate() {
+        let style = if *pane == app.pane {
+            theme.tab_active()
+        } else {
+            theme.tab()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
+    }
+    // Narrow terminals: the fleet's state matters more than the name of the program.
+    let width = |l: &Line<'_>| u16::try_from(l.width()).unwrap_or(u16::MAX);
+    if width(&Line::from(spans.clone())) + width(&right) > area.width {
+        spans.remove(0);
+    }
+    let left = Line::from(spans);
+    let used = width(&left);
+    left.render(area, buf);
+    if area.width > used + width(&right) {
         right.render(area, buf);
     }
 }
@@ -74,6 +78,35 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         )
     } else if let Some(msg) = &app.status {
         format!(" {msg}")
+    } else if app.pane == Pane::Logs && app.logs.is_some() {
+        let k = |a| app.keymap.hint(a);
+        format!(
+            " {} search  {}/{} match  {} only matching  {} time  {} wrap  {} save  {} restart  {} close  {} help",
+            k(Action::Filter),
+            k(Action::SearchOlder),
+            k(Action::SearchNewer),
+            k(Action::OnlyMatching),
+            k(Action::Timestamps),
+            k(Action::Wrap),
+            k(Action::Save),
+            k(Action::Restart),
+            k(Action::Back),
+            k(Action::Help)
+        )
+    } else if app.pane == Pane::Containers {
+        let k = |a| app.keymap.hint(a);
+        format!(
+            " {} help  {} filter  {} open  {} logs  {} restart  {} stop  {} start  {} back  {} quit",
+            k(Action::Help),
+            k(Action::Filter),
+            k(Action::Open),
+            k(Action::Logs),
+            k(Action::Restart),
+            k(Action::Stop),
+            k(Action::Start),
+            k(Action::Back),
+            k(Action::Quit)
+        )
     } else {
         let k = |a| app.keymap.hint(a);
         format!(

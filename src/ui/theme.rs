@@ -76,6 +76,7 @@ roles! {
     tab_active: "The current pane's tab.",
     status: "The status bar.",
     bar_empty: "The empty part of a usage bar.",
+    found: "Search matches in the log pane.",
 }
 
 impl Theme {

@@ -51,6 +51,12 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// Types `text` literally, without Enter.
+    #[allow(dead_code)] // not every test binary types text
+    pub fn type_text(&self, text: &str) {
+        sh(self.cmd().args(["send-keys", "-l", text]));
+    }
+
     /// Sends tmux key names ("q", "Tab", "Escape", "Down", "3").
     pub fn keys(&self, keys: &[&str]) {
         sh(self.cmd().arg("send-keys").args(keys));

@@ -1,0 +1,150 @@
+//! The confirmation dialog of an action, and the line that shows running actions and the last
+//! outcome. The dialog names host, project, service and every container it will touch.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+
+use super::theme::Theme;
+use super::widgets;
+use crate::actions::{ActionKind, Pace, PendingAction, Target};
+use crate::app::App;
+use crate::app::dialog::is_service_restart;
+
+/// Containers listed by name before "and N more".
+const LISTED: usize = 8;
+
+pub struct ConfirmDialog<'a> {
+    pub action: &'a PendingAction,
+    pub theme: &'a Theme,
+}
+
+impl Widget for ConfirmDialog<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (a, theme) = (self.action, self.theme);
+        let (project, service, members) = match &a.target {
+            Target::Container {
+                project,
+                service,
+                container,
+            } => (project, service.as_ref(), std::slice::from_ref(container)),
+            Target::Service {
+                project,
+                service,
+                containers,
+            } => (project, Some(service), &containers[..]),
+        };
+        let field = |k: &'static str, v: String| {
+            Line::from(vec![
+                Span::styled(format!("{k:<11}"), theme.muted()),
+                Span::styled(v, theme.text()),
+            ])
+        };
+        let mut lines = vec![field("host", a.host_name.clone())];
+        if let Some(p) = project {
+            lines.push(field("project", p.clone()));
+        }
+        if let Some(s) = service {
+            lines.push(field("service", s.clone()));
+        }
+        let label = if members.len() == 1 {
+            "container"
+        } else {
+            "containers"
+        };
+        for (i, m) in members.iter().take(LISTED).enumerate() {
+            lines.push(field(if i == 0 { label } else { "" }, m.name.clone()));
+        }
+        if members.len() > LISTED {
+            lines.push(field("", format!("and {} more", members.len() - LISTED)));
+        }
+        if is_service_restart(a) {
+            lines.push(Line::default());
+            let choice = |pace: Pace, text: &'static str| {
+                let mark = if a.pace == pace { "(•) " } else { "( ) " };
+                Span::styled(
+                    format!("{mark}{text}  "),
+                    if a.pace == pace {
+                        theme.accent()
+                    } else {
+                        theme.muted()
+                    },
+                )
+            };
+            lines.push(Line::from(vec![
+                choice(Pace::OneByOne, "one by one, each waited for"),
+                choice(Pace::AllAtOnce, "all at once"),
+            ]));
+        }
+        lines.push(Line::default());
+        let mut keys = vec![
+            Span::styled(" y ", theme.tab_active()),
+            Span::raw(format!(" {}   ", a.kind.verb())),
+            Span::styled(" n ", theme.tab()),
+            Span::raw(" cancel"),
+        ];
+        if is_service_restart(a) {
+            keys.push(Span::styled("   tab", theme.accent()));
+            keys.push(Span::raw(" pace"));
+        }
+        lines.push(Line::from(keys));
+        let verb = match a.kind {
+            ActionKind::Restart => "Restart",
+            ActionKind::Stop => "Stop",
+            ActionKind::Start => "Start",
+        };
+        let title = format!(" {verb} {}? ", a.target.describe());
+        let width = area.width.min(72);
+        let height = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2);
+        let popup = widgets::centered(area, width, height.min(area.height));
+        Clear.render(popup, buf);
+        let block = Block::bordered()
+            .border_style(if a.kind == ActionKind::Stop {
+                theme.crit()
+            } else {
+                theme.border_focused()
+            })
+            .title(Span::styled(
+                widgets::fit(&title, usize::from(width.saturating_sub(2))),
+                theme.title(),
+            ));
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .render(popup, buf);
+    }
+}
+
+/// One line about actions: those running (with their step and elapsed time), else the last
+/// outcome. None when there is nothing to say.
+pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
+    if let Some(run) = app.actions.running.last() {
+        let elapsed = crate::app::hosts::age(run.confirmed_at, app.now);
+        let more = app.actions.running.len() - 1;
+        let mut text = format!(
+            " ⟳ {}: {} · {}",
+            run.action.describe(),
+            run.step.as_deref().unwrap_or("queued"),
+            widgets::age(elapsed)
+        );
+        if more > 0 {
+            text.push_str(&format!(" (+{more} more)"));
+        }
+        return Some(Line::from(Span::styled(text, theme.warn())));
+    }
+    let last = app.actions.last.as_ref()?;
+    let took = widgets::age(last.elapsed);
+    Some(match &last.result {
+        Ok(what) => Line::from(Span::styled(
+            format!(" ✓ {} on {} ({took})", what, last.action.host_name),
+            theme.ok(),
+        )),
+        Err(why) => Line::from(Span::styled(
+            format!(" ✗ {} failed after {took}: {why}", last.action.describe()),
+            theme.crit(),
+        )),
+    })
+}
