@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A container logging as fast as it can (`yes`), shown in watchfloor's log pane (release
+# binary, tmux 120x40) for SECONDS (default 60). Prints: the rate Docker itself delivers
+# (`docker logs -f` into wc for 10 s), lines/s watchfloor received (from the pane's
+# "lines · dropped" counters), watchfloor's CPU share of one core, RSS every 10 s, and
+# key-to-frame latency (a key that toggles timestamps, until the screen shows it).
+# Asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_SHOWN=${SECONDS_SHOWN:-60}
+
+# shellcheck source=scripts/lib/dockerd.sh
+. scripts/lib/dockerd.sh
+cargo build --release --locked -q
+BIN=$PWD/target/release/watchfloor
+work=$(mktemp -d /tmp/wf-bench-logs.XXXXXX)
+TMUX_SOCKET=wf-bench-logs-$$
+cleanup() {
+  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+  docker rm -f bench-firehose >/dev/null 2>&1 || true
+  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
+ensure_test_image
+export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+docker rm -f bench-firehose >/dev/null 2>&1 || true
+docker run -d --network none --name bench-firehose --label com.docker.compose.project=bench \
+  --label com.docker.compose.service=firehose --label com.docker.compose.container-number=1 \
+  wf-busybox:test sh -c 'yes "GET /api/v1/items?page=2 200 1.8ms user=42 trace=9f86d081884c7d65"' >/dev/null
+sleep 2
+
+docker_rate=$( (timeout 10 docker logs -f --since 0s bench-firehose 2>/dev/null || true) | wc -l)
+
+printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"
+printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
+tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
+  -e TERM=xterm-256color -e "HOME=$work" -e "XDG_STATE_HOME=$work/state" sh
+sleep 0.3
+screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+keys() { tmux -L "$TMUX_SOCKET" send-keys "$@"; }
+keys "$BIN --config $work/config.toml" Enter
+until screen | grep -q "bench-firehose"; do sleep 0.05; done
+keys / f i r e h o s e Enter
+keys g j j j j l
+until screen | grep -q "Logs · bench-firehose"; do sleep 0.05; done
+pid=$(pgrep -f "^$BIN --config $work/config.toml" | head -n 1)
+counters() { # received = lines kept + dropped, from the title
+  screen | grep -m1 "Logs ·" | sed 's/,//g' |
+    awk '{for (i = 1; i <= NF; i++) { if ($(i+1) == "lines") k = $i; if ($(i+1) == "dropped") d = $i }} END {print k + d}'
+}
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
+hz=$(getconf CLK_TCK)
+sleep 5 # the ring fills
+n0=$(counters); c0=$(ticks); t0=$(date +%s%N)
+rss_series="$(rss)"
+for _ in $(seq 1 $((SECONDS_SHOWN / 10))); do
+  sleep 10
+  rss_series="$rss_series $(rss)"
+done
+n1=$(counters); c1=$(ticks); t1=$(date +%s%N)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
+
+latencies=()
+for _ in 1 2 3 4 5; do
+  before=$(screen | grep -c '^[0-9][0-9]:[0-9][0-9]:' || true)
+  s=$(date +%s%N)
+  keys t
+  if [ "$before" -gt 0 ]; then
+    until [ "$(screen | grep -c '^[0-9][0-9]:[0-9][0-9]:' || true)" -eq 0 ]; do :; done
+  else
+    until [ "$(screen | grep -c '^[0-9][0-9]:[0-9][0-9]:' || true)" -gt 0 ]; do :; done
+  fi
+  latencies+=($((($(date +%s%N) - s) / 1000000)))
+  sleep 0.5
+done
+keys q
+
+echo "watchfloor log firehose benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, tmux 120x40, ${secs%.*} s shown)"
+echo "  docker logs -f alone delivers: $((docker_rate / 10)) lines/s"
+awk -v n=$((n1 - n0)) -v s="$secs" 'BEGIN {printf "  watchfloor received: %.0f lines/s\n", n / s}'
+awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  watchfloor CPU: %.1f %% of one core\n", c / hz / s * 100}'
+echo "  RSS every 10 s (KiB): $rss_series"
+echo "  key to frame (ms): ${latencies[*]}"
