@@ -46,8 +46,12 @@ async fn until(
                 app.update(ev);
             }
             _ => panic!(
-                "timed out after {timeout:?} waiting for {what}; links: {:?}",
-                app.hosts.iter().map(|h| &h.link).collect::<Vec<_>>()
+                "timed out after {timeout:?} waiting for {what}; links: {:?}; disks: {:?}",
+                app.hosts.iter().map(|h| &h.link).collect::<Vec<_>>(),
+                app.hosts
+                    .iter()
+                    .map(|h| h.disks.error())
+                    .collect::<Vec<_>>()
             ),
         }
     }
