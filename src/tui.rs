@@ -50,7 +50,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
         .enumerate()
         .map(|(i, spec)| host::spawn(HostId(i), spec.clone(), options.clone(), tx.clone()))
         .collect();
-    let local = Local {
+    let local = LocalFiles {
         audit: crate::actions::audit::path(&settings.state_dir),
     };
     drop(tx);
@@ -116,13 +116,13 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
 }
 
 /// Where local effects write.
-struct Local {
+struct LocalFiles {
     audit: std::path::PathBuf,
 }
 
 /// Carries out an effect without waiting on the network; returns a message for the status bar.
 /// Files are small local appends and writes, done here so they are on disk before quitting.
-fn dispatch(effect: Effect, workers: &[HostHandle], local: &Local) -> Option<String> {
+fn dispatch(effect: Effect, workers: &[HostHandle], local: &LocalFiles) -> Option<String> {
     match effect {
         Effect::Audit(record) => crate::actions::audit::append(&local.audit, &record)
             .err()

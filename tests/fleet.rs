@@ -30,6 +30,19 @@ fn spec(client: &Client, name: &str, server: &Sshd) -> HostSpec {
     s
 }
 
+fn settings(hosts: Vec<HostSpec>) -> Settings {
+    Settings {
+        hosts,
+        keymap: Keymap::defaults(),
+        theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
+        read_only: false,
+        logs: Default::default(),
+        user: "test".into(),
+        state_dir: std::env::temp_dir(),
+        config_path: None,
+    }
+}
+
 /// Feeds worker events into `app` until `done` holds, or panics after `timeout`.
 async fn until(
     app: &mut App,
@@ -68,16 +81,7 @@ async fn a_killed_host_goes_down_alone_and_comes_back_by_itself() {
     let b = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&a);
     client.trust(&b);
-    let settings = Settings {
-        hosts: vec![spec(&client, "a", &a), spec(&client, "b", &b)],
-        keymap: Keymap::defaults(),
-        theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
-        read_only: false,
-        logs: Default::default(),
-        user: "test".into(),
-        state_dir: std::env::temp_dir(),
-        config_path: None,
-    };
+    let settings = settings(vec![spec(&client, "a", &a), spec(&client, "b", &b)]);
     let mut app = App::new(&settings, Timestamp::now());
     let (tx, mut rx) = mpsc::channel(1024);
     let _workers: Vec<_> = settings
@@ -150,16 +154,7 @@ async fn a_hung_host_is_detected_by_keepalives() {
     let client = Client::new();
     let a = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&a);
-    let settings = Settings {
-        hosts: vec![spec(&client, "a", &a)],
-        keymap: Keymap::defaults(),
-        theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
-        read_only: false,
-        logs: Default::default(),
-        user: "test".into(),
-        state_dir: std::env::temp_dir(),
-        config_path: None,
-    };
+    let settings = settings(vec![spec(&client, "a", &a)]);
     let mut app = App::new(&settings, Timestamp::now());
     let (tx, mut rx) = mpsc::channel(1024);
     let _worker = host::spawn(HostId(0), settings.hosts[0].clone(), Options::default(), tx);

@@ -49,7 +49,8 @@ impl Actions {
         };
         match key.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
-                let action = self.confirm.take().expect("checked above");
+                let action = action.clone();
+                self.confirm = None;
                 self.next_id += 1;
                 let id = self.next_id;
                 self.running.push(Running {

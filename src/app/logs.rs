@@ -93,6 +93,13 @@ struct Entry {
     seq: u64,
 }
 
+/// The entry's line is still in its stream's ring.
+fn is_live(streams: &[LogStream], e: &Entry) -> bool {
+    streams
+        .get(usize::from(e.stream))
+        .is_some_and(|s| e.seq >= s.first_seq)
+}
+
 /// The search: typed after `/`, highlighted, `n`/`N` jump, `&` shows only matching lines.
 #[derive(Debug, Clone, Default)]
 pub struct Search {
@@ -256,9 +263,7 @@ impl LogView {
     }
 
     fn is_live(&self, e: &Entry) -> bool {
-        self.streams
-            .get(usize::from(e.stream))
-            .is_some_and(|s| e.seq >= s.first_seq)
+        is_live(&self.streams, e)
     }
 
     /// Forgets merged entries whose lines were pushed out: at the front at once, elsewhere
@@ -275,11 +280,7 @@ impl LogView {
         }
         if self.stale > self.merged.len() / 4 {
             let streams = &self.streams;
-            self.merged.retain(|e| {
-                streams
-                    .get(usize::from(e.stream))
-                    .is_some_and(|s| e.seq >= s.first_seq)
-            });
+            self.merged.retain(|e| is_live(streams, e));
             self.stale = 0;
         }
     }
@@ -298,11 +299,8 @@ impl LogView {
 
     /// Merged index of the bottom line: the newest, or the anchor when paused.
     fn bottom(&self) -> Option<usize> {
-        let newest = (0..self.merged.len())
-            .rev()
-            .find(|&i| self.shown(i).is_some());
         let Some(anchor) = self.anchor.filter(|_| !self.follow) else {
-            return newest;
+            return self.newest();
         };
         let start = self.merged.partition_point(|e| e.at < anchor.at);
         let exact = (start..self.merged.len())
@@ -310,9 +308,21 @@ impl LogView {
             .find(|&i| self.merged[i] == anchor);
         // The anchor line left the ring (or the filter hides it): the nearest shown line.
         let i = exact.unwrap_or(start.min(self.merged.len().saturating_sub(1)));
-        (i..self.merged.len())
-            .find(|&j| self.shown(j).is_some())
-            .or_else(|| (0..i).rev().find(|&j| self.shown(j).is_some()))
+        self.shown_from(i).or_else(|| self.shown_before(i))
+    }
+
+    /// The first shown line at or after merged index `i`.
+    fn shown_from(&self, i: usize) -> Option<usize> {
+        (i..self.merged.len()).find(|&j| self.shown(j).is_some())
+    }
+
+    /// The last shown line before merged index `i`.
+    fn shown_before(&self, i: usize) -> Option<usize> {
+        (0..i).rev().find(|&j| self.shown(j).is_some())
+    }
+
+    fn newest(&self) -> Option<usize> {
+        self.shown_before(self.merged.len())
     }
 
     /// The lines that fill `rows` screen rows, oldest first, ending at the bottom line.
@@ -350,9 +360,9 @@ impl LogView {
         let mut left = delta.unsigned_abs();
         while left > 0 {
             let next = if delta < 0 {
-                (0..i).rev().find(|&j| self.shown(j).is_some())
+                self.shown_before(i)
             } else {
-                (i + 1..self.merged.len()).find(|&j| self.shown(j).is_some())
+                self.shown_from(i + 1)
             };
             match next {
                 Some(j) => i = j,
@@ -360,10 +370,7 @@ impl LogView {
             }
             left -= 1;
         }
-        let newest = (0..self.merged.len())
-            .rev()
-            .find(|&j| self.shown(j).is_some());
-        if delta > 0 && Some(i) == newest {
+        if delta > 0 && Some(i) == self.newest() {
             self.resume();
         } else {
             self.pause_at(i);
@@ -383,7 +390,7 @@ impl LogView {
 
     /// Home / g: the oldest line kept.
     pub fn top(&mut self) {
-        if let Some(i) = (0..self.merged.len()).find(|&i| self.shown(i).is_some()) {
+        if let Some(i) = self.shown_from(0) {
             self.pause_at(i);
         }
     }

@@ -127,8 +127,7 @@ impl Widget for LogsPane<'_> {
                 rows.push(Line::from(head));
             }
         }
-        // Bottom-anchored: when the lines do not fill the pane, they sit at its bottom only
-        // while following; a paused view starts at the top like a pager.
+        // Wrapped rows can overflow the pane: the bottom line stays in view, the top is cut.
         let excess = rows.len().saturating_sub(usize::from(body.height));
         let rows: Vec<Line<'_>> = rows.into_iter().skip(excess).collect();
         Paragraph::new(rows).render(body, buf);

@@ -78,46 +78,48 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         )
     } else if let Some(msg) = &app.status {
         format!(" {msg}")
-    } else if app.pane == Pane::Logs && app.logs.is_some() {
-        let k = |a| app.keymap.hint(a);
-        format!(
-            " {} search  {}/{} match  {} only matching  {} time  {} wrap  {} save  {} restart  {} close  {} help",
-            k(Action::Filter),
-            k(Action::SearchOlder),
-            k(Action::SearchNewer),
-            k(Action::OnlyMatching),
-            k(Action::Timestamps),
-            k(Action::Wrap),
-            k(Action::Save),
-            k(Action::Restart),
-            k(Action::Back),
-            k(Action::Help)
-        )
-    } else if app.pane == Pane::Containers {
-        let k = |a| app.keymap.hint(a);
-        format!(
-            " {} help  {} filter  {} open  {} logs  {} restart  {} stop  {} start  {} back  {} quit",
-            k(Action::Help),
-            k(Action::Filter),
-            k(Action::Open),
-            k(Action::Logs),
-            k(Action::Restart),
-            k(Action::Stop),
-            k(Action::Start),
-            k(Action::Back),
-            k(Action::Quit)
-        )
     } else {
         let k = |a| app.keymap.hint(a);
-        format!(
-            " {} help  {} filter  {} open  {} back  {} pane  {} quit",
-            k(Action::Help),
-            k(Action::Filter),
-            k(Action::Open),
-            k(Action::Back),
-            k(Action::NextPane),
-            k(Action::Quit)
-        )
+        let hints: Vec<(String, &str)> = if app.pane == Pane::Logs && app.logs.is_some() {
+            let matches = format!("{}/{}", k(Action::SearchOlder), k(Action::SearchNewer));
+            vec![
+                (k(Action::Filter), "search"),
+                (matches, "match"),
+                (k(Action::OnlyMatching), "only matching"),
+                (k(Action::Timestamps), "time"),
+                (k(Action::Wrap), "wrap"),
+                (k(Action::Save), "save"),
+                (k(Action::Restart), "restart"),
+                (k(Action::Back), "close"),
+                (k(Action::Help), "help"),
+            ]
+        } else if app.pane == Pane::Containers {
+            vec![
+                (k(Action::Help), "help"),
+                (k(Action::Filter), "filter"),
+                (k(Action::Open), "open"),
+                (k(Action::Logs), "logs"),
+                (k(Action::Restart), "restart"),
+                (k(Action::Stop), "stop"),
+                (k(Action::Start), "start"),
+                (k(Action::Back), "back"),
+                (k(Action::Quit), "quit"),
+            ]
+        } else {
+            vec![
+                (k(Action::Help), "help"),
+                (k(Action::Filter), "filter"),
+                (k(Action::Open), "open"),
+                (k(Action::Back), "back"),
+                (k(Action::NextPane), "pane"),
+                (k(Action::Quit), "quit"),
+            ]
+        };
+        let hints: Vec<String> = hints
+            .iter()
+            .map(|(key, what)| format!("{key} {what}"))
+            .collect();
+        format!(" {}", hints.join("  "))
     };
     Line::from(Span::styled(
         widgets::fit(&left, usize::from(area.width)),
