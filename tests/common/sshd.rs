@@ -112,12 +112,16 @@ impl Sshd {
     }
 
     fn write_config(&self) {
+        // Sessions get an empty home: bash run by sshd sources ~/.bashrc, and this machine's
+        // root dotfiles (pyenv init behind a lock a killed shell left) can hang every command.
+        std::fs::create_dir_all(self.dir.path().join("home")).unwrap();
         let d = self.dir.path().display();
         let config = format!(
             "Port {port}\nListenAddress {addr}\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nAllowTcpForwarding yes\n\
-             AllowStreamLocalForwarding yes\nMaxSessions 10\nLogLevel VERBOSE\n",
+             AllowStreamLocalForwarding yes\nMaxSessions 10\nLogLevel VERBOSE\n\
+             SetEnv HOME={d}/home\n",
             port = self.port,
             addr = self.addr
         );
