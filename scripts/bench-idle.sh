@@ -10,21 +10,9 @@ CONTAINERS=${CONTAINERS:-30}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 STARTS=${STARTS:-5}
 
-# shellcheck source=scripts/lib/dockerd.sh
-. scripts/lib/dockerd.sh
-cargo build --release --locked -q
-BIN=$PWD/target/release/watchfloor
-work=$(mktemp -d /tmp/wf-bench.XXXXXX)
-TMUX_SOCKET=wf-bench-$$
-cleanup() {
-  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
-  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
-ensure_test_image
-export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
+bench_init bench
 
 # The fleet: compose services with replicas, plus standalone containers, CONTAINERS in all.
 ids=$(docker ps -aq --filter label=wf.bench=1)
@@ -45,23 +33,13 @@ while [ $n -lt "$CONTAINERS" ]; do run tools "job$s" 1; s=$((s + 1)); done
 created=$(date +%s)
 
 printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"
-printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
-tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" -e TERM=xterm-256color \
-  -e "HOME=$work" -e "XDG_STATE_HOME=$work/state" sh
-sleep 0.3
-screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+bench_tmux "$work"
 start_console() {
   rm -f "$work/t0"
   tmux -L "$TMUX_SOCKET" send-keys "sh -c 'date +%s%N > $work/t0; exec $BIN --config $work/config.toml'" Enter
   until screen | grep -q "bench-api-4"; do :; done
   t1=$(date +%s%N)
   echo $(((t1 - $(cat "$work/t0")) / 1000000))
-}
-stop_console() {
-  tmux -L "$TMUX_SOCKET" send-keys q
-  until screen | grep -v '^ *$' | tail -n 1 | grep -q '^wf-prompt\$ *$'; do sleep 0.05; done
-  tmux -L "$TMUX_SOCKET" send-keys clear Enter
-  sleep 0.2
 }
 
 times=()

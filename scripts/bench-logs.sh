@@ -9,22 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_SHOWN=${SECONDS_SHOWN:-60}
 
-# shellcheck source=scripts/lib/dockerd.sh
-. scripts/lib/dockerd.sh
-cargo build --release --locked -q
-BIN=$PWD/target/release/watchfloor
-work=$(mktemp -d /tmp/wf-bench-logs.XXXXXX)
-TMUX_SOCKET=wf-bench-logs-$$
-cleanup() {
-  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
-  docker rm -f bench-firehose >/dev/null 2>&1 || true
-  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
-ensure_test_image
-export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
+bench_cleanup() { docker rm -f bench-firehose >/dev/null 2>&1 || true; }
+bench_init bench-logs
 docker rm -f bench-firehose >/dev/null 2>&1 || true
 docker run -d --network none --name bench-firehose --label com.docker.compose.project=bench \
   --label com.docker.compose.service=firehose --label com.docker.compose.container-number=1 \
@@ -34,11 +22,7 @@ sleep 2
 docker_rate=$( (timeout 10 docker logs -f --since 0s bench-firehose 2>/dev/null || true) | wc -l)
 
 printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"
-printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
-tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
-  -e TERM=xterm-256color -e "HOME=$work" -e "XDG_STATE_HOME=$work/state" sh
-sleep 0.3
-screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+bench_tmux "$work"
 keys() { tmux -L "$TMUX_SOCKET" send-keys "$@"; }
 keys "$BIN --config $work/config.toml" Enter
 until screen | grep -q "bench-firehose"; do sleep 0.05; done

@@ -13,23 +13,13 @@ CONTAINERS_PER_HOST=${CONTAINERS_PER_HOST:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 STARTS=${STARTS:-5}
 
-# shellcheck source=scripts/lib/dockerd.sh
-. scripts/lib/dockerd.sh
-cargo build --release --locked -q
-BIN=$PWD/target/release/watchfloor
-work=$(mktemp -d /tmp/wf-bench-ssh.XXXXXX)
-TMUX_SOCKET=wf-bench-ssh-$$
+# shellcheck source=scripts/lib/bench.sh
+. scripts/lib/bench.sh
 sshd_pids=()
-cleanup() {
-  tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+bench_cleanup() {
   for p in "${sshd_pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
-  if [ -n "${WF_DOCKERD_PID:-}" ]; then stop_private_dockerd; fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
-[ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
-ensure_test_image
-export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST
+bench_init bench-ssh
 socket=${DOCKER_HOST#unix://}
 
 ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
@@ -48,7 +38,7 @@ port=2222
 for i in $(seq 1 "$HOSTS"); do
   addr=127.0.0.$((10 + i))
   d=$work/sshd$i
-  mkdir -p "$d"
+  mkdir -p "$d/home" # sessions get an empty home: root's dotfiles must not slow the hosts
   ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
   cp "$work/home/.ssh/id_ed25519.pub" "$d/authorized_keys"
   cat >"$d/sshd_config" <<EOF
@@ -63,6 +53,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 AllowStreamLocalForwarding yes
+SetEnv HOME=$d/home
 EOF
   /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
   sshd_pids+=($!)
@@ -75,11 +66,7 @@ for i in $(seq 1 "$HOSTS"); do
   until (exec 3<>"/dev/tcp/127.0.0.$((10 + i))/$port") 2>/dev/null; do sleep 0.05; done
 done
 
-printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
-tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
-  -e TERM=xterm-256color -e "HOME=$work/home" -e "XDG_STATE_HOME=$work/state" sh
-sleep 0.3
-screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+bench_tmux "$work/home"
 all_up() { # every host's overview row: link up and the containers counted
   [ "$(screen | grep -cE "^ *h[0-9]+ .* up .* $CONTAINERS_PER_HOST/$CONTAINERS_PER_HOST")" -eq "$HOSTS" ]
 }
@@ -93,12 +80,6 @@ start_console() { # prints "first-frame-ms all-up-ms"
   t2=$(date +%s%N)
   t0=$(cat "$work/t0")
   echo "$(((t1 - t0) / 1000000)) $(((t2 - t0) / 1000000))"
-}
-stop_console() {
-  tmux -L "$TMUX_SOCKET" send-keys q
-  until screen | grep -v '^ *$' | tail -n 1 | grep -q '^wf-prompt\$ *$'; do sleep 0.05; done
-  tmux -L "$TMUX_SOCKET" send-keys clear Enter
-  sleep 0.2
 }
 median() { sort -n | sed -n "$(((STARTS + 1) / 2))p"; }
 
