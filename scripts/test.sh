@@ -23,6 +23,8 @@ for cmd in "${!PACKAGES[@]}"; do
 done
 # The test image needs a *static* busybox (it runs with no libc): the busybox-static package.
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)
+# PostgreSQL's server programs are not on PATH (and the package creates the postgres user).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && id postgres >/dev/null 2>&1 || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -6,6 +6,7 @@ pub mod containers;
 pub mod disks;
 pub mod docker;
 pub mod logs;
+pub mod postgres;
 pub mod stats;
 pub mod tunnels;
 
@@ -25,6 +26,8 @@ pub enum CollectError {
     Parse { command: String, message: String },
     #[error("{message}")]
     Docker { message: String },
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 impl CollectError {

@@ -4,6 +4,7 @@
 //! sessions on a private server socket; and polling waits with deadlines instead of sleeps.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod postgres;
 pub mod sshd;
 pub mod tmux;
 

@@ -1,0 +1,352 @@
+//! PostgreSQL clusters on a host: tokio-postgres over a stream the [`Link`] opens (the unix
+//! socket, so peer auth sees the SSH login user, or a TCP address as seen from the host).
+//! A refresh is one statement, [`SNAPSHOT_SQL`] (in `sql`), in one round trip; the model is in
+//! `model`, its parser in `parse`, the lock tree in `locks`, password sources in `password`.
+//! This file does the I/O. The host worker decides when to connect, refresh and reconnect;
+//! [`PgError::retryable`] tells it whether trying again can help.
+
+mod locks;
+mod model;
+mod parse;
+mod password;
+mod sql;
+
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::link::{Link, LinkError};
+
+pub use locks::{TreeRow, lock_tree};
+pub use model::{
+    Counts, Database, IDLE_IN_TRANSACTION_ALERT, LockWait, POOL_ALERT_PCT, Receiver, Replication,
+    Role, SLOW_QUERY, Server, Session, Slot, Snapshot, Standby, State, Wraparound, XID_AGE_DANGER,
+    XID_HORIZON, elapsed,
+};
+pub use parse::parse;
+pub use password::{PasswordSource, lookup as pgpass_lookup};
+pub use sql::{APPLICATION_NAME, QUERY_CHARS, SNAPSHOT_SQL};
+
+/// The default socket of Debian's and Red Hat's packages.
+pub const DEFAULT_SOCKET: &str = "/var/run/postgresql/.s.PGSQL.5432";
+/// Bound on a whole connect: password command, stream, startup and authentication.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on one snapshot, cancel or terminate, as seen from here. The server stops a statement
+/// itself at the same bound (statement_timeout), so a slow one does not pile up behind.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sent as startup options: the server ends our statements after 10 s and gives up waiting
+/// for a lock on a catalog after 2 s (a VACUUM FULL of pg_database must not hang the pane).
+const SESSION_OPTIONS: &str = "-c statement_timeout=10000 -c lock_timeout=2000";
+
+/// Where the cluster listens, as seen from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The socket file, e.g. [`DEFAULT_SOCKET`].
+    Unix(String),
+    Tcp {
+        host: String,
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => f.write_str(path),
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// One cluster to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The cluster's name in the config, for messages.
+    pub name: String,
+    pub endpoint: Endpoint,
+    /// The role; the config's default is the SSH login user, so peer auth works.
+    pub user: String,
+    pub dbname: String,
+    /// None: no password is sent (peer or trust authentication).
+    pub password: Option<PasswordSource>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PgError {
+    /// The server refused who we are: retrying will not help until the config, pg_hba.conf
+    /// or the password changes.
+    #[error("{cluster}: {message}")]
+    Auth { cluster: String, message: String },
+    /// Our side is wrong (no password available, a database that does not exist).
+    #[error("{cluster}: {message}")]
+    Config { cluster: String, message: String },
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The server reported an error: it is starting up or shutting down, is out of
+    /// connection slots, or refused a statement.
+    #[error("{cluster}: {message}")]
+    Server { cluster: String, message: String },
+    #[error("{cluster}: the connection to PostgreSQL closed (server restarted or link lost)")]
+    Closed { cluster: String },
+    #[error("{cluster}: {what} timed out after {}s", after.as_secs())]
+    Timeout {
+        cluster: String,
+        what: String,
+        after: Duration,
+    },
+    /// The snapshot's JSON did not have the expected shape: a bug, or a server we do not
+    /// support.
+    #[error("unexpected snapshot from PostgreSQL: {message}")]
+    Parse { message: String },
+}
+
+impl PgError {
+    /// Whether connecting again later may succeed without anyone changing anything.
+    pub fn retryable(&self) -> bool {
+        !matches!(
+            self,
+            PgError::Auth { .. } | PgError::Config { .. } | PgError::Parse { .. }
+        )
+    }
+}
+
+/// A connection to one cluster. Dropping it closes the connection (its task gets a few
+/// seconds to say goodbye to the server, then is stopped).
+pub struct PgSession {
+    client: Client,
+    own_pid: i32,
+    cluster: String,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+/// Connects to `target` through `link`, as application_name [`APPLICATION_NAME`], without
+/// TLS (the link is the host itself or an SSH channel). Bounded by [`CONNECT_TIMEOUT`].
+pub async fn connect(link: &dyn Link, target: &Target) -> Result<PgSession, PgError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_unbounded(link, target))
+        .await
+        .unwrap_or_else(|_| {
+            Err(PgError::Timeout {
+                cluster: target.name.clone(),
+                what: format!("connecting to {} on {}", target.endpoint, link.host()),
+                after: CONNECT_TIMEOUT,
+            })
+        })
+}
+
+async fn connect_unbounded(link: &dyn Link, target: &Target) -> Result<PgSession, PgError> {
+    let password = password::resolve(target).await?;
+    let stream = match &target.endpoint {
+        Endpoint::Unix(path) => link.open_unix(path).await?,
+        Endpoint::Tcp { host, port } => link.open_tcp(host, *port).await?,
+    };
+    let mut cfg = tokio_postgres::Config::new();
+    // Always set: unset, tokio-postgres would use the *local* OS user's name.
+    cfg.user(&target.user)
+        .dbname(&target.dbname)
+        .application_name(APPLICATION_NAME)
+        .options(SESSION_OPTIONS);
+    if let Some(pw) = &password {
+        cfg.password(pw);
+    }
+    let (client, conn) = cfg
+        .connect_raw(stream, NoTls)
+        .await
+        .map_err(|e| connect_error(target, password.is_some(), &e))?;
+    let cluster = target.name.clone();
+    let name = cluster.clone();
+    let connection = tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(cluster = %name, error = %describe(&e), "postgres connection ended");
+        }
+    });
+    let mut session = PgSession {
+        client,
+        own_pid: 0,
+        cluster,
+        connection,
+    };
+    let pid = session.one_value("SELECT pg_backend_pid()").await?;
+    session.own_pid = pid.parse().map_err(|_| PgError::Parse {
+        message: format!("pg_backend_pid() returned {pid:?}"),
+    })?;
+    Ok(session)
+}
+
+impl PgSession {
+    /// One refresh: [`SNAPSHOT_SQL`] in a single simple-query round trip, parsed.
+    /// After a [`PgError::Timeout`] the statement may still be queued: drop the session.
+    pub async fn snapshot(&self) -> Result<Snapshot, PgError> {
+        let json = self.one_value(SNAPSHOT_SQL).await?;
+        parse(&json)
+    }
+
+    /// pg_cancel_backend: stops the query `pid` runs (an idle session is not affected); if
+    /// it runs inside a transaction block, the transaction is aborted and its locks go.
+    /// False when `pid` is not a backend (it ended) or is our own connection. An error when
+    /// the role may not signal it (needs the same role, pg_signal_backend or superuser).
+    pub async fn cancel(&self, pid: i32) -> Result<bool, PgError> {
+        self.signal("pg_cancel_backend", pid).await
+    }
+
+    /// pg_terminate_backend: ends the session `pid` (its transaction is rolled back). As
+    /// [`PgSession::cancel`] for the result.
+    pub async fn terminate(&self, pid: i32) -> Result<bool, PgError> {
+        self.signal("pg_terminate_backend", pid).await
+    }
+
+    /// True once the connection has ended (server restart, link lost): reconnect.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Our backend's pid on the server.
+    pub fn own_pid(&self) -> i32 {
+        self.own_pid
+    }
+
+    async fn signal(&self, function: &str, pid: i32) -> Result<bool, PgError> {
+        if pid == self.own_pid {
+            return Ok(false);
+        }
+        // `pid` is an i32: formatting it cannot inject SQL.
+        let value = self.one_value(&format!("SELECT {function}({pid})")).await?;
+        Ok(value == "t")
+    }
+
+    /// Runs `sql` with the simple query protocol and returns the first column of its only
+    /// row as text.
+    async fn one_value(&self, sql: &str) -> Result<String, PgError> {
+        let what = sql.lines().next().unwrap_or(sql);
+        let messages = tokio::time::timeout(QUERY_TIMEOUT, self.client.simple_query(sql))
+            .await
+            .map_err(|_| PgError::Timeout {
+                cluster: self.cluster.clone(),
+                what: format!("`{what}`"),
+                after: QUERY_TIMEOUT,
+            })?
+            .map_err(|e| query_error(&self.cluster, &e))?;
+        let row = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        });
+        // try_get, not get: get panics on text that is not UTF-8 (query text of a database
+        // with another encoding can be).
+        match row.map(|r| r.try_get(0)) {
+            Some(Ok(Some(text))) => Ok(text.to_owned()),
+            Some(Err(e)) => Err(PgError::Parse {
+                message: format!("`{what}`: {}", describe(&e)),
+            }),
+            Some(Ok(None)) | None => Err(PgError::Parse {
+                message: format!("`{what}` returned no value"),
+            }),
+        }
+    }
+}
+
+impl Drop for PgSession {
+    fn drop(&mut self) {
+        // The client is dropped right after this, which makes the connection send Terminate
+        // and end by itself; a dead link could keep it waiting forever, hence the deadline.
+        let abort = self.connection.abort_handle();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    abort.abort();
+                });
+            }
+            Err(_) => abort.abort(),
+        }
+    }
+}
+
+/// The text of a tokio-postgres error: the server's message and detail for a server error
+/// (its Display is only "db error"), else the error and its cause.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        };
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn query_error(cluster: &str, e: &tokio_postgres::Error) -> PgError {
+    let cluster = cluster.to_owned();
+    if e.is_closed() {
+        return PgError::Closed { cluster };
+    }
+    match e.as_db_error() {
+        Some(_) => PgError::Server {
+            cluster,
+            message: describe(e),
+        },
+        // I/O errors end the connection too.
+        None => PgError::Closed { cluster },
+    }
+}
+
+/// Classifies a failed startup. SQLSTATE class 28 is authentication; 3D000 an unknown
+/// database; everything else from the server (57P03 starting up, 53300 too many clients)
+/// is transient.
+fn connect_error(target: &Target, had_password: bool, e: &tokio_postgres::Error) -> PgError {
+    let cluster = target.name.clone();
+    let user = &target.user;
+    let Some(db) = e.as_db_error() else {
+        let text = describe(e);
+        if text.contains("password missing") && !had_password {
+            return PgError::Auth {
+                cluster,
+                message: format!(
+                    "the server asks a password for role {user}: give the cluster a password source \
+                     (a pgpass file, an environment variable or a password_command), or allow peer \
+                     authentication for it in pg_hba.conf"
+                ),
+            };
+        }
+        // The stream failed or ended during startup: the server went away or the link did.
+        return PgError::Closed { cluster };
+    };
+    let message = db.message();
+    let code = db.code().code();
+    if code == "3D000" {
+        return PgError::Config {
+            cluster,
+            message: format!("{message}: set the cluster's dbname to one that exists"),
+        };
+    }
+    if !code.starts_with("28") {
+        return PgError::Server {
+            cluster,
+            message: describe(e),
+        };
+    }
+    let lower = message.to_lowercase();
+    let advice = if lower.contains("peer authentication failed") {
+        format!(
+            "PostgreSQL sees the SSH login user, not role {user}: connect as the SSH login user \
+             (a role of the same name), or map it to {user} in pg_ident.conf"
+        )
+    } else if lower.contains("password authentication failed") {
+        match &target.password {
+            Some(source) => format!("check the password from {}", source.describe()),
+            None => "give the cluster a password source".to_owned(),
+        }
+    } else if lower.contains("no pg_hba.conf entry") {
+        format!(
+            "add a line for role {user} and this connection to pg_hba.conf on the host, then reload PostgreSQL"
+        )
+    } else if lower.contains("does not exist") {
+        format!("create role {user} or set the cluster's user to an existing role")
+    } else {
+        "check the cluster's user and pg_hba.conf".to_owned()
+    };
+    PgError::Auth {
+        cluster,
+        message: format!("{message} ({} via {}): {advice}", user, target.endpoint),
+    }
+}
