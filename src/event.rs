@@ -10,6 +10,7 @@ use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
 use crate::collect::logs::line::LogLine;
+use crate::collect::postgres::Snapshot;
 use crate::collect::stats::{StatsSample, StatsTarget};
 use crate::collect::tunnels::TunnelsSnapshot;
 use crate::link::LinkState;
@@ -44,6 +45,19 @@ pub enum HostEvent {
     Stats(Result<StatsSample, CollectError>),
     /// How an action is going, then how it ended.
     Action(u64, Progress),
+    /// A refresh of the host's `cluster`-th PostgreSQL cluster (in config order).
+    Postgres {
+        cluster: usize,
+        result: Result<PgSample, CollectError>,
+    },
+}
+
+/// One PostgreSQL snapshot and how long its round trip took.
+#[derive(Debug)]
+pub struct PgSample {
+    pub snapshot: Box<Snapshot>,
+    pub took: std::time::Duration,
+    pub observed_at: Timestamp,
 }
 
 /// Lines of one stream of a log view, in the order Docker sent them.

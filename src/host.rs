@@ -15,13 +15,13 @@ use bollard::Docker;
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc};
 
-use crate::actions::{ActionRequest, Progress, restart};
+use crate::actions::{ActionKind, ActionRequest, Progress, Target, restart};
 use crate::collect::containers::Watcher;
 use crate::collect::logs::line::LogLine;
 use crate::collect::stats::{Sampler, StatsTarget};
-use crate::collect::{CollectError, disks, docker, logs, tunnels};
-use crate::config::{HostSpec, Transport};
-use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch};
+use crate::collect::{CollectError, disks, docker, logs, postgres, tunnels};
+use crate::config::{HostSpec, PgSpec, Transport};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch, PgSample};
 use crate::link::local::Local;
 use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options};
@@ -259,9 +259,10 @@ async fn collect(
         () = containers => {}
         () = disks => {}
         () = tunnels => {}
-        () = follow_logs(spec, &docker, wanted, out) => {}
+        () = watch_postgres(spec, &*link, out) => {}
+        () = follow_logs(&docker, wanted, out) => {}
         () = sample_stats(spec, &*link, &docker, wanted, out) => {}
-        () = run_actions(&docker, wanted, out) => {}
+        () = run_actions(spec, &docker, wanted, out) => {}
     }
 }
 
@@ -303,7 +304,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Keeps one task per wanted log follow; tasks of closed views are dropped (aborted).
-async fn follow_logs(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender) {
+async fn follow_logs(docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender) {
     let mut running: HashMap<(u64, u16), AbortOnDrop> = HashMap::new();
     loop {
         let follows = lock(&wanted.follows).clone();
@@ -324,9 +325,17 @@ async fn follow_logs(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Arc<Want
                     continue;
                 }
             };
-            let host = spec.name.clone();
+            let (link, socket) = (
+                docker.link.clone(),
+                docker.socket.clone().unwrap_or_default(),
+            );
             let task = tokio::spawn(async move {
-                logs::follow(&client, &host, &f.container, f.tail, f.since, &mut sink).await;
+                let src = logs::Source {
+                    link: &*link,
+                    socket: &socket,
+                    docker: &client,
+                };
+                logs::follow(&src, &f.container, f.tail, f.since, &mut sink).await;
             });
             running.insert(key, AbortOnDrop(task.abort_handle()));
         }
@@ -402,7 +411,7 @@ async fn sample_stats(
 
 /// Carries out confirmed actions one at a time. If the connection drops mid-action, the
 /// guard reports the outcome as unknown.
-async fn run_actions(docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
+async fn run_actions(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
     let mut queue = wanted.actions.lock().await;
     while let Some(request) = queue.recv().await {
         let mut guard = ActionGuard {
@@ -415,11 +424,19 @@ async fn run_actions(docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
             let ev = AppEvent::Host(out.id, HostEvent::Action(request.id, Progress::Step(text)));
             let _ = out.events.try_send(ev); // progress may be skipped, the outcome never
         };
-        let result = match docker.get().await {
-            Ok(d) => restart::run(&d, &request.action, &step)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        let result = match &request.action.target {
+            Target::Backend { index, pid, .. } => match spec.postgres.get(*index) {
+                Some(pg) => {
+                    signal_backend(&*docker.link, pg, *pid, request.action.kind, &step).await
+                }
+                None => Err("no such PostgreSQL cluster in the config".to_owned()),
+            },
+            _ => match docker.get().await {
+                Ok(d) => restart::run(&d, &request.action, &step)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         guard.done = true;
         let done = Progress::Done {
@@ -428,6 +445,88 @@ async fn run_actions(docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
         };
         if !out.send(HostEvent::Action(request.id, done)).await {
             return;
+        }
+    }
+}
+
+/// Cancels the query of, or terminates, backend `pid`, over a connection of its own: the
+/// monitoring one may be the very thing that is stuck.
+async fn signal_backend(
+    link: &dyn Link,
+    pg: &PgSpec,
+    pid: i32,
+    kind: ActionKind,
+    step: &(dyn Fn(String) + Send + Sync),
+) -> Result<String, String> {
+    step(format!("connecting to {}", pg.target.name));
+    let session = postgres::connect(link, &pg.target)
+        .await
+        .map_err(|e| e.to_string())?;
+    step(format!("signalling backend {pid}"));
+    let sent = match kind {
+        ActionKind::Terminate => session.terminate(pid).await,
+        _ => session.cancel(pid).await,
+    };
+    match sent.map_err(|e| e.to_string())? {
+        true if kind == ActionKind::Terminate => Ok(format!("terminated backend {pid}")),
+        true => Ok(format!("cancelled the query of backend {pid}")),
+        false => Err(format!(
+            "backend {pid} was not signalled: it has ended already, or the role {} may not \
+             signal it (it needs to be a member of its role or of pg_signal_backend)",
+            pg.target.user
+        )),
+    }
+}
+
+/// Refreshes every PostgreSQL cluster of the host, each at its interval, reconnecting after a
+/// failure (a server restart, a refused login) with a growing pause. Never returns while the
+/// UI listens; pends forever when the host has no cluster.
+async fn watch_postgres(spec: &HostSpec, link: &dyn Link, out: &Sender) {
+    let clusters = spec
+        .postgres
+        .iter()
+        .enumerate()
+        .map(|(i, pg)| watch_cluster(i, pg, link, out));
+    futures_util::future::join_all(clusters).await;
+    std::future::pending::<()>().await;
+}
+
+async fn watch_cluster(cluster: usize, pg: &PgSpec, link: &dyn Link, out: &Sender) {
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const MAX_RETRY: Duration = Duration::from_secs(15);
+    let mut retry = FIRST_RETRY;
+    let send = |result| out.send(HostEvent::Postgres { cluster, result });
+    loop {
+        match postgres::connect(link, &pg.target).await {
+            Ok(session) => {
+                retry = FIRST_RETRY;
+                loop {
+                    let started = tokio::time::Instant::now();
+                    let result = session.snapshot().await.map(|snapshot| PgSample {
+                        observed_at: snapshot.server.now,
+                        snapshot: Box::new(snapshot),
+                        took: started.elapsed(),
+                    });
+                    let failed = result.is_err();
+                    if !send(result.map_err(CollectError::from)).await {
+                        return;
+                    }
+                    if failed || session.is_closed() {
+                        break; // reconnect
+                    }
+                    tokio::time::sleep(pg.interval).await;
+                }
+            }
+            Err(e) => {
+                // A refused login will not fix itself soon; try again now and then anyway,
+                // since someone may be fixing pg_hba.conf right now.
+                let wait = if e.retryable() { retry } else { MAX_RETRY * 4 };
+                if !send(Err(CollectError::from(e))).await {
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                retry = (retry * 2).min(MAX_RETRY);
+            }
         }
     }
 }

@@ -69,7 +69,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
         height: size.height,
     });
 
-    let mut input = EventStream::new();
+    let (mut input, input_task) = spawn_input();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut incoming = Vec::with_capacity(BATCH);
@@ -81,7 +81,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
 
     loop {
         tokio::select! {
-            ev = input.next() => match ev {
+            ev = input.recv() => match ev {
                 Some(Ok(Event::Key(key))) => pending.push(AppEvent::Key(key)),
                 Some(Ok(Event::Resize(width, height))) => pending.push(AppEvent::Resize { width, height }),
                 Some(Ok(_)) => {}
@@ -111,8 +111,29 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
             break;
         }
     }
+    input_task.abort();
     drop(workers);
     Ok(())
+}
+
+/// Terminal input, read by its own task. Polling crossterm's EventStream is not free (it
+/// contends for the reader lock its background thread holds, spinning and yielding), and
+/// `select!` polls every branch each time any event arrives: under a log firehose that was
+/// a tenth of a core. A task of its own is polled only when a key or resize wakes it.
+fn spawn_input() -> (
+    mpsc::Receiver<io::Result<Event>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let mut input = EventStream::new();
+        while let Some(ev) = input.next().await {
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    (rx, task)
 }
 
 /// Where local effects write.

@@ -45,6 +45,7 @@ async fn client(docker: &Docker) -> bollard::Docker {
 
 /// Follows `container` in the background; deliveries arrive on the returned receiver.
 fn follow(
+    docker: &Docker,
     client: &bollard::Docker,
     container: &str,
     tail: usize,
@@ -54,8 +55,14 @@ fn follow(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (client, container) = (client.clone(), container.to_owned());
+    let socket = docker.socket.display().to_string();
     let task = tokio::spawn(async move {
-        logs::follow(&client, "local", &container, tail, None, &mut ChanSink(tx)).await;
+        let src = logs::Source {
+            link: &Local::new("local"),
+            socket: &socket,
+            docker: &client,
+        };
+        logs::follow(&src, &container, tail, None, &mut ChanSink(tx)).await;
     });
     (rx, task)
 }
@@ -94,7 +101,7 @@ echo 'WARN plain text warning'
 sleep 100000"#;
     let name = docker.compose_container("jsonlog", "api", 1, &[], &["sh", "-c", script]);
     let c = client(&docker).await;
-    let (mut rx, task) = follow(&c, &name, 100);
+    let (mut rx, task) = follow(&docker, &c, &name, 100);
     let lines = lines_until(&mut rx, Duration::from_secs(20), |l, _| l.len() >= 3).await;
     task.abort();
     assert_eq!(lines[0].level, Some(Level::Info));
@@ -104,6 +111,40 @@ sleep 100000"#;
     assert!(lines[1].text.contains("db down"));
     assert_eq!(lines[2].level, Some(Level::Warn));
     docker.remove_project("jsonlog", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tty_container_has_lines_without_frame_headers() {
+    let docker = Docker::shared();
+    docker.remove_project("ttylog", &[]);
+    let script = "echo first; printf 'no newline yet'; sleep 1; echo ' then done'; sleep 100000";
+    let name = docker.compose_container("ttylog", "api", 1, &["-t"], &["sh", "-c", script]);
+    let c = client(&docker).await;
+    let (mut rx, task) = follow(&docker, &c, &name, 100);
+    let lines = lines_until(&mut rx, Duration::from_secs(20), |l, _| l.len() >= 2).await;
+    task.abort();
+    // A terminal turns "\n" into "\r\n"; the "\r" must not show.
+    assert_eq!(texts(&lines), ["first", "no newline yet then done"]);
+    docker.remove_project("ttylog", &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_container_says_so() {
+    let docker = Docker::shared();
+    let c = client(&docker).await;
+    let (mut rx, task) = follow(&docker, &c, "no-such-container-here", 100);
+    let why = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some((_, _, Some(why))) = rx.recv().await {
+                return why;
+            }
+        }
+    })
+    .await
+    .expect("a reason within 20 s");
+    task.abort();
+    assert!(why.contains("HTTP 404"), "{why}");
+    assert!(why.contains("no-such-container-here"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +161,7 @@ echo end
 sleep 100000"#;
     let name = docker.compose_container("hostile", "evil", 1, &[], &["sh", "-c", script]);
     let c = client(&docker).await;
-    let (mut rx, task) = follow(&c, &name, 100);
+    let (mut rx, task) = follow(&docker, &c, &name, 100);
     let lines = lines_until(&mut rx, Duration::from_secs(30), |l, _| {
         l.iter().any(|x| x.text.as_ref() == "end")
     })
@@ -173,7 +214,7 @@ async fn a_firehose_stays_within_the_ring_and_drops_are_counted() {
         &["sh", "-c", "yes 'firehose line with some text in it'"],
     );
     let c = client(&docker).await;
-    let (mut rx, task) = follow(&c, &name, 10);
+    let (mut rx, task) = follow(&docker, &c, &name, 10);
     let mut v = view(&[(&name, "spam-1")], 2_000);
     let push = |v: &mut LogView, (lines, duplicates, paused): Delivery| {
         v.push(LogBatch {
@@ -217,8 +258,8 @@ async fn replicas_merge_in_time_order() {
     let b = docker.compose_container("merge", "api", 2, &[], &["sh", "-c", &tick("b")]);
     let c = client(&docker).await;
     let mut v = view(&[(&a, "api-1"), (&b, "api-2")], 1000);
-    let (mut ra, ta) = follow(&c, &a, 100);
-    let (mut rb, tb) = follow(&c, &b, 100);
+    let (mut ra, ta) = follow(&docker, &c, &a, 100);
+    let (mut rb, tb) = follow(&docker, &c, &b, 100);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while v.buffered() < 16 && tokio::time::Instant::now() < deadline {
         tokio::select! {
@@ -262,7 +303,7 @@ async fn a_service_restarts_one_by_one_waiting_for_health_and_its_logs_go_on() {
     for n in &names {
         before.push(started_at(&c, n).await);
     }
-    let (mut rx, task) = follow(&c, &names[0], 100);
+    let (mut rx, task) = follow(&docker, &c, &names[0], 100);
     lines_until(&mut rx, Duration::from_secs(20), |l, _| {
         l.iter().any(|x| x.text.as_ref() == "ready")
     })

@@ -5,10 +5,15 @@
 # shellcheck source=scripts/lib/dockerd.sh
 . scripts/lib/dockerd.sh
 
-# bench_init NAME: sets BIN, work, TMUX_SOCKET and DOCKER_HOST.
+# bench_init NAME: sets BIN, work, TMUX_SOCKET and DOCKER_HOST. WF_BIN names another binary
+# (e.g. a build with debug info for perf) instead of building target/release.
 bench_init() {
-  cargo build --release --locked -q
-  BIN=$PWD/target/release/watchfloor
+  if [ -n "${WF_BIN:-}" ]; then
+    BIN=$WF_BIN
+  else
+    cargo build --release --locked -q
+    BIN=$PWD/target/release/watchfloor
+  fi
   work=$(mktemp -d "/tmp/wf-$1.XXXXXX")
   TMUX_SOCKET=wf-$1-$$
   trap bench_exit EXIT

@@ -17,6 +17,10 @@ pub enum ActionKind {
     Restart,
     Stop,
     Start,
+    /// pg_cancel_backend: the backend's running query is cancelled, the session stays.
+    Cancel,
+    /// pg_terminate_backend: the session ends.
+    Terminate,
 }
 
 impl ActionKind {
@@ -25,6 +29,8 @@ impl ActionKind {
             ActionKind::Restart => "restart",
             ActionKind::Stop => "stop",
             ActionKind::Start => "start",
+            ActionKind::Cancel => "cancel the query of",
+            ActionKind::Terminate => "terminate",
         }
     }
 }
@@ -53,6 +59,19 @@ pub enum Target {
         service: String,
         containers: Vec<Member>,
     },
+    /// A PostgreSQL backend of the host's `cluster`-th cluster.
+    Backend {
+        #[serde(skip)]
+        index: usize,
+        cluster: String,
+        pid: i32,
+        user: Option<String>,
+        database: Option<String>,
+        /// Sanitised, on one line, shortened: enough to recognise it in the dialog and log.
+        query: String,
+        /// Sessions waiting on it, directly or not.
+        blocks: usize,
+    },
 }
 
 impl Target {
@@ -60,6 +79,7 @@ impl Target {
         match self {
             Target::Container { container, .. } => std::slice::from_ref(container),
             Target::Service { containers, .. } => containers,
+            Target::Backend { .. } => &[],
         }
     }
 
@@ -91,6 +111,17 @@ impl Target {
                     .unwrap_or_default(),
                 containers.len(),
                 if containers.len() == 1 { "" } else { "s" }
+            ),
+            Target::Backend {
+                cluster,
+                pid,
+                user,
+                database,
+                ..
+            } => format!(
+                "backend {pid} ({}@{}) of {cluster}",
+                user.as_deref().unwrap_or("?"),
+                database.as_deref().unwrap_or("?")
             ),
         }
     }

@@ -68,13 +68,17 @@ pub async fn run(
             }
             Ok(format!("restarted {total} containers one by one"))
         }
+        (ActionKind::Cancel | ActionKind::Terminate, _) => Err(ActionError::Docker(format!(
+            "{} is not a container action",
+            action.kind.verb()
+        ))),
         (kind, _) => {
             step(format!(
                 "{} {}",
                 match kind {
                     ActionKind::Restart => "restarting",
                     ActionKind::Stop => "stopping",
-                    ActionKind::Start => "starting",
+                    _ => "starting",
                 },
                 names(members)
             ));
@@ -82,7 +86,7 @@ pub async fn run(
                 match kind {
                     ActionKind::Restart => restart(docker, host, m).await,
                     ActionKind::Stop => stop(docker, host, m).await,
-                    ActionKind::Start => start(docker, host, m).await,
+                    _ => start(docker, host, m).await,
                 }
             }))
             .await;

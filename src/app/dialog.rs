@@ -156,13 +156,22 @@ impl super::App {
             A::Restart => ActionKind::Restart,
             A::Stop => ActionKind::Stop,
             A::Start => ActionKind::Start,
+            A::Cancel => ActionKind::Cancel,
+            A::Terminate => ActionKind::Terminate,
             _ => return,
         };
-        let Some((host, target)) = self.action_target() else {
-            self.status = Some(format!(
-                "select a container or a service to {} it",
-                kind.verb()
-            ));
+        let backend = matches!(kind, ActionKind::Cancel | ActionKind::Terminate);
+        let target = if backend {
+            self.backend_target()
+        } else {
+            self.action_target()
+        };
+        let Some((host, target)) = target else {
+            self.status = Some(if backend {
+                format!("select a session or a lock-tree row to {} it", kind.verb())
+            } else {
+                format!("select a container or a service to {} it", kind.verb())
+            });
             return;
         };
         let Some(h) = self.hosts.get(host.0) else {
@@ -184,6 +193,41 @@ impl super::App {
             kind,
             pace: Pace::OneByOne,
         });
+    }
+
+    /// The PostgreSQL session a cancel or terminate key aims at: the selected row's.
+    fn backend_target(&self) -> Option<(crate::event::HostId, Target)> {
+        if self.pane != super::Pane::Postgres {
+            return None;
+        }
+        let (host, index, pid) = self.selected_postgres_row()?.backend()?;
+        let cluster = self.hosts.get(host.0)?.postgres.get(index)?;
+        let snap = cluster.observed.latest()?;
+        let session = snap.session(pid)?;
+        let blocks = crate::collect::postgres::lock_tree(&snap.sessions)
+            .iter()
+            .find(|t| t.pid == pid)
+            .map_or(0, |t| t.blocks);
+        let query = crate::sanitize::plain(&session.query);
+        Some((
+            host,
+            Target::Backend {
+                index,
+                cluster: cluster.name().to_owned(),
+                pid,
+                user: session.user.clone(),
+                database: session.database.clone(),
+                query: crate::ui::widgets::fit(
+                    query
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .as_str(),
+                    120,
+                ),
+                blocks,
+            },
+        ))
     }
 
     /// What an action key aims at: the selected row, or what the log view follows.

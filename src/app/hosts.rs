@@ -7,9 +7,10 @@ use jiff::Timestamp;
 use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::postgres::Snapshot;
 use crate::collect::stats::StatsSample;
 use crate::collect::tunnels::TunnelsSnapshot;
-use crate::config::HostSpec;
+use crate::config::{HostSpec, PgSpec};
 use crate::event::{HostEvent, HostId};
 use crate::link::LinkState;
 
@@ -136,6 +137,23 @@ pub struct HostState {
     pub address: String,
     /// CPU and memory of the containers last asked for (those on screen).
     pub stats: Option<StatsSample>,
+    /// The PostgreSQL clusters reached through this host, in config order.
+    pub postgres: Vec<Cluster>,
+}
+
+/// One PostgreSQL cluster: its thresholds and its last snapshot.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub spec: PgSpec,
+    pub observed: Observed<Box<Snapshot>>,
+    /// How long the last refresh's round trip took.
+    pub took: Option<Duration>,
+}
+
+impl Cluster {
+    pub fn name(&self) -> &str {
+        &self.spec.target.name
+    }
 }
 
 impl HostState {
@@ -161,6 +179,15 @@ impl HostState {
                 ),
             },
             stats: None,
+            postgres: spec
+                .postgres
+                .iter()
+                .map(|pg| Cluster {
+                    spec: pg.clone(),
+                    observed: Observed::polled(pg.interval),
+                    took: None,
+                })
+                .collect(),
         }
     }
 
@@ -175,6 +202,9 @@ impl HostState {
                     }
                     self.disks.interrupt(&reason, now);
                     self.tunnels.interrupt(&reason, now);
+                    for c in &mut self.postgres {
+                        c.observed.interrupt(&reason, now);
+                    }
                 }
                 self.link = state;
             }
@@ -196,6 +226,15 @@ impl HostState {
             HostEvent::Stats(r) => {
                 if let Ok(s) = r {
                     self.stats = Some(s);
+                }
+            }
+            HostEvent::Postgres { cluster, result } => {
+                if let Some(c) = self.postgres.get_mut(cluster) {
+                    let at = result.as_ref().map_or(now, |s| s.observed_at);
+                    if let Ok(s) = &result {
+                        c.took = Some(s.took);
+                    }
+                    c.observed.record(result.map(|s| s.snapshot), at);
                 }
             }
             // Routed by `App::update`, which owns log views and actions.

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod list;
 pub mod logs;
 pub mod overview;
+pub mod postgres;
 pub mod tunnels;
 
 use std::collections::HashMap;
@@ -44,15 +45,17 @@ pub enum Pane {
     Disks,
     Tunnels,
     Logs,
+    Postgres,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [
+    pub const ALL: [Pane; 6] = [
         Pane::Overview,
         Pane::Containers,
         Pane::Disks,
         Pane::Tunnels,
         Pane::Logs,
+        Pane::Postgres,
     ];
 
     pub fn title(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Pane {
             Pane::Disks => "Disks",
             Pane::Tunnels => "WireGuard",
             Pane::Logs => "Logs",
+            Pane::Postgres => "PostgreSQL",
         }
     }
 
@@ -70,6 +74,7 @@ impl Pane {
         match self {
             Pane::Containers => &[Context::List, Context::Containers],
             Pane::Logs => &[Context::List, Context::Containers, Context::Logs],
+            Pane::Postgres => &[Context::List, Context::Postgres],
             _ => &[Context::List],
         }
     }
@@ -98,11 +103,12 @@ pub struct App {
     /// Set by drilling down from the overview: panes show only this host.
     pub scope: Option<HostId>,
     pub help: bool,
-    pub filters: [Filter; 5],
+    pub filters: [Filter; 6],
     pub overview: Selection<HostId>,
     pub containers: ContainersView,
     pub disks: disks::DisksView,
     pub tunnels: Selection<tunnels::RowKey>,
+    pub postgres: postgres::PostgresView,
     /// The open log view, following in the background while other panes are shown.
     pub logs: Option<logs::LogView>,
     next_view: u64,
@@ -148,6 +154,7 @@ impl App {
             containers: ContainersView::default(),
             disks: disks::DisksView::default(),
             tunnels: Selection::default(),
+            postgres: postgres::PostgresView::default(),
             logs: None,
             next_view: 0,
             actions: dialog::Actions::default(),
@@ -321,6 +328,7 @@ impl App {
             Action::PaneDisks => self.pane = Pane::Disks,
             Action::PaneTunnels => self.pane = Pane::Tunnels,
             Action::PaneLogs => self.pane = Pane::Logs,
+            Action::PanePostgres => self.pane = Pane::Postgres,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -331,7 +339,9 @@ impl App {
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Open => self.open(),
-            Action::Restart | Action::Stop | Action::Start => self.ask_action(action),
+            Action::Restart | Action::Stop | Action::Start | Action::Cancel | Action::Terminate => {
+                self.ask_action(action)
+            }
             Action::Logs => return self.open_logs(false),
             Action::LogsEverywhere => return self.open_logs(true),
             // Log pane actions, handled above.
@@ -378,6 +388,9 @@ impl App {
     /// Esc: close the innermost thing open: details, then the filter, then the drill-down.
     fn back(&mut self) {
         if self.pane == Pane::Containers && self.containers.detail.take().is_some() {
+            return;
+        }
+        if self.pane == Pane::Postgres && self.postgres.detail.take().is_some() {
             return;
         }
         if !self.filter().text.is_empty() {
@@ -460,8 +473,25 @@ impl App {
                 let keys = self.tunnel_keys();
                 self.tunnels.move_by(&keys, delta);
             }
-            Pane::Logs => {}
+            Pane::Postgres if self.postgres.detail.is_none() => {
+                let keys = self.postgres_keys();
+                self.postgres.selection.move_by(&keys, delta);
+            }
+            Pane::Logs | Pane::Postgres => {}
         }
+    }
+
+    pub fn postgres_keys(&self) -> Vec<postgres::RowKey> {
+        postgres::rows(&self.visible_hosts(), &self.filter_text(Pane::Postgres))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// The PostgreSQL pane's selected row.
+    pub fn selected_postgres_row(&self) -> Option<postgres::RowKey> {
+        let keys = self.postgres_keys();
+        keys.get(self.postgres.selection.index(&keys)).cloned()
     }
 
     /// Enter: drill down from the overview into a host; fold a group; open a container.
@@ -484,6 +514,9 @@ impl App {
                 } else if !self.containers.folded.remove(&key) {
                     self.containers.folded.insert(key);
                 }
+            }
+            Pane::Postgres => {
+                self.postgres.detail = self.selected_postgres_row().and_then(|k| k.backend());
             }
             Pane::Disks | Pane::Tunnels | Pane::Logs => {}
         }
@@ -643,13 +676,12 @@ pub(crate) mod tests {
         let mut app = with_fleet(2);
         press(&mut app, KeyCode::Tab);
         assert_eq!(app.pane, Pane::Containers);
-        press(&mut app, KeyCode::Tab);
-        press(&mut app, KeyCode::Tab);
-        press(&mut app, KeyCode::Tab);
-        press(&mut app, KeyCode::Tab);
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Tab);
+        }
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Logs);
+        assert_eq!(app.pane, Pane::Postgres);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

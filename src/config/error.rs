@@ -33,6 +33,19 @@ pub const CONFIG_KEYS: &[&str] = &[
     "logs",
     "tail",
     "buffer",
+    "postgres",
+    "postgres_interval",
+    "socket",
+    "address",
+    "user",
+    "database",
+    "password_env",
+    "password_command",
+    "passfile",
+    "interval",
+    "slow_query",
+    "idle_in_transaction",
+    "pool_alert_pct",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,7 @@ pub enum Action {
     PaneDisks,
     PaneTunnels,
     PaneLogs,
+    PanePostgres,
     Filter,
     Back,
     Refresh,
@@ -50,6 +51,8 @@ pub enum Action {
     Timestamps,
     Wrap,
     Save,
+    Cancel,
+    Terminate,
 }
 
 /// Where an action is active: for the help screen's grouping, and for dispatch. The log pane
@@ -61,6 +64,7 @@ pub enum Context {
     List,
     Containers,
     Logs,
+    Postgres,
 }
 
 impl Action {
@@ -74,6 +78,7 @@ impl Action {
         Action::PaneDisks,
         Action::PaneTunnels,
         Action::PaneLogs,
+        Action::PanePostgres,
         Action::Filter,
         Action::Back,
         Action::Refresh,
@@ -97,6 +102,8 @@ impl Action {
         Action::Timestamps,
         Action::Wrap,
         Action::Save,
+        Action::Cancel,
+        Action::Terminate,
     ];
 
     pub fn context(self) -> Context {
@@ -106,6 +113,7 @@ impl Action {
             Restart | Stop | Start | Logs | LogsEverywhere => Context::Containers,
             SearchOlder | SearchNewer | OnlyMatching | ToggleRegex | ToggleCase | Timestamps
             | Wrap | Save => Context::Logs,
+            Cancel | Terminate => Context::Postgres,
             _ => Context::Global,
         }
     }
@@ -123,6 +131,7 @@ impl Action {
             PaneDisks => "disks pane",
             PaneTunnels => "WireGuard pane",
             PaneLogs => "log pane",
+            PanePostgres => "PostgreSQL pane",
             Filter => "filter the list; search in logs",
             Back => "back, clear filter, close",
             Refresh => "refresh now",
@@ -146,6 +155,8 @@ impl Action {
             Timestamps => "timestamps on / off",
             Wrap => "wrap long lines on / off",
             Save => "save the buffer to a file",
+            Cancel => "cancel the selected session's query (asks first)",
+            Terminate => "terminate the selected session (asks first)",
         }
     }
 
@@ -161,6 +172,7 @@ impl Action {
             PaneDisks => "pane_disks",
             PaneTunnels => "pane_tunnels",
             PaneLogs => "pane_logs",
+            PanePostgres => "pane_postgres",
             Filter => "filter",
             Back => "back",
             Refresh => "refresh",
@@ -184,6 +196,8 @@ impl Action {
             Timestamps => "timestamps",
             Wrap => "wrap",
             Save => "save",
+            Cancel => "cancel",
+            Terminate => "terminate",
         }
     }
 }

@@ -15,6 +15,7 @@ use toml::Spanned;
 pub use error::{ConfigError, Source};
 pub use keymap::Keymap;
 
+use crate::collect::postgres::{Endpoint as PgEndpoint, PasswordSource, Target as PgTarget};
 use crate::link::ssh::target::{SshConfig, Target, TargetError};
 use crate::ui::theme::Theme;
 
@@ -66,6 +67,7 @@ pub struct HostDefaults {
     pub containers_resync: Interval,
     pub tunnels_interval: Interval,
     pub stats_interval: Interval,
+    pub postgres_interval: Interval,
 }
 
 impl Default for HostDefaults {
@@ -75,6 +77,7 @@ impl Default for HostDefaults {
             containers_resync: Interval(Duration::from_secs(60)),
             tunnels_interval: Interval(Duration::from_secs(30)),
             stats_interval: Interval(Duration::from_secs(2)),
+            postgres_interval: Interval(Duration::from_secs(2)),
         }
     }
 }
@@ -105,6 +108,82 @@ pub struct HostConfig {
     /// Run `wg` through `sudo -n` (needs a passwordless sudo rule for wg).
     #[serde(default)]
     pub wg_sudo: bool,
+    /// PostgreSQL clusters reached through this host: `[[host.postgres]]`.
+    #[serde(default)]
+    pub postgres: Vec<Spanned<PostgresConfig>>,
+}
+
+/// One PostgreSQL cluster, as seen from its host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Shown in the UI; default "postgres" (unique per host).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The socket file on the host. Default when no address is given:
+    /// /var/run/postgresql/.s.PGSQL.5432.
+    #[serde(default)]
+    pub socket: Option<String>,
+    /// "host:port" as seen from the host, instead of the socket.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The role; default the SSH login user (locally, the local user), so peer auth works.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default = "postgres_db")]
+    pub database: String,
+    /// Password sources on this machine, at most one; none: peer or trust authentication.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_command: Option<String>,
+    #[serde(default)]
+    pub passfile: Option<String>,
+    #[serde(default)]
+    pub interval: Option<Interval>,
+    /// Active queries running longer are highlighted.
+    #[serde(default)]
+    pub slow_query: Option<Threshold>,
+    /// Sessions idle in a transaction longer are highlighted.
+    #[serde(default)]
+    pub idle_in_transaction: Option<Threshold>,
+    /// Connections used, in percent of those available, that raise the pool alert.
+    #[serde(default)]
+    pub pool_alert_pct: Option<f64>,
+}
+
+fn postgres_db() -> String {
+    "postgres".to_owned()
+}
+
+/// A threshold written like "200ms", "30s" or "1m"; more than zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold(pub Duration);
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: write it like \"200ms\", \"30s\" or \"1m\""
+            ))
+        };
+        let parsed: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
+        match Duration::try_from(parsed) {
+            Ok(d) if !d.is_zero() => Ok(Threshold(d)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A cluster as the host worker and the UI need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgSpec {
+    pub target: PgTarget,
+    pub interval: Duration,
+    pub slow_query: Duration,
+    pub idle_in_transaction: Duration,
+    pub pool_alert_pct: f64,
 }
 
 fn yes() -> bool {
@@ -148,6 +227,7 @@ pub struct HostSpec {
     pub wg_sudo: bool,
     /// Only WireGuard is watched: the admin's own machine, added when no host is local.
     pub tunnels_only: bool,
+    pub postgres: Vec<PgSpec>,
 }
 
 /// How a host is reached.
@@ -173,6 +253,7 @@ impl HostSpec {
             stats_interval: d.stats_interval.0,
             wg_sudo: false,
             tunnels_only: false,
+            postgres: Vec::new(),
         }
     }
 }
@@ -311,6 +392,11 @@ pub fn host_specs(
                 )
             })?)),
         };
+        let login = match &transport {
+            Transport::Local => local_identity().0,
+            Transport::Ssh(t) => t.user.clone(),
+        };
+        let postgres = postgres_specs(h, &login, d, source)?;
         // DOCKER_HOST describes this machine only; remote hosts use Docker's default socket.
         let default_socket = match transport {
             Transport::Local => local_socket.clone(),
@@ -328,6 +414,7 @@ pub fn host_specs(
             stats_interval: h.stats_interval.unwrap_or(d.stats_interval).0,
             wg_sudo: h.wg_sudo,
             tunnels_only: false,
+            postgres,
             name,
         });
     }
@@ -338,6 +425,106 @@ pub fn host_specs(
         specs.push(me);
     }
     Ok(specs)
+}
+
+/// The `[[host.postgres]]` entries of `h`, checked, with defaults applied. `login` is the
+/// user the host is reached as: the default role, so peer authentication works.
+fn postgres_specs(
+    h: &HostConfig,
+    login: &str,
+    d: &HostDefaults,
+    source: Option<Source<'_>>,
+) -> Result<Vec<PgSpec>, ConfigError> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for entry in &h.postgres {
+        let pg = entry.get_ref();
+        let fail =
+            |message: String, help: &str| ConfigError::at(source, entry.span(), message, help);
+        let name = pg.name.clone().unwrap_or_else(|| "postgres".to_owned());
+        if !names.insert(name.clone()) {
+            return Err(fail(
+                format!("two PostgreSQL clusters named `{name}` on this host"),
+                "give each [[host.postgres]] its own name",
+            ));
+        }
+        let endpoint = match (&pg.socket, &pg.address) {
+            (Some(_), Some(_)) => {
+                return Err(fail(
+                    "both socket and address are set".to_owned(),
+                    "a cluster is reached through its socket or a TCP address: keep one",
+                ));
+            }
+            (Some(path), None) => PgEndpoint::Unix(path.clone()),
+            (None, None) => PgEndpoint::Unix(crate::collect::postgres::DEFAULT_SOCKET.to_owned()),
+            (None, Some(addr)) => {
+                let parsed = addr
+                    .rsplit_once(':')
+                    .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+                    .filter(|(host, _)| !host.is_empty());
+                let Some((host, port)) = parsed else {
+                    return Err(fail(
+                        format!("address {addr:?} is not host:port"),
+                        "write it like \"127.0.0.1:5432\" or \"db.internal:5432\"",
+                    ));
+                };
+                PgEndpoint::Tcp {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port,
+                }
+            }
+        };
+        let sources = [
+            pg.password_env.clone().map(PasswordSource::Env),
+            pg.password_command.clone().map(PasswordSource::Command),
+            pg.passfile
+                .as_deref()
+                .map(|p| PasswordSource::Pgpass(expand_home(p))),
+        ];
+        let mut sources = sources.into_iter().flatten();
+        let password = sources.next();
+        if sources.next().is_some() {
+            return Err(fail(
+                "more than one password source".to_owned(),
+                "set one of password_env, password_command or passfile",
+            ));
+        }
+        let pool_alert_pct = pg
+            .pool_alert_pct
+            .unwrap_or(crate::collect::postgres::POOL_ALERT_PCT);
+        if !(1.0..=100.0).contains(&pool_alert_pct) {
+            return Err(fail(
+                format!("pool_alert_pct = {pool_alert_pct} is not a percentage"),
+                "write a number from 1 to 100, e.g. 90",
+            ));
+        }
+        out.push(PgSpec {
+            target: PgTarget {
+                name,
+                endpoint,
+                user: pg.user.clone().unwrap_or_else(|| login.to_owned()),
+                dbname: pg.database.clone(),
+                password,
+            },
+            interval: pg.interval.unwrap_or(d.postgres_interval).0,
+            slow_query: pg
+                .slow_query
+                .map_or(crate::collect::postgres::SLOW_QUERY, |t| t.0),
+            idle_in_transaction: pg
+                .idle_in_transaction
+                .map_or(crate::collect::postgres::IDLE_IN_TRANSACTION_ALERT, |t| t.0),
+            pool_alert_pct,
+        });
+    }
+    Ok(out)
+}
+
+/// "~/x" → the home directory's x; other paths unchanged.
+fn expand_home(path: &str) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => local_identity().1.join(rest),
+        None => PathBuf::from(path),
+    }
 }
 
 /// DOCKER_HOST when it names a unix socket, else Docker's default socket.

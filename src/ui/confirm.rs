@@ -23,18 +23,6 @@ pub struct ConfirmDialog<'a> {
 impl Widget for ConfirmDialog<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (a, theme) = (self.action, self.theme);
-        let (project, service, members) = match &a.target {
-            Target::Container {
-                project,
-                service,
-                container,
-            } => (project, service.as_ref(), std::slice::from_ref(container)),
-            Target::Service {
-                project,
-                service,
-                containers,
-            } => (project, Some(service), &containers[..]),
-        };
         let field = |k: &'static str, v: String| {
             Line::from(vec![
                 Span::styled(format!("{k:<11}"), theme.muted()),
@@ -42,22 +30,42 @@ impl Widget for ConfirmDialog<'_> {
             ])
         };
         let mut lines = vec![field("host", a.host_name.clone())];
-        if let Some(p) = project {
-            lines.push(field("project", p.clone()));
-        }
-        if let Some(s) = service {
-            lines.push(field("service", s.clone()));
-        }
-        let label = if members.len() == 1 {
-            "container"
-        } else {
-            "containers"
-        };
-        for (i, m) in members.iter().take(LISTED).enumerate() {
-            lines.push(field(if i == 0 { label } else { "" }, m.name.clone()));
-        }
-        if members.len() > LISTED {
-            lines.push(field("", format!("and {} more", members.len() - LISTED)));
+        match &a.target {
+            Target::Container {
+                project,
+                service,
+                container,
+            } => members(
+                &mut lines,
+                &field,
+                project,
+                service.as_ref(),
+                std::slice::from_ref(container),
+            ),
+            Target::Service {
+                project,
+                service,
+                containers,
+            } => members(&mut lines, &field, project, Some(service), containers),
+            Target::Backend {
+                cluster,
+                pid,
+                user,
+                database,
+                query,
+                blocks,
+                ..
+            } => {
+                lines.push(field("cluster", cluster.clone()));
+                lines.push(field("backend", pid.to_string()));
+                let who = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
+                lines.push(field("user", who(user)));
+                lines.push(field("database", who(database)));
+                lines.push(field("query", query.clone()));
+                if *blocks > 0 {
+                    lines.push(field("blocks", format!("{blocks} waiting sessions")));
+                }
+            }
         }
         if is_service_restart(a) {
             lines.push(Line::default());
@@ -93,6 +101,8 @@ impl Widget for ConfirmDialog<'_> {
             ActionKind::Restart => "Restart",
             ActionKind::Stop => "Stop",
             ActionKind::Start => "Start",
+            ActionKind::Cancel => "Cancel the query of",
+            ActionKind::Terminate => "Terminate",
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);
@@ -102,11 +112,13 @@ impl Widget for ConfirmDialog<'_> {
         let popup = widgets::centered(area, width, height.min(area.height));
         Clear.render(popup, buf);
         let block = Block::bordered()
-            .border_style(if a.kind == ActionKind::Stop {
-                theme.crit()
-            } else {
-                theme.border_focused()
-            })
+            .border_style(
+                if matches!(a.kind, ActionKind::Stop | ActionKind::Terminate) {
+                    theme.crit()
+                } else {
+                    theme.border_focused()
+                },
+            )
             .title(Span::styled(
                 widgets::fit(&title, usize::from(width.saturating_sub(2))),
                 theme.title(),
@@ -115,6 +127,33 @@ impl Widget for ConfirmDialog<'_> {
             .block(block)
             .wrap(Wrap { trim: false })
             .render(popup, buf);
+    }
+}
+
+/// The project, service and container lines of a container action.
+fn members<'a>(
+    lines: &mut Vec<Line<'a>>,
+    field: &impl Fn(&'static str, String) -> Line<'a>,
+    project: &Option<String>,
+    service: Option<&String>,
+    members: &[crate::actions::Member],
+) {
+    if let Some(p) = project {
+        lines.push(field("project", p.clone()));
+    }
+    if let Some(s) = service {
+        lines.push(field("service", s.clone()));
+    }
+    let label = if members.len() == 1 {
+        "container"
+    } else {
+        "containers"
+    };
+    for (i, m) in members.iter().take(LISTED).enumerate() {
+        lines.push(field(if i == 0 { label } else { "" }, m.name.clone()));
+    }
+    if members.len() > LISTED {
+        lines.push(field("", format!("and {} more", members.len() - LISTED)));
     }
 }
 

@@ -78,6 +78,7 @@ impl Widget for HelpOverlay<'_> {
             &[
                 (Context::List, "In lists"),
                 (Context::Logs, "In the log pane"),
+                (Context::Postgres, "In the PostgreSQL pane"),
             ],
             col,
         );

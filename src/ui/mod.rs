@@ -7,6 +7,7 @@ pub mod disks;
 pub mod help;
 pub mod logs;
 pub mod overview;
+pub mod postgres;
 pub mod status;
 pub mod theme;
 pub mod tunnels;
@@ -49,6 +50,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Disks => disks::DisksPane { app, theme }.render(body, buf),
         Pane::Tunnels => tunnels::TunnelsPane { app, theme }.render(body, buf),
         Pane::Logs => logs::LogsPane { app, theme }.render(body, buf),
+        Pane::Postgres => postgres::PostgresPane { app, theme }.render(body, buf),
     }
     if let Some(line) = actions {
         line.render(actions_area, buf);

@@ -46,20 +46,33 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
     let right = Line::from(right).right_aligned();
-    let mut spans = vec![Span::styled(" watchfloor ", theme.title())];
-    for (i, pane) in Pane::ALL.iter().enumerate() {
-        let style = if *pane == app.pane {
-            theme.tab_active()
-        } else {
-            theme.tab()
-        };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, pane.title()), style));
-    }
-    // Narrow terminals: the fleet's state matters more than the name of the program.
+    // Narrow terminals: the fleet's state matters more than the program's name, then more
+    // than the names of the panes not shown (their numbers stay).
     let width = |l: &Line<'_>| u16::try_from(l.width()).unwrap_or(u16::MAX);
-    if width(&Line::from(spans.clone())) + width(&right) > area.width {
-        spans.remove(0);
-    }
+    let build = |name: bool, titles: bool| {
+        let mut spans = Vec::new();
+        if name {
+            spans.push(Span::styled(" watchfloor ", theme.title()));
+        }
+        for (i, pane) in Pane::ALL.iter().enumerate() {
+            let (style, text) = if *pane == app.pane {
+                (theme.tab_active(), format!(" {} {} ", i + 1, pane.title()))
+            } else if titles {
+                (theme.tab(), format!(" {} {} ", i + 1, pane.title()))
+            } else {
+                (theme.tab(), format!(" {} ", i + 1))
+            };
+            spans.push(Span::styled(text, style));
+        }
+        Line::from(spans)
+    };
+    let fits = |l: &Line<'_>| width(l) + width(&right) <= area.width;
+    let spans = [(true, true), (false, true)]
+        .into_iter()
+        .map(|(n, t)| build(n, t))
+        .find(fits)
+        .unwrap_or_else(|| build(false, false))
+        .spans;
     let left = Line::from(spans);
     let used = width(&left);
     left.render(area, buf);
@@ -102,6 +115,16 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 (k(Action::Restart), "restart"),
                 (k(Action::Stop), "stop"),
                 (k(Action::Start), "start"),
+                (k(Action::Back), "back"),
+                (k(Action::Quit), "quit"),
+            ]
+        } else if app.pane == Pane::Postgres {
+            vec![
+                (k(Action::Help), "help"),
+                (k(Action::Filter), "filter"),
+                (k(Action::Open), "query"),
+                (k(Action::Cancel), "cancel query"),
+                (k(Action::Terminate), "terminate"),
                 (k(Action::Back), "back"),
                 (k(Action::Quit), "quit"),
             ]

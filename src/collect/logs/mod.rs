@@ -4,21 +4,23 @@
 //! to run again and picks up where it left off, so a restart shows in the same view.
 
 pub mod line;
+pub mod wire;
 
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptions;
-use futures_util::{FutureExt, StreamExt};
 use jiff::Timestamp;
+use tokio::time::Instant;
 
 use super::containers::{ContainerState, from_inspect};
 use super::docker::api_error;
+use crate::link::Link;
 use line::{Assembler, LogLine};
 
-/// Lines per batch sent to the UI: big enough that a firehose is ~100 messages a second.
-const BATCH_LINES: usize = 1024;
+/// Lines per batch sent to the UI, at most.
+const BATCH_LINES: usize = 4096;
+/// Longest a line waits before it is sent to the UI (frames are drawn ~30 times a second).
+const COALESCE: Duration = Duration::from_millis(25);
 /// Recent lines remembered to recognise those Docker re-sends after a log rotation.
 const DEDUP_WINDOW: usize = 4096;
 /// How often a stopped container is checked for running again.
@@ -35,60 +37,72 @@ pub trait Sink {
     ) -> impl Future<Output = bool> + Send;
 }
 
+/// Where a follow reads: Docker's socket on the link's host, and a client for inspecting.
+pub struct Source<'a> {
+    pub link: &'a dyn Link,
+    pub socket: &'a str,
+    pub docker: &'a Docker,
+}
+
 /// Follows `container` until the sink goes away: the last `tail` lines (or, after `since`,
 /// every line newer than it), then new lines as they come, across restarts of the container.
 pub async fn follow(
-    docker: &Docker,
-    host: &str,
+    src: &Source<'_>,
     container: &str,
     tail: usize,
     mut since: Option<Timestamp>,
     sink: &mut impl Sink,
 ) {
+    let host = src.link.host();
     let mut asm = Assembler::new(DEDUP_WINDOW);
     let mut reported_dups = 0;
     loop {
-        let options = LogsOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            timestamps: true,
+        let tty = match src.docker.inspect_container(container, None).await {
+            Ok(r) => r.config.and_then(|c| c.tty).unwrap_or(false),
+            Err(_) => false, // opening the stream says what is wrong
+        };
+        let req = wire::Request {
+            container,
             // Docker's `since` has whole seconds: lines of that second come again and are
             // dropped below by time.
-            since: since.map_or(0, |t| i32::try_from(t.as_second()).unwrap_or(0)),
-            tail: if since.is_some() {
-                "all".to_owned()
-            } else {
-                tail.to_string()
-            },
-            ..Default::default()
+            since: since.map_or(0, |t| t.as_second()),
+            tail: if since.is_some() { None } else { Some(tail) },
         };
-        let mut stream = docker.logs(container, Some(options));
-        let mut lines = Vec::new();
         // Some(None): the stream ended (the container stopped); Some(Some(e)): it failed.
         let mut end: Option<Option<String>> = None;
-        while end.is_none() {
-            // Wait for one frame, then take what is already there, up to a batch.
-            let mut next = Some(stream.next().await);
-            while let Some(frame) = next {
-                match frame {
-                    None => end = Some(None),
-                    Some(Err(e)) => end = Some(Some(api_error(host, e).to_string())),
-                    Some(Ok(frame)) => {
-                        let (bytes, stderr) = match frame {
-                            LogOutput::StdErr { message } => (message, true),
-                            LogOutput::StdOut { message }
-                            | LogOutput::Console { message }
-                            | LogOutput::StdIn { message } => (message, false),
-                        };
-                        asm.push(&bytes, stderr, &mut lines);
-                    }
+        let mut stream = match wire::open(src.link, src.socket, &req, tty).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let e = e.to_string();
+                if !sink.send(Vec::new(), 0, Some(e.clone())).await {
+                    return;
                 }
-                next = if end.is_none() && lines.len() < BATCH_LINES {
-                    stream.next().now_or_never()
-                } else {
-                    None
-                };
+                end = Some(Some(e));
+                None
+            }
+        };
+        let mut lines = Vec::new();
+        let mut last_send = Instant::now();
+        while end.is_none() {
+            let Some(stream) = stream.as_mut() else { break };
+            let waiting = !lines.is_empty();
+            let mut on_frame = |frame: &[u8], stderr| asm.push(frame, stderr, &mut lines);
+            // Lines waiting to be sent go out by their deadline even if nothing more comes.
+            let outcome = tokio::select! {
+                r = stream.read(&mut on_frame) => Some(r),
+                () = tokio::time::sleep_until(last_send + COALESCE), if waiting => None,
+            };
+            match outcome {
+                Some(Ok(true)) | None => {}
+                Some(Ok(false)) => end = Some(None),
+                Some(Err(e)) => end = Some(Some(format!("logs of {container} on {host}: {e}"))),
+            }
+            // Lines go to the UI in batches, at most one per COALESCE: reads stay as they
+            // come (waiting between reads to make them bigger stalls Docker, whose every
+            // write takes one of the few hundred slots of the socket's buffer).
+            let now = Instant::now();
+            if end.is_none() && lines.len() < BATCH_LINES && now < last_send + COALESCE {
+                continue;
             }
             if end.is_some() {
                 asm.finish(&mut lines);
@@ -107,7 +121,9 @@ pub async fn follow(
             {
                 return;
             }
+            last_send = now;
         }
+        drop(stream);
         let failed = matches!(end, Some(Some(_)));
         if failed {
             // Do not hammer a Docker that refuses (a logging driver without read support).
@@ -119,7 +135,7 @@ pub async fn follow(
         // The stream ended: the container stopped (or Docker closed it). Wait for a new run.
         let mut told = false;
         loop {
-            let state = match docker.inspect_container(container, None).await {
+            let state = match src.docker.inspect_container(container, None).await {
                 Ok(r) => from_inspect(r).map(|c| (c.state, c.exit_code)),
                 Err(e) => {
                     if !sink

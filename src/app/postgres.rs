@@ -1,0 +1,343 @@
+//! The PostgreSQL pane's model: per cluster, a header, its alerts, the blocking-lock tree,
+//! the sessions worth looking at (not idle), then databases and replication. Pure.
+
+use std::time::Duration;
+
+use super::hosts::{Cluster, HostState};
+use crate::collect::postgres::{
+    Database, Session, Snapshot, Standby, State, TreeRow, Wraparound, lock_tree,
+};
+use crate::event::HostId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    Cluster(HostId, usize),
+    Note(HostId, usize, usize),
+    Heading(HostId, usize, &'static str),
+    Tree(HostId, usize, i32),
+    Session(HostId, usize, i32),
+    Database(HostId, usize, String),
+    Standby(HostId, usize, i32),
+}
+
+impl RowKey {
+    /// The backend a row stands for: what cancel and terminate aim at.
+    pub fn backend(&self) -> Option<(HostId, usize, i32)> {
+        match self {
+            RowKey::Tree(h, c, pid) | RowKey::Session(h, c, pid) => Some((*h, *c, *pid)),
+            _ => None,
+        }
+    }
+}
+
+/// How much a line needs attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warn,
+    Crit,
+}
+
+#[derive(Debug)]
+pub enum Row<'a> {
+    Cluster(&'a HostState, &'a Cluster),
+    Note(Level, String),
+    Heading(&'static str),
+    Tree {
+        session: &'a Session,
+        tree: TreeRow,
+        now: jiff::Timestamp,
+    },
+    Session {
+        session: &'a Session,
+        level: Level,
+        now: jiff::Timestamp,
+    },
+    Database {
+        db: &'a Database,
+        level: Level,
+    },
+    Standby(&'a Standby),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PostgresView {
+    pub selection: super::list::Selection<RowKey>,
+    /// The session whose full query is shown (Enter), until Esc.
+    pub detail: Option<(HostId, usize, i32)>,
+}
+
+/// Every cluster of the shown hosts. A filter keeps sessions whose user, database,
+/// application, client or query contain it (clusters whose name does keep all).
+pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
+    let filter = filter.to_lowercase();
+    let mut rows = Vec::new();
+    for host in hosts {
+        for (c, cluster) in host.postgres.iter().enumerate() {
+            let id = host.id;
+            let whole = filter.is_empty()
+                || cluster.name().to_lowercase().contains(&filter)
+                || host.name.to_lowercase().contains(&filter);
+            rows.push((RowKey::Cluster(id, c), Row::Cluster(host, cluster)));
+            let Some(snap) = cluster.observed.latest() else {
+                continue;
+            };
+            for (i, (level, text)) in alerts(cluster, snap).into_iter().enumerate() {
+                rows.push((RowKey::Note(id, c, i), Row::Note(level, text)));
+            }
+            let now = snap.server.now;
+            let keep = |s: &Session| whole || matches(s, &filter);
+            let tree: Vec<TreeRow> = lock_tree(&snap.sessions);
+            if tree.iter().any(|t| keep(&snap.sessions[t.index])) {
+                rows.push((RowKey::Heading(id, c, "locks"), Row::Heading("BLOCKING")));
+                for t in tree {
+                    let session = &snap.sessions[t.index];
+                    rows.push((
+                        RowKey::Tree(id, c, session.pid),
+                        Row::Tree {
+                            session,
+                            tree: t,
+                            now,
+                        },
+                    ));
+                }
+            }
+            let busy: Vec<&Session> = snap
+                .sessions
+                .iter()
+                .filter(|s| s.state != State::Idle && keep(s))
+                .collect();
+            if !busy.is_empty() {
+                rows.push((RowKey::Heading(id, c, "sessions"), Row::Heading("SESSIONS")));
+            }
+            for s in busy {
+                let level = session_level(cluster, s, now);
+                rows.push((
+                    RowKey::Session(id, c, s.pid),
+                    Row::Session {
+                        session: s,
+                        level,
+                        now,
+                    },
+                ));
+            }
+            if !whole {
+                continue;
+            }
+            if !snap.replication.standbys.is_empty() {
+                rows.push((RowKey::Heading(id, c, "standbys"), Row::Heading("STANDBYS")));
+                rows.extend(
+                    snap.replication
+                        .standbys
+                        .iter()
+                        .map(|s| (RowKey::Standby(id, c, s.pid), Row::Standby(s))),
+                );
+            }
+            rows.push((RowKey::Heading(id, c, "dbs"), Row::Heading("DATABASES")));
+            for db in &snap.databases {
+                let level = match db.wraparound(snap.server.autovacuum_freeze_max_age) {
+                    Wraparound::Danger => Level::Crit,
+                    Wraparound::Lagging => Level::Warn,
+                    _ => Level::Ok,
+                };
+                rows.push((
+                    RowKey::Database(id, c, db.name.clone()),
+                    Row::Database { db, level },
+                ));
+            }
+        }
+    }
+    rows
+}
+
+fn matches(s: &Session, filter: &str) -> bool {
+    [
+        s.user.as_deref(),
+        s.database.as_deref(),
+        Some(s.application.as_str()),
+        s.client.as_deref(),
+        Some(s.query.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|f| f.to_lowercase().contains(filter))
+}
+
+/// Slow queries and long idle transactions against the cluster's thresholds.
+pub fn session_level(cluster: &Cluster, s: &Session, now: jiff::Timestamp) -> Level {
+    let over = |d: Option<Duration>, limit: Duration| d.is_some_and(|d| d > limit);
+    if s.waiting()
+        || over(
+            s.idle_in_transaction_for(now),
+            cluster.spec.idle_in_transaction,
+        )
+    {
+        Level::Crit
+    } else if over(s.query_duration(now), cluster.spec.slow_query) {
+        Level::Warn
+    } else {
+        Level::Ok
+    }
+}
+
+/// What needs saying about a cluster, worst first: pool exhaustion, wraparound, lagging
+/// standbys, long idle transactions, and what a role without pg_monitor cannot see.
+pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Level, String)> {
+    let mut out = Vec::new();
+    let usage = snap.usage_pct();
+    if usage >= cluster.spec.pool_alert_pct {
+        out.push((
+            Level::Crit,
+            format!(
+                "connection pool at {usage:.0}%: {} of {} connections in use (alert at {:.0}%)",
+                snap.total_connections, snap.server.max_connections, cluster.spec.pool_alert_pct
+            ),
+        ));
+    }
+    for db in &snap.databases {
+        match db.wraparound(snap.server.autovacuum_freeze_max_age) {
+            Wraparound::Danger => out.push((
+                Level::Crit,
+                format!(
+                    "database {} is at xid age {} ({:.0}% of wraparound): VACUUM (FREEZE) it now",
+                    db.name,
+                    db.xid_age,
+                    db.xid_pct()
+                ),
+            )),
+            Wraparound::Lagging => out.push((
+                Level::Warn,
+                format!(
+                    "database {} xid age {} is past twice autovacuum_freeze_max_age: is autovacuum keeping up?",
+                    db.name, db.xid_age
+                ),
+            )),
+            _ => {}
+        }
+    }
+    let now = snap.server.now;
+    let idle_tx = snap
+        .sessions
+        .iter()
+        .filter(|s| {
+            s.idle_in_transaction_for(now)
+                .is_some_and(|d| d > cluster.spec.idle_in_transaction)
+        })
+        .count();
+    if idle_tx > 0 {
+        out.push((
+            Level::Warn,
+            format!(
+                "{idle_tx} session{} idle in transaction for over {}",
+                if idle_tx == 1 { "" } else { "s" },
+                crate::ui::widgets::age(cluster.spec.idle_in_transaction)
+            ),
+        ));
+    }
+    if !snap.server.privileged {
+        out.push((
+            Level::Warn,
+            format!(
+                "role {} sees only its own sessions' details: GRANT pg_monitor TO {} to see all",
+                snap.server.user, snap.server.user
+            ),
+        ));
+    }
+    out.sort_by_key(|a| std::cmp::Reverse(a.0));
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::app::containers::tests::fleet_host;
+    use crate::collect::postgres::{self, Endpoint, Target};
+    use crate::config::PgSpec;
+    use crate::event::{HostEvent, PgSample};
+
+    fn spec() -> PgSpec {
+        PgSpec {
+            target: Target {
+                name: "main".into(),
+                endpoint: Endpoint::Unix(postgres::DEFAULT_SOCKET.into()),
+                user: "root".into(),
+                dbname: "postgres".into(),
+                password: None,
+            },
+            interval: Duration::from_secs(2),
+            slow_query: Duration::from_millis(200),
+            idle_in_transaction: Duration::from_secs(30),
+            pool_alert_pct: 90.0,
+        }
+    }
+
+    /// A host with one cluster whose snapshot is the recorded fixture.
+    pub fn pg_host(fixture: &str) -> HostState {
+        let mut h = fleet_host(0, "db1");
+        h.postgres = vec![Cluster {
+            spec: spec(),
+            observed: super::super::hosts::Observed::polled(Duration::from_secs(2)),
+            took: None,
+        }];
+        let snapshot = postgres::parse(fixture).expect("fixture parses");
+        let at = snapshot.server.now;
+        h.apply(
+            HostEvent::Postgres {
+                cluster: 0,
+                result: Ok(PgSample {
+                    snapshot: Box::new(snapshot),
+                    took: Duration::from_millis(3),
+                    observed_at: at,
+                }),
+            },
+            at,
+        );
+        h
+    }
+
+    #[test]
+    fn a_chain_shows_as_a_tree_before_the_sessions() {
+        let h = pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        let rows = rows(&[&h], "");
+        let tree: Vec<(i32, usize)> = rows
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Row::Tree { session, tree, .. } => Some((session.pid, tree.depth)),
+                _ => None,
+            })
+            .collect();
+        assert!(tree.len() >= 3, "{tree:?}");
+        let depths: Vec<usize> = tree.iter().map(|t| t.1).collect();
+        assert_eq!(
+            &depths[..3],
+            &[0, 1, 2],
+            "root, its waiter, the waiter's waiter"
+        );
+        let heading = |name| {
+            rows.iter()
+                .position(|(k, _)| matches!(k, RowKey::Heading(_, _, n) if *n == name))
+        };
+        assert!(heading("locks") < heading("sessions"));
+        assert!(heading("sessions") < heading("dbs"));
+        // Idle sessions are counted in the header, not listed.
+        assert!(rows.iter().all(
+            |(_, r)| !matches!(r, Row::Session { session, .. } if session.state == State::Idle)
+        ));
+    }
+
+    #[test]
+    fn a_filter_keeps_matching_sessions_and_drops_the_rest() {
+        let h = pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        let all = rows(&[&h], "").len();
+        let some = rows(&[&h], "zz-no-such-thing");
+        assert!(some.len() < all);
+        assert!(
+            some.iter()
+                .all(|(k, _)| matches!(k, RowKey::Cluster(..) | RowKey::Note(..)))
+        );
+    }
+}
