@@ -507,6 +507,14 @@ async fn watch_cluster(cluster: usize, pg: &PgSpec, link: &dyn Link, out: &Sende
                         snapshot: Box::new(snapshot),
                         took: started.elapsed(),
                     });
+                    if let Ok(s) = &result {
+                        tracing::debug!(
+                            cluster = %pg.target.name,
+                            took_ms = s.took.as_secs_f64() * 1000.0,
+                            sessions = s.snapshot.sessions.len(),
+                            "postgres refresh"
+                        );
+                    }
                     let failed = result.is_err();
                     if !send(result.map_err(CollectError::from)).await {
                         return;

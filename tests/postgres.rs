@@ -651,3 +651,35 @@ async fn through_sshd_peer_auth_sees_the_ssh_login_user() {
     assert!(!snap.server.privileged);
     assert!(session.cancel(i32::MAX).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_sizes_are_measured_now_and_then_and_carried_over() {
+    let pg = Postgres::start();
+    let session = connect(&Local::new("local"), &root_target(&pg))
+        .await
+        .unwrap();
+    let size = |s: &Snapshot| {
+        s.databases
+            .iter()
+            .find(|d| d.name == "appdb")
+            .and_then(|d| d.size_bytes)
+    };
+    let first = size(&session.snapshot().await.unwrap()).expect("measured at first");
+    // Several MB more on disk: a refresh that measured again would see it.
+    pg.psql_in(
+        "postgres",
+        "appdb",
+        "CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 50000) g",
+    );
+    let grown: i64 = pg
+        .psql("postgres", "SELECT pg_database_size('appdb')")
+        .parse()
+        .unwrap();
+    assert!(grown > first + 5_000_000, "{first} → {grown}");
+    let again = session.snapshot().await.unwrap();
+    assert_eq!(
+        size(&again),
+        Some(first),
+        "carried over, not measured again"
+    );
+}

@@ -5,7 +5,7 @@
 # shellcheck source=scripts/lib/dockerd.sh
 . scripts/lib/dockerd.sh
 
-# bench_init NAME: sets BIN, work, TMUX_SOCKET and DOCKER_HOST. WF_BIN names another binary
+# bench_init NAME [nodocker]: sets BIN, work, TMUX_SOCKET and (without nodocker) DOCKER_HOST. WF_BIN names another binary
 # (e.g. a build with debug info for perf) instead of building target/release.
 bench_init() {
   if [ -n "${WF_BIN:-}" ]; then
@@ -17,6 +17,7 @@ bench_init() {
   work=$(mktemp -d "/tmp/wf-$1.XXXXXX")
   TMUX_SOCKET=wf-$1-$$
   trap bench_exit EXIT
+  [ "${2:-}" != nodocker ] || return 0
   [ -n "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ] || start_private_dockerd
   ensure_test_image
   export DOCKER_HOST=$WATCHFLOOR_TEST_DOCKER_HOST

@@ -86,6 +86,9 @@ pub struct Problems {
     pub unhealthy: usize,
     pub looping: usize,
     pub degraded_services: usize,
+    /// PostgreSQL: clusters unreachable, at the pool alert or near wraparound, and sessions
+    /// waiting for a lock (filled in by the overview, not from containers).
+    pub postgres: usize,
 }
 
 impl Problems {
@@ -107,6 +110,7 @@ impl Problems {
                 .values()
                 .filter(|m| Counts::of(m.iter().copied()).running < m.len())
                 .count(),
+            postgres: 0,
         }
     }
 

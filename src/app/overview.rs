@@ -26,13 +26,41 @@ pub fn summary(host: &HostState, now: Timestamp) -> HostSummary<'_> {
             .as_ref()
             .and_then(|o| o.latest())
             .map(|s| count_all(&s.containers)),
-        problems: host
-            .containers
-            .as_ref()
-            .and_then(|o| o.latest())
-            .map(|s| Problems::of(&s.containers)),
+        problems: {
+            let containers = host
+                .containers
+                .as_ref()
+                .and_then(|o| o.latest())
+                .map(|s| Problems::of(&s.containers));
+            match postgres_problems(host) {
+                0 => containers,
+                n => Some(Problems {
+                    postgres: n,
+                    ..containers.unwrap_or_default()
+                }),
+            }
+        },
         fullest_disk: host.disks.latest().and_then(disks::DisksSnapshot::fullest),
     }
+}
+
+/// Per cluster: 1 when it cannot be reached, 1 per critical alert (pool, wraparound), plus
+/// the sessions waiting for a lock.
+fn postgres_problems(host: &HostState) -> usize {
+    host.postgres
+        .iter()
+        .map(|c| match c.observed.latest() {
+            _ if c.observed.error().is_some() => 1,
+            None => 0,
+            Some(snap) => {
+                let crit = super::postgres::alerts(c, snap)
+                    .iter()
+                    .filter(|(level, _)| *level == super::postgres::Level::Crit)
+                    .count();
+                crit + snap.sessions.iter().filter(|s| s.waiting()).count()
+            }
+        })
+        .sum()
 }
 
 /// Like [`Counts::of`] but one-off containers count too: the overview totals every container.
@@ -65,5 +93,17 @@ mod tests {
         );
         assert_eq!(s.data_age, Some(Duration::from_secs(10)));
         assert_eq!(s.fullest_disk, None);
+    }
+
+    #[test]
+    fn postgres_waiters_and_unreachable_clusters_are_problems() {
+        let mut h = crate::app::postgres::tests::pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        let now = h.postgres[0].observed.observed_at().unwrap();
+        let p = summary(&h, now).problems.unwrap();
+        assert_eq!(p.postgres, 2, "two sessions of the chain wait for a lock");
+        h.postgres[0].observed.interrupt("link down", now);
+        assert_eq!(summary(&h, now).problems.unwrap().postgres, 1);
     }
 }

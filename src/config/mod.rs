@@ -678,6 +678,71 @@ mod tests {
     }
 
     #[test]
+    fn postgres_clusters_default_to_the_socket_and_the_ssh_login_user() {
+        let text = "[[host]]\nname = \"db1\"\nssh = \"admin@10.8.0.5\"\n\n\
+                    [[host.postgres]]\n\n\
+                    [[host.postgres]]\nname = \"reports\"\naddress = \"10.8.0.7:5433\"\nuser = \"watch\"\n\
+                    password_env = \"PGPW\"\nslow_query = \"500ms\"\npool_alert_pct = 80\n";
+        let config = parse(Path::new("c.toml"), text).unwrap();
+        let specs = host_specs(&config, None, None, &mut fake_ssh).unwrap();
+        let pg = &specs[0].postgres;
+        assert_eq!(pg[0].target.name, "postgres");
+        assert_eq!(
+            pg[0].target.endpoint,
+            PgEndpoint::Unix("/var/run/postgresql/.s.PGSQL.5432".into())
+        );
+        assert_eq!(pg[0].target.user, "admin", "the SSH login user");
+        assert_eq!(pg[0].target.password, None);
+        assert_eq!(pg[0].interval, Duration::from_secs(2));
+        assert_eq!(
+            pg[1].target.endpoint,
+            PgEndpoint::Tcp {
+                host: "10.8.0.7".into(),
+                port: 5433
+            }
+        );
+        assert_eq!(
+            pg[1].target.password,
+            Some(PasswordSource::Env("PGPW".into()))
+        );
+        assert_eq!(pg[1].slow_query, Duration::from_millis(500));
+        assert_eq!(pg[1].pool_alert_pct, 80.0);
+    }
+
+    #[test]
+    fn a_bad_postgres_entry_points_at_it_and_says_what_to_do() {
+        let cases = [
+            (
+                "socket = \"/s\"\naddress = \"h:1\"",
+                "both socket and address",
+            ),
+            ("address = \"nohost\"", "is not host:port"),
+            (
+                "password_env = \"A\"\npasswordfile = \"x\"",
+                "unknown field",
+            ),
+            (
+                "password_env = \"A\"\npassword_command = \"x\"",
+                "more than one password source",
+            ),
+            ("pool_alert_pct = 120", "not a percentage"),
+        ];
+        for (body, want) in cases {
+            let text = format!("[[host]]\nname = \"db1\"\n[[host.postgres]]\n{body}\n");
+            let source = Source {
+                path: Path::new("c.toml"),
+                text: &text,
+            };
+            let err = match parse(Path::new("c.toml"), &text) {
+                Err(e) => e,
+                Ok(config) => host_specs(&config, Some(source), None, &mut no_ssh).unwrap_err(),
+            };
+            assert!(err.to_string().contains(want), "{body}: {err}");
+            assert!(err.line.is_some_and(|l| l >= 3), "{body}: {err:?}");
+        }
+    }
+
+    #[test]
     fn bad_interval_is_refused() {
         for bad in ["\"soon\"", "\"100ms\"", "30"] {
             let text = format!("[defaults]\ndisks_interval = {bad}\n");

@@ -9,6 +9,7 @@ use ratatui::widgets::Widget;
 use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::App;
+use crate::app::containers::Problems;
 use crate::app::hosts::{HostState, STALE_AFTER_INTERVALS, age};
 use crate::app::overview::summary;
 use crate::collect::disks::worst_pct;
@@ -92,6 +93,29 @@ impl Widget for OverviewPane<'_> {
     }
 }
 
+/// "1 unhlth 1 loop 1 degr 2 pg", critical when something is down or waiting.
+fn problems(p: Problems, theme: &Theme) -> Span<'static> {
+    if p.is_empty() {
+        return Span::styled("none", theme.muted());
+    }
+    let parts: Vec<String> = [
+        (p.unhealthy, "unhlth"),
+        (p.looping, "loop"),
+        (p.degraded_services, "degr"),
+        (p.postgres, "pg"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let style = if p.unhealthy + p.looping + p.postgres > 0 {
+        theme.crit()
+    } else {
+        theme.warn()
+    };
+    Span::styled(parts.join(" "), style)
+}
+
 impl OverviewPane<'_> {
     fn row(&self, host: &HostState, w: &[u16]) -> Line<'static> {
         let (theme, now) = (self.theme, self.app.now);
@@ -123,31 +147,16 @@ impl OverviewPane<'_> {
                 } else {
                     theme.ok()
                 };
-                let p = s.problems.unwrap_or_default();
-                let unhealthy = if p.is_empty() {
-                    Span::styled("none", theme.muted())
-                } else {
-                    let parts: Vec<String> = [
-                        (p.unhealthy, "unhlth"),
-                        (p.looping, "loop"),
-                        (p.degraded_services, "degr"),
-                    ]
-                    .iter()
-                    .filter(|(n, _)| *n > 0)
-                    .map(|(n, what)| format!("{n} {what}"))
-                    .collect();
-                    let style = if p.unhealthy + p.looping > 0 {
-                        theme.crit()
-                    } else {
-                        theme.warn()
-                    };
-                    Span::styled(parts.join(" "), style)
-                };
                 (
                     Span::styled(format!("{}/{}", c.running, c.total), style),
-                    unhealthy,
+                    problems(s.problems.unwrap_or_default(), theme),
                 )
             }
+        };
+        // A host without Docker may still have PostgreSQL problems.
+        let unhealthy = match s.problems {
+            Some(p) if host.containers.is_none() && p.postgres > 0 => problems(p, theme),
+            _ => unhealthy,
         };
         let disk = match s.fullest_disk {
             None if host.disks.error().is_some() => Span::styled("error", theme.crit()),

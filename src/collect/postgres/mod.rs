@@ -11,6 +11,7 @@ mod parse;
 mod password;
 mod sql;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -34,6 +35,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one snapshot, cancel or terminate, as seen from here. The server stops a statement
 /// itself at the same bound (statement_timeout), so a slow one does not pile up behind.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often database sizes are measured (the other numbers come every refresh).
+const SIZES_EVERY: Duration = Duration::from_secs(60);
 /// Sent as startup options: the server ends our statements after 10 s and gives up waiting
 /// for a lock on a catalog after 2 s (a VACUUM FULL of pg_database must not hang the pane).
 const SESSION_OPTIONS: &str = "-c statement_timeout=10000 -c lock_timeout=2000";
@@ -117,6 +120,11 @@ pub struct PgSession {
     own_pid: i32,
     cluster: String,
     connection: tokio::task::JoinHandle<()>,
+    /// [`SNAPSHOT_SQL`], prepared once: a refresh is then Bind/Execute only, without the
+    /// parse and plan the server would otherwise repeat every time.
+    snapshot: Option<tokio_postgres::Statement>,
+    /// Database sizes from the last refresh that asked for them, and when that was.
+    sizes: std::sync::Mutex<(Option<tokio::time::Instant>, HashMap<String, i64>)>,
 }
 
 /// Connects to `target` through `link`, as application_name [`APPLICATION_NAME`], without
@@ -164,8 +172,24 @@ async fn connect_unbounded(link: &dyn Link, target: &Target) -> Result<PgSession
         own_pid: 0,
         cluster,
         connection,
+        snapshot: None,
+        sizes: Default::default(),
     };
-    let pid = session.one_value("SELECT pg_backend_pid()").await?;
+    // Both in one round trip: tokio-postgres pipelines requests made together.
+    let prepare = async {
+        tokio::time::timeout(QUERY_TIMEOUT, session.client.prepare(SNAPSHOT_SQL))
+            .await
+            .map_err(|_| PgError::Timeout {
+                cluster: session.cluster.clone(),
+                what: "preparing the snapshot statement".to_owned(),
+                after: QUERY_TIMEOUT,
+            })?
+            .map_err(|e| query_error(&session.cluster, &e))
+    };
+    let (pid, statement) =
+        futures_util::future::try_join(session.one_value("SELECT pg_backend_pid()"), prepare)
+            .await?;
+    session.snapshot = Some(statement);
     session.own_pid = pid.parse().map_err(|_| PgError::Parse {
         message: format!("pg_backend_pid() returned {pid:?}"),
     })?;
@@ -173,11 +197,48 @@ async fn connect_unbounded(link: &dyn Link, target: &Target) -> Result<PgSession
 }
 
 impl PgSession {
-    /// One refresh: [`SNAPSHOT_SQL`] in a single simple-query round trip, parsed.
+    /// One refresh: the prepared [`SNAPSHOT_SQL`] in a single round trip, parsed. Database
+    /// sizes are measured every [`SIZES_EVERY`] and carried over in between.
     /// After a [`PgError::Timeout`] the statement may still be queued: drop the session.
     pub async fn snapshot(&self) -> Result<Snapshot, PgError> {
-        let json = self.one_value(SNAPSHOT_SQL).await?;
-        parse(&json)
+        let Some(statement) = &self.snapshot else {
+            return Err(PgError::Closed {
+                cluster: self.cluster.clone(),
+            });
+        };
+        let with_sizes = lock(&self.sizes)
+            .0
+            .is_none_or(|at| at.elapsed() >= SIZES_EVERY);
+        let what = "the snapshot statement";
+        let row = tokio::time::timeout(
+            QUERY_TIMEOUT,
+            self.client.query_one(statement, &[&with_sizes]),
+        )
+        .await
+        .map_err(|_| PgError::Timeout {
+            cluster: self.cluster.clone(),
+            what: what.to_owned(),
+            after: QUERY_TIMEOUT,
+        })?
+        .map_err(|e| query_error(&self.cluster, &e))?;
+        let json: String = row.try_get(0).map_err(|e| PgError::Parse {
+            message: format!("{what}: {}", describe(&e)),
+        })?;
+        let mut snap = parse(&json)?;
+        let mut sizes = lock(&self.sizes);
+        if with_sizes {
+            sizes.0 = Some(tokio::time::Instant::now());
+            sizes.1 = snap
+                .databases
+                .iter()
+                .filter_map(|d| Some((d.name.clone(), d.size_bytes?)))
+                .collect();
+        } else {
+            for d in &mut snap.databases {
+                d.size_bytes = sizes.1.get(&d.name).copied();
+            }
+        }
+        Ok(snap)
     }
 
     /// pg_cancel_backend: stops the query `pid` runs (an idle session is not affected); if
@@ -241,6 +302,11 @@ impl PgSession {
             }),
         }
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data: a panic while holding the lock cannot leave it half-updated.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for PgSession {

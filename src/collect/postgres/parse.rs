@@ -394,7 +394,7 @@ mod tests {
         assert!(SNAPSHOT_SQL.starts_with("/* watchfloor snapshot */\n"));
         assert!(SNAPSHOT_SQL.contains(&format!("a.application_name = '{APPLICATION_NAME}'")));
         assert!(SNAPSHOT_SQL.contains(&format!("left(a.query, {QUERY_CHARS})")));
-        // One statement: a second one would be a second result in the simple protocol.
+        // One statement: a prepared statement cannot hold two.
         assert_eq!(SNAPSHOT_SQL.matches(';').count(), 0);
     }
 }

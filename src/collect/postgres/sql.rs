@@ -11,8 +11,9 @@ pub const APPLICATION_NAME: &str = "watchfloor";
 /// `track_activity_query_size` bytes, 1 kB by default, but it can be set to 1 MB).
 pub const QUERY_CHARS: usize = 4096;
 
-/// One statement, one row, one JSON text column: the whole refresh in a single round trip
-/// through the simple query protocol (no Parse/Describe). Works on PostgreSQL 12 to 17: it
+/// One statement, one row, one JSON text column: the whole refresh in a single round trip.
+/// Prepared once per connection, so each refresh is Bind/Execute without parsing and
+/// planning again; `$1` says whether database sizes are measured this time. Works on PostgreSQL 12 to 17: it
 /// uses no column added after 12; `pg_locks.waitstart` (14+) is read through `to_jsonb(l)` so
 /// it is NULL, not an error, on 12 and 13, and `reserved_connections` (16+) through
 /// `current_setting(name, true)`.
@@ -116,8 +117,11 @@ SELECT json_build_object(
   'databases', coalesce((
     SELECT json_agg(json_build_object(
       'name', d.datname,
+      -- $1: sizes are asked for now and then only (see SIZES_EVERY): stat-ing every file
+      -- of every database is most of what a refresh costs the server.
       'size_bytes', CASE
-        WHEN d.datconnlimit <> -2  -- -2: left invalid by an interrupted DROP DATABASE
+        WHEN $1::boolean
+         AND d.datconnlimit <> -2  -- -2: left invalid by an interrupted DROP DATABASE
          AND (has_database_privilege(d.oid, 'CONNECT')
               OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'))
         THEN pg_database_size(d.oid) END,

@@ -1,0 +1,238 @@
+//! The PostgreSQL path in a real terminal (tmux, 120x40): a real cluster reached through a
+//! real sshd (the unix socket over direct-streamlocal, peer authentication as the SSH login
+//! user). A lock chain made with psql shows as a tree within one refresh; cancelling the root
+//! from the pane, after the confirmation, clears it, and the audit log holds the action. A
+//! PostgreSQL restart is followed by the pane on its own. Read-only mode refuses the keys.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use common::sshd::{Client, Sshd};
+use common::tmux::Tmux;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Console {
+    tmux: Tmux,
+    home: std::path::PathBuf,
+    _sshd: Sshd,
+    _client: Client,
+}
+
+/// watchfloor in tmux watching `pg` through a loopback sshd, on the PostgreSQL pane.
+fn console(pg: &Postgres, extra_args: &str) -> Console {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let home = client.home.path().to_path_buf();
+    let config = home.join("watchfloor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
+             [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\ninterval = \"1s\"\n",
+            server.spec(),
+            pg.socket_path()
+        ),
+    )
+    .unwrap();
+    let h = home.display().to_string();
+    let env = [
+        ("HOME", h.clone()),
+        ("XDG_STATE_HOME", format!("{h}/state")),
+        ("TERM", "xterm-256color".to_owned()),
+    ];
+    let tmux = Tmux::new(120, 40, &env);
+    tmux.wait_for_text(&["wf-prompt$"], WAIT);
+    tmux.type_line(&format!(
+        "{} {extra_args} --config {}",
+        env!("CARGO_BIN_EXE_watchfloor"),
+        config.display()
+    ));
+    tmux.wait_for_text(&["Overview"], WAIT);
+    tmux.keys(&["6"]);
+    tmux.wait_for_text(&["▾ db1 / main", "conns"], WAIT);
+    Console {
+        tmux,
+        home,
+        _sshd: server,
+        _client: client,
+    }
+}
+
+/// Moves the selection down from the top until Enter shows `pid`'s detail, then closes it.
+fn select_backend(tmux: &Tmux, pid: i32) {
+    tmux.keys(&["g"]);
+    for _ in 0..12 {
+        tmux.keys(&["Enter"]);
+        // Rows that are not a session open nothing: give the frame a moment, then look.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut shown = tmux.screen();
+        while !shown.contains("· Esc closes") && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            shown = tmux.screen();
+        }
+        if shown.contains("· Esc closes") {
+            tmux.keys(&["Escape"]);
+            tmux.wait_until("the detail closed", WAIT, |s| !s.contains("· Esc closes"));
+        }
+        if shown.contains(&format!("backend {pid} · Esc closes")) {
+            return;
+        }
+        tmux.keys(&["j"]);
+    }
+    panic!("no row of backend {pid}:\n{}", tmux.screen());
+}
+
+/// The cluster's uptime in seconds as the header shows it ("up 12s"), when under a minute.
+fn uptime_secs(screen: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains("▾ db1 / main"))?;
+    let after = line.split(" up ").nth(1)?;
+    after
+        .split_whitespace()
+        .next()?
+        .strip_suffix('s')?
+        .parse()
+        .ok()
+}
+
+/// Row lines of the blocking tree, as (pid text, indent).
+fn tree_rows(screen: &str) -> Vec<(String, usize)> {
+    let start = screen.lines().position(|l| l.trim() == "BLOCKING");
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    screen
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| l.starts_with('●') || l.trim_start().starts_with('└'))
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            let pid = l
+                .trim_start()
+                .trim_start_matches(['●', '└'])
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (pid, indent)
+        })
+        .collect()
+}
+
+#[test]
+fn a_lock_chain_shows_as_a_tree_and_cancelling_its_root_clears_it() {
+    let mut pg = Postgres::start();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE t (x int); CREATE TABLE u (id int PRIMARY KEY, v int); \
+         INSERT INTO u VALUES (1, 0);",
+    );
+    let c = console(&pg, "");
+    let tmux = &c.tmux;
+
+    // A holds t while running; B holds u's row and waits for t, then commits; C waits for
+    // the row. Cancelling A aborts its transaction (releasing t), so B and then C finish.
+    let mut a = pg.spawn_psql("postgres", "A");
+    a.send("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);");
+    pg.wait_until(
+        "A to sleep",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'A' AND query LIKE '%pg_sleep%')",
+    );
+    let mut b = pg.spawn_psql("postgres", "B");
+    b.send("BEGIN; UPDATE u SET v = 1 WHERE id = 1; SELECT count(*) FROM t; COMMIT;");
+    pg.wait_until(
+        "B to wait",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'B' AND wait_event_type = 'Lock')",
+    );
+    let mut cc = pg.spawn_psql("postgres", "C");
+    cc.send("UPDATE u SET v = 2 WHERE id = 1;");
+    pg.wait_until(
+        "C to wait",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'C' AND wait_event_type = 'Lock')",
+    );
+    let (pa, pb, pc) = (pg.pid_of("A"), pg.pid_of("B"), pg.pid_of("C"));
+
+    let screen = tmux.wait_until("the chain as a tree", WAIT, |s| tree_rows(s).len() == 3);
+    let rows = tree_rows(&screen);
+    let pids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(
+        pids,
+        [pa.to_string(), pb.to_string(), pc.to_string()],
+        "{screen}"
+    );
+    assert!(
+        rows[0].1 < rows[1].1 && rows[1].1 < rows[2].1,
+        "indented: {screen}"
+    );
+    assert!(screen.contains("blocks 2"), "{screen}");
+
+    select_backend(tmux, pa);
+    tmux.keys(&["C"]);
+    let dialog = tmux.wait_for_text(&["Cancel the query of backend", "pg_sleep"], WAIT);
+    assert!(dialog.contains(&pa.to_string()), "{dialog}");
+    assert!(dialog.contains("2 waiting sessions"), "{dialog}");
+    tmux.keys(&["y"]);
+    tmux.wait_for_text(&[&format!("cancelled the query of backend {pa}")], WAIT);
+    tmux.wait_until("the tree gone", WAIT, |s| tree_rows(s).is_empty());
+    pg.wait_until(
+        "C to finish",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'C' AND state = 'idle')",
+    );
+
+    let audit = std::fs::read_to_string(c.home.join("state/watchfloor/audit.jsonl")).unwrap();
+    let lines: Vec<&str> = audit.lines().collect();
+    assert_eq!(lines.len(), 1, "{audit}");
+    let rec: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(rec["action"], "cancel");
+    assert_eq!(rec["host"], "db1");
+    assert_eq!(rec["target"]["pid"], pa);
+    assert_eq!(rec["target"]["cluster"], "main");
+    assert_eq!(rec["outcome"], "ok", "{rec}");
+
+    // A restart of PostgreSQL: the pane says so, then follows the new server by itself.
+    // The old server's uptime reaches 10 s first, so a smaller one is the new server's.
+    drop((a, b, cc));
+    tmux.wait_until("an uptime of 10 s", WAIT, |s| {
+        uptime_secs(s).is_some_and(|up| up >= 10)
+    });
+    pg.restart();
+    tmux.wait_until("the pane showing the restarted server", WAIT, |s| {
+        uptime_secs(s).is_some_and(|up| up < 10) && !s.contains("problems")
+    });
+    tmux.keys(&["q"]);
+}
+
+#[test]
+fn read_only_refuses_cancel_and_terminate() {
+    let pg = Postgres::start();
+    let c = console(&pg, "--read-only");
+    let tmux = &c.tmux;
+    let mut s = pg.spawn_psql("postgres", "sleeper");
+    s.send("SELECT pg_sleep(600);");
+    pg.wait_until(
+        "the sleeper",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'sleeper' AND state = 'active')",
+    );
+    let pid = pg.pid_of("sleeper");
+    tmux.wait_for_text(&["sleeper"], WAIT);
+    select_backend(tmux, pid);
+    for key in ["C", "T"] {
+        tmux.keys(&[key]);
+        tmux.wait_for_text(&["read-only:"], WAIT);
+        assert!(!tmux.screen().contains("Esc closes"));
+    }
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            &format!("SELECT state FROM pg_stat_activity WHERE pid = {pid}")
+        )
+        .trim(),
+        "active"
+    );
+    assert!(!c.home.join("state/watchfloor/audit.jsonl").exists());
+    tmux.keys(&["q"]);
+}
