@@ -49,26 +49,13 @@ impl Widget for ContainersPane<'_> {
         let header = [
             "NAME", "STATE", "HEALTH", "RST", "UP", "CPU", "MEM", "IMAGE",
         ];
-        let header = columns(
-            &w,
-            &RIGHT,
-            header
-                .iter()
-                .map(|h| Span::styled(*h, theme.header()))
-                .collect(),
-        );
-        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
 
         let rows = containers::rows(
             &hosts,
             &app.containers.folded,
             &app.filter_text(Pane::Containers),
         );
-        let list = Rect {
-            y: inner.y + 1,
-            height: inner.height - 1,
-            ..inner
-        };
         if rows.is_empty() {
             let msg = if app.filter().text.is_empty() {
                 "no containers"

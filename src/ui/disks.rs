@@ -55,21 +55,8 @@ impl Widget for DisksPane<'_> {
             "INODE",
             "USAGE",
         ];
-        let header = columns(
-            &w,
-            &RIGHT,
-            header
-                .iter()
-                .map(|h| Span::styled(*h, theme.header()))
-                .collect(),
-        );
-        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = disks::rows(&hosts, &app.filter_text(Pane::Disks));
-        let list = Rect {
-            y: inner.y + 1,
-            height: inner.height - 1,
-            ..inner
-        };
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.disks.selection.index(&keys));
         let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();

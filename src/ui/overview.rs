@@ -66,15 +66,7 @@ impl Widget for OverviewPane<'_> {
             "PROBLEMS",
             "FULLEST DISK",
         ];
-        let header = columns(
-            &w,
-            &[2, 3],
-            header
-                .iter()
-                .map(|h| Span::styled(*h, theme.header()))
-                .collect(),
-        );
-        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let list = widgets::table_header(&header, &w, &[2, 3], inner, buf, theme);
         let filter = app.filter().text.to_lowercase();
         let hosts: Vec<&HostState> = app
             .hosts
@@ -84,11 +76,6 @@ impl Widget for OverviewPane<'_> {
         let lines: Vec<Line<'_>> = hosts.iter().map(|h| self.row(h, &w)).collect();
         let ids: Vec<_> = hosts.iter().map(|h| h.id).collect();
         let selected = (!ids.is_empty()).then(|| app.overview.index(&ids));
-        let list = Rect {
-            y: inner.y + 1,
-            height: inner.height - 1,
-            ..inner
-        };
         widgets::render_list(lines, selected, list, buf, theme);
     }
 }

@@ -65,21 +65,8 @@ impl Widget for PostgresPane<'_> {
         let header = [
             "PID", "USER", "DATABASE", "APP", "CLIENT", "STATE", "WAIT", "TIME", "QUERY",
         ];
-        let header = columns(
-            &w,
-            &RIGHT,
-            header
-                .iter()
-                .map(|h| Span::styled(*h, theme.header()))
-                .collect(),
-        );
-        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = postgres::rows(&hosts, &app.filter_text(Pane::Postgres));
-        let list = Rect {
-            y: inner.y + 1,
-            height: inner.height - 1,
-            ..inner
-        };
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.postgres.selection.index(&keys));
         let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();

@@ -57,15 +57,7 @@ impl Widget for TunnelsPane<'_> {
             "RX",
             "TX",
         ];
-        let header = columns(
-            &w,
-            &RIGHT,
-            header
-                .iter()
-                .map(|h| Span::styled(*h, theme.header()))
-                .collect(),
-        );
-        buf.set_line(inner.x, inner.y, &header, inner.width);
+        let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = rows(&hosts, &app.filter_text(Pane::Tunnels));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.tunnels.index(&keys));
@@ -81,11 +73,6 @@ impl Widget for TunnelsPane<'_> {
                 Row::Peer(p) => self.peer_row(p, &w),
             })
             .collect();
-        let list = Rect {
-            y: inner.y + 1,
-            height: inner.height - 1,
-            ..inner
-        };
         widgets::render_list(lines, selected, list, buf, theme);
     }
 }

@@ -43,6 +43,28 @@ pub fn columns<'a>(widths: &[u16], right: &[usize], cells: Vec<Cell<'a>>) -> Lin
     Line::from(spans)
 }
 
+/// Draws a table's header of `names` in columns `widths` on the first row of `area`; returns
+/// the rows below it, for the list.
+pub fn table_header(
+    names: &[&'static str],
+    widths: &[u16],
+    right: &[usize],
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) -> Rect {
+    let cells = names
+        .iter()
+        .map(|h| Span::styled(*h, theme.header()))
+        .collect();
+    buf.set_line(area.x, area.y, &columns(widths, right, cells), area.width);
+    Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(1),
+        ..area
+    }
+}
+
 /// Widths for `fixed` columns plus a last one that takes the rest of `total` (at least 4).
 pub fn widths(total: u16, fixed: &[u16]) -> Vec<u16> {
     let used: u16 = fixed.iter().sum::<u16>() + u16::try_from(fixed.len()).unwrap_or(0);
