@@ -15,7 +15,7 @@ PORT=${PORT:-54391}
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
 bench_cleanup() {
-  pkill -f "sleep 86401" 2>/dev/null || true
+  pkill -f "sleep 86401.$$" 2>/dev/null || true
   [ -z "${pgbin:-}" ] || runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
 }
 bench_init bench-pg nodocker
@@ -28,7 +28,7 @@ runuser -u postgres -- "$pgbin/initdb" -D "$work/pg/data" -A trust -U postgres >
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
   -o "-k $work/pg -p $PORT -c listen_addresses='' -c max_connections=100" start >/dev/null
 psql_bg() { # application_name, then the SQL to send; the session stays open
-  (printf '%s\n' "$2"; sleep 86401) |
+  (printf '%s\n' "$2"; sleep "86401.$$") |
     PGAPPNAME=$1 runuser -u postgres -- psql -h "$work/pg" -p "$PORT" -d postgres -q >/dev/null 2>&1 &
 }
 for i in $(seq 1 3); do psql_bg "worker$i" "SELECT pg_sleep(86400);"; done

@@ -255,14 +255,16 @@ async fn collect(
         .await
     });
     let docker = DockerOnDemand::new(spec, link.clone());
+    let (signal_tx, signal_rx): (Vec<_>, Vec<_>) =
+        spec.postgres.iter().map(|_| mpsc::channel(4)).unzip();
     tokio::select! {
         () = containers => {}
         () = disks => {}
         () = tunnels => {}
-        () = watch_postgres(spec, &*link, out) => {}
+        () = watch_postgres(spec, &*link, signal_rx, out) => {}
         () = follow_logs(&docker, wanted, out) => {}
         () = sample_stats(spec, &*link, &docker, wanted, out) => {}
-        () = run_actions(spec, &docker, wanted, out) => {}
+        () = run_actions(&docker, &signal_tx, wanted, out) => {}
     }
 }
 
@@ -411,7 +413,12 @@ async fn sample_stats(
 
 /// Carries out confirmed actions one at a time. If the connection drops mid-action, the
 /// guard reports the outcome as unknown.
-async fn run_actions(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Wanted, out: &Sender) {
+async fn run_actions(
+    docker: &DockerOnDemand,
+    signals: &[mpsc::Sender<SignalRequest>],
+    wanted: &Wanted,
+    out: &Sender,
+) {
     let mut queue = wanted.actions.lock().await;
     while let Some(request) = queue.recv().await {
         let mut guard = ActionGuard {
@@ -425,12 +432,31 @@ async fn run_actions(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Wanted, 
             let _ = out.events.try_send(ev); // progress may be skipped, the outcome never
         };
         let result = match &request.action.target {
-            Target::Backend { index, pid, .. } => match spec.postgres.get(*index) {
-                Some(pg) => {
-                    signal_backend(&*docker.link, pg, *pid, request.action.kind, &step).await
+            Target::Backend {
+                index,
+                pid,
+                backend_start,
+                query_start,
+                ..
+            } => {
+                step(format!("signalling backend {pid}"));
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let req = SignalRequest {
+                    backend: postgres::Backend {
+                        pid: *pid,
+                        backend_start: *backend_start,
+                        query_start: *query_start,
+                    },
+                    terminate: request.action.kind == ActionKind::Terminate,
+                    reply,
+                };
+                match signals.get(*index) {
+                    Some(tx) if tx.send(req).await.is_ok() => answer
+                        .await
+                        .unwrap_or_else(|_| Err("the PostgreSQL worker stopped".to_owned())),
+                    _ => Err("no such PostgreSQL cluster in the config".to_owned()),
                 }
-                None => Err("no such PostgreSQL cluster in the config".to_owned()),
-            },
+            }
             _ => match docker.get().await {
                 Ok(d) => restart::run(&d, &request.action, &step)
                     .await
@@ -449,91 +475,133 @@ async fn run_actions(spec: &HostSpec, docker: &DockerOnDemand, wanted: &Wanted, 
     }
 }
 
-/// Cancels the query of, or terminates, backend `pid`, over a connection of its own: the
-/// monitoring one may be the very thing that is stuck.
-async fn signal_backend(
-    link: &dyn Link,
+/// A cancel or terminate for a cluster's worker, which sends it over its monitoring
+/// connection: when the pool is exhausted, a new connection would be refused just when the
+/// action is needed.
+struct SignalRequest {
+    backend: postgres::Backend,
+    terminate: bool,
+    reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+}
+
+/// Sends `req` over `session` and says what happened, for the action's outcome.
+async fn signal(
+    session: &postgres::PgSession,
+    req: &SignalRequest,
     pg: &PgSpec,
-    pid: i32,
-    kind: ActionKind,
-    step: &(dyn Fn(String) + Send + Sync),
 ) -> Result<String, String> {
-    step(format!("connecting to {}", pg.target.name));
-    let session = postgres::connect(link, &pg.target)
-        .await
-        .map_err(|e| e.to_string())?;
-    step(format!("signalling backend {pid}"));
-    let sent = match kind {
-        ActionKind::Terminate => session.terminate(pid).await,
-        _ => session.cancel(pid).await,
-    };
-    match sent.map_err(|e| e.to_string())? {
-        true if kind == ActionKind::Terminate => Ok(format!("terminated backend {pid}")),
-        true => Ok(format!("cancelled the query of backend {pid}")),
-        false => Err(format!(
-            "backend {pid} was not signalled: it has ended already, or the role {} may not \
+    let pid = req.backend.pid;
+    match session.signal_backend(&req.backend, req.terminate).await {
+        Ok(Some(true)) if req.terminate => Ok(format!("terminated backend {pid}")),
+        Ok(Some(true)) => Ok(format!("cancelled the query of backend {pid}")),
+        Ok(Some(false)) => Err(format!(
+            "PostgreSQL did not signal backend {pid}: it has just ended, or role {} may not \
              signal it (it needs to be a member of its role or of pg_signal_backend)",
             pg.target.user
         )),
+        Ok(None) if req.terminate => Err(format!(
+            "backend {pid} is no longer the session you chose (it ended, or its pid now serves \
+             another session): nothing was done"
+        )),
+        Ok(None) => Err(format!(
+            "backend {pid} no longer runs the query you chose (it finished, or the session \
+             ended): nothing was done"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
 /// Refreshes every PostgreSQL cluster of the host, each at its interval, reconnecting after a
-/// failure (a server restart, a refused login) with a growing pause. Never returns while the
-/// UI listens; pends forever when the host has no cluster.
-async fn watch_postgres(spec: &HostSpec, link: &dyn Link, out: &Sender) {
+/// failure (a server restart, a refused login) with a growing pause, and carries out the
+/// cancels and terminates sent to it. Never returns while the UI listens; pends forever when
+/// the host has no cluster.
+async fn watch_postgres(
+    spec: &HostSpec,
+    link: &dyn Link,
+    signals: Vec<mpsc::Receiver<SignalRequest>>,
+    out: &Sender,
+) {
     let clusters = spec
         .postgres
         .iter()
+        .zip(signals)
         .enumerate()
-        .map(|(i, pg)| watch_cluster(i, pg, link, out));
+        .map(|(i, (pg, rx))| watch_cluster(i, pg, link, rx, out));
     futures_util::future::join_all(clusters).await;
     std::future::pending::<()>().await;
 }
 
-async fn watch_cluster(cluster: usize, pg: &PgSpec, link: &dyn Link, out: &Sender) {
+async fn watch_cluster(
+    cluster: usize,
+    pg: &PgSpec,
+    link: &dyn Link,
+    mut signals: mpsc::Receiver<SignalRequest>,
+    out: &Sender,
+) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
     const MAX_RETRY: Duration = Duration::from_secs(15);
     let mut retry = FIRST_RETRY;
     let send = |result| out.send(HostEvent::Postgres { cluster, result });
     loop {
-        match postgres::connect(link, &pg.target).await {
-            Ok(session) => {
-                retry = FIRST_RETRY;
-                loop {
-                    let started = tokio::time::Instant::now();
-                    let result = session.snapshot().await.map(|snapshot| PgSample {
-                        observed_at: snapshot.server.now,
-                        snapshot: Box::new(snapshot),
-                        took: started.elapsed(),
-                    });
-                    if let Ok(s) = &result {
-                        tracing::debug!(
-                            cluster = %pg.target.name,
-                            took_ms = s.took.as_secs_f64() * 1000.0,
-                            sessions = s.snapshot.sessions.len(),
-                            "postgres refresh"
-                        );
-                    }
-                    let failed = result.is_err();
-                    if !send(result.map_err(CollectError::from)).await {
-                        return;
-                    }
-                    if failed || session.is_closed() {
-                        break; // reconnect
-                    }
-                    tokio::time::sleep(pg.interval).await;
+        let wait = match postgres::connect(link, &pg.target).await {
+            Ok(session) => loop {
+                let started = tokio::time::Instant::now();
+                let result = session.snapshot().await.map(|snapshot| PgSample {
+                    snapshot: Box::new(snapshot),
+                    took: started.elapsed(),
+                    // Our clock, like every other collector's: the server's may be off.
+                    observed_at: Timestamp::now(),
+                });
+                if let Ok(s) = &result {
+                    tracing::debug!(
+                        cluster = %pg.target.name,
+                        took_ms = s.took.as_secs_f64() * 1000.0,
+                        sessions = s.snapshot.sessions.len(),
+                        "postgres refresh"
+                    );
                 }
-            }
+                let failed = result.is_err();
+                if !send(result.map_err(CollectError::from)).await {
+                    return;
+                }
+                if failed || session.is_closed() {
+                    break retry; // reconnect, after a pause that grows while it keeps failing
+                }
+                retry = FIRST_RETRY;
+                let next = tokio::time::Instant::now() + pg.interval;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next) => break,
+                        Some(req) = signals.recv() => {
+                            let result = signal(&session, &req, pg).await;
+                            let _ = req.reply.send(result);
+                        }
+                    }
+                }
+            },
+            // A refused login will not fix itself soon; try again now and then anyway,
+            // since someone may be fixing pg_hba.conf right now.
             Err(e) => {
-                // A refused login will not fix itself soon; try again now and then anyway,
-                // since someone may be fixing pg_hba.conf right now.
                 let wait = if e.retryable() { retry } else { MAX_RETRY * 4 };
                 if !send(Err(CollectError::from(e))).await {
                     return;
                 }
-                tokio::time::sleep(wait).await;
-                retry = (retry * 2).min(MAX_RETRY);
+                wait
+            }
+        };
+        retry = (retry * 2).min(MAX_RETRY);
+        // Meanwhile an action still gets a connection of its own.
+        let next = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => break,
+                Some(req) = signals.recv() => {
+                    let result = match postgres::connect(link, &pg.target).await {
+                        Ok(session) => signal(&session, &req, pg).await,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = req.reply.send(result);
+                }
             }
         }
     }

@@ -69,7 +69,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
         height: size.height,
     });
 
-    let (mut input, input_task) = spawn_input();
+    let (mut input, _input_task) = spawn_input();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut incoming = Vec::with_capacity(BATCH);
@@ -111,7 +111,6 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
             break;
         }
     }
-    input_task.abort();
     drop(workers);
     Ok(())
 }
@@ -120,10 +119,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
 /// contends for the reader lock its background thread holds, spinning and yielding), and
 /// `select!` polls every branch each time any event arrives: under a log firehose that was
 /// a tenth of a core. A task of its own is polled only when a key or resize wakes it.
-fn spawn_input() -> (
-    mpsc::Receiver<io::Result<Event>>,
-    tokio::task::JoinHandle<()>,
-) {
+fn spawn_input() -> (mpsc::Receiver<io::Result<Event>>, crate::link::AbortOnDrop) {
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut input = EventStream::new();
@@ -133,7 +129,7 @@ fn spawn_input() -> (
             }
         }
     });
-    (rx, task)
+    (rx, crate::link::AbortOnDrop(task.abort_handle()))
 }
 
 /// Where local effects write.

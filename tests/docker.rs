@@ -208,3 +208,46 @@ async fn a_socket_nobody_listens_on_is_refused_with_a_hint() {
         "{err}"
     );
 }
+
+/// The cgroup reader, with no Docker client to fall back on: a busy container's CPU and
+/// memory come from its cgroup files (v1 in either mount layout, or v2) over the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_come_from_the_cgroup_files_without_the_api() {
+    use watchfloor::collect::stats::{Sampler, StatsTarget};
+    let docker = Docker::shared();
+    docker.remove_project("statscg", &[]);
+    let name = docker.compose_container(
+        "statscg",
+        "spin",
+        1,
+        &[],
+        &["sh", "-c", "while :; do :; done"],
+    );
+    let id = docker
+        .run(&["inspect", "-f", "{{.Id}}", &name])
+        .trim()
+        .to_owned();
+    let pid: u32 = docker
+        .run(&["inspect", "-f", "{{.State.Pid}}", &name])
+        .trim()
+        .parse()
+        .unwrap();
+    let targets = [StatsTarget {
+        id: id.clone(),
+        pid,
+    }];
+    let link = Local::new("local");
+    let mut sampler = Sampler::default();
+    let first = sampler.sample(&link, None, &targets).await.unwrap();
+    assert!(first.stats[&id].memory_bytes > 0, "{first:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = sampler.sample(&link, None, &targets).await.unwrap();
+    let cpu = second.stats[&id]
+        .cpu_percent
+        .expect("a rate on the second sample");
+    assert!(
+        cpu > 20.0,
+        "a spinning shell uses a core, measured {cpu:.1} %"
+    );
+    docker.remove_project("statscg", &[]);
+}

@@ -683,3 +683,46 @@ async fn database_sizes_are_measured_now_and_then_and_carried_over() {
         "carried over, not measured again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_is_only_sent_to_the_session_that_was_chosen() {
+    use watchfloor::collect::postgres::Backend;
+    let pg = Postgres::start();
+    let mut s = pg.spawn_psql("postgres", "sleeper");
+    s.send("SELECT pg_sleep(600);");
+    pg.wait_until("the sleeper", &active_query("sleeper", "SELECT pg_sleep%"));
+    let session = connect(&Local::new("local"), &root_target(&pg))
+        .await
+        .unwrap();
+    let snap = session.snapshot().await.unwrap();
+    let pid = pg.pid_of("sleeper");
+    let chosen = snap.session(pid).unwrap();
+    let backend = Backend {
+        pid,
+        backend_start: chosen.backend_start,
+        query_start: chosen.query_start,
+    };
+    // Another session or another query under the same pid: nothing is sent.
+    let mut stale = backend.clone();
+    stale.query_start = Some(chosen.query_start.unwrap() - jiff::SignedDuration::from_secs(1));
+    assert_eq!(session.signal_backend(&stale, false).await.unwrap(), None);
+    stale = backend.clone();
+    stale.backend_start = Some(chosen.backend_start.unwrap() - jiff::SignedDuration::from_secs(1));
+    assert_eq!(session.signal_backend(&stale, true).await.unwrap(), None);
+    let state = || {
+        pg.psql(
+            "postgres",
+            &format!("SELECT state FROM pg_stat_activity WHERE pid = {pid}"),
+        )
+    };
+    assert_eq!(state(), "active", "the sleeper was not touched");
+    // The session as chosen: the cancel goes through.
+    assert_eq!(
+        session.signal_backend(&backend, false).await.unwrap(),
+        Some(true)
+    );
+    pg.wait_until(
+        "the sleep cancelled",
+        &format!("SELECT state = 'idle' FROM pg_stat_activity WHERE pid = {pid}"),
+    );
+}

@@ -24,6 +24,17 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// One word for it, as the audit log writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Restart => "restart",
+            ActionKind::Stop => "stop",
+            ActionKind::Start => "start",
+            ActionKind::Cancel => "cancel",
+            ActionKind::Terminate => "terminate",
+        }
+    }
+
     pub fn verb(self) -> &'static str {
         match self {
             ActionKind::Restart => "restart",
@@ -71,6 +82,11 @@ pub enum Target {
         query: String,
         /// Sessions waiting on it, directly or not.
         blocks: usize,
+        /// What identifies the session beyond its pid, checked when the signal is sent.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backend_start: Option<jiff::Timestamp>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        query_start: Option<jiff::Timestamp>,
     },
 }
 

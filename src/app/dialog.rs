@@ -183,7 +183,7 @@ impl super::App {
             } else {
                 format!("{} is read_only in the config", h.name)
             };
-            self.status = Some(format!("read-only: {} is disabled ({why})", kind.verb()));
+            self.status = Some(format!("read-only: {} is disabled ({why})", kind.name()));
             return;
         }
         self.actions.ask(PendingAction {
@@ -208,24 +208,22 @@ impl super::App {
             .iter()
             .find(|t| t.pid == pid)
             .map_or(0, |t| t.blocks);
+        // Names come from the database: untrusted, like the query.
+        let clean = |v: &Option<String>| v.as_deref().map(crate::sanitize::plain);
         let query = crate::sanitize::plain(&session.query);
+        let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
         Some((
             host,
             Target::Backend {
                 index,
                 cluster: cluster.name().to_owned(),
                 pid,
-                user: session.user.clone(),
-                database: session.database.clone(),
-                query: crate::ui::widgets::fit(
-                    query
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .as_str(),
-                    120,
-                ),
+                user: clean(&session.user),
+                database: clean(&session.database),
+                query: crate::ui::widgets::fit(&query, 120),
                 blocks,
+                backend_start: session.backend_start,
+                query_start: session.query_start,
             },
         ))
     }

@@ -200,6 +200,17 @@ impl App {
                 if let Some(h) = self.hosts.get_mut(id.0) {
                     h.apply(ev, self.now);
                 }
+                // A session shown in full that has ended: nothing left to show.
+                if let Some((host, cluster, pid)) = self.postgres.detail {
+                    let gone = self
+                        .hosts
+                        .get(host.0)
+                        .and_then(|h| h.postgres.get(cluster)?.observed.latest())
+                        .is_none_or(|s| s.session(pid).is_none());
+                    if gone {
+                        self.postgres.detail = None;
+                    }
+                }
                 Vec::new()
             }
         };

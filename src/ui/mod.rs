@@ -99,7 +99,8 @@ pub fn notices(messages: &[(String, String)], theme: &Theme, area: Rect, buf: &m
     let width = usize::from(area.width.saturating_sub(2)).max(1);
     let lines: Vec<Line<'_>> = messages
         .iter()
-        .flat_map(|(host, msg)| wrap(&format!("{host}: {msg}"), width))
+        // Error text may quote what a host or a server sent: never raw.
+        .flat_map(|(host, msg)| wrap(&crate::sanitize::plain(&format!("{host}: {msg}")), width))
         .map(|l| Line::from(Span::styled(l, theme.crit())))
         .collect();
     let height = u16::try_from(lines.len())

@@ -140,9 +140,9 @@ impl OverviewPane<'_> {
                 )
             }
         };
-        // A host without Docker may still have PostgreSQL problems.
+        // PostgreSQL problems show whatever Docker's state (off, failing, not yet answered).
         let unhealthy = match s.problems {
-            Some(p) if host.containers.is_none() && p.postgres > 0 => problems(p, theme),
+            Some(p) if p.postgres > 0 => problems(p, theme),
             _ => unhealthy,
         };
         let disk = match s.fullest_disk {

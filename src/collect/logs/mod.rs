@@ -17,7 +17,7 @@ use super::docker::api_error;
 use crate::link::Link;
 use line::{Assembler, LogLine};
 
-/// Lines per batch sent to the UI, at most.
+/// Lines per batch sent to the UI, about (one read may bring a few more).
 const BATCH_LINES: usize = 4096;
 /// Longest a line waits before it is sent to the UI (frames are drawn ~30 times a second).
 const COALESCE: Duration = Duration::from_millis(25);
@@ -68,6 +68,8 @@ pub async fn follow(
             since: since.map_or(0, |t| t.as_second()),
             tail: if since.is_some() { None } else { Some(tail) },
         };
+        // Lines up to here were delivered before: Docker sends them again.
+        let mut resend_until = since;
         // Some(None): the stream ended (the container stopped); Some(Some(e)): it failed.
         let mut end: Option<Option<String>> = None;
         let mut stream = match wire::open(src.link, src.socket, &req, tty).await {
@@ -107,8 +109,13 @@ pub async fn follow(
             if end.is_some() {
                 asm.finish(&mut lines);
             }
-            if let Some(after) = since {
+            // Only the re-read second is filtered: once past it, lines of the same instant
+            // (several lines of one write) are all new.
+            if let Some(after) = resend_until {
                 lines.retain(|l| l.at > after);
+                if !lines.is_empty() {
+                    resend_until = None;
+                }
             }
             if let Some(last) = lines.last() {
                 since = Some(last.at);

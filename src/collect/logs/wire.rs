@@ -51,7 +51,8 @@ pub struct LogStream {
 }
 
 /// Opens the log stream of `req.container` through the Docker socket at `socket` on the
-/// link's host. `tty`: the container has a terminal, so its stream has no frame headers.
+/// link's host. `tty`: the container has a terminal, so its stream has no frame headers
+/// (asked of Docker beforehand; the response's Content-Type wins where the daemon sends one).
 pub async fn open(
     link: &dyn Link,
     socket: &str,
@@ -96,7 +97,7 @@ pub async fn open(
     })?;
     let mut stream = LogStream {
         io,
-        decoder: Decoder::new(head.chunked, !tty),
+        decoder: Decoder::new(head.chunked, head.multiplexed.unwrap_or(!tty)),
         buf: vec![0; READ_BUF],
         pending: body,
     };
@@ -123,16 +124,25 @@ impl LogStream {
             self.decoder
                 .feed(&pending, frame)
                 .map_err(std::io::Error::other)?;
-            return Ok(!self.decoder.done());
+            return Ok(self.open(frame));
         }
         let n = self.io.read(&mut self.buf).await?;
         if n == 0 {
+            self.decoder.flush(frame);
             return Ok(false);
         }
         self.decoder
             .feed(&self.buf[..n], frame)
             .map_err(std::io::Error::other)?;
-        Ok(!self.decoder.done())
+        Ok(self.open(frame))
+    }
+
+    /// False once the body has ended, after handing over what was held back.
+    fn open(&mut self, frame: &mut impl FnMut(&[u8], bool)) -> bool {
+        if self.decoder.done() {
+            self.decoder.flush(frame);
+        }
+        !self.decoder.done()
     }
 
     /// The message of an error response: Docker's JSON `{"message": …}` or the text.
@@ -167,6 +177,9 @@ impl LogStream {
 struct Head {
     status: u16,
     chunked: bool,
+    /// From the Content-Type (API 1.42 and later say it): Some(true) multiplexed,
+    /// Some(false) raw (a TTY); None when the daemon does not say.
+    multiplexed: Option<bool>,
 }
 
 impl Head {
@@ -184,11 +197,24 @@ impl Head {
                     crate::sanitize::plain(status_line)
                 )
             })?;
-        let chunked = lines.filter_map(|l| l.split_once(':')).any(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        });
-        Ok(Head { status, chunked })
+        let (mut chunked, mut multiplexed) = (false, None);
+        for (k, v) in lines.filter_map(|l| l.split_once(':')) {
+            let (k, v) = (k.trim(), v.trim().to_ascii_lowercase());
+            if k.eq_ignore_ascii_case("transfer-encoding") {
+                chunked |= v.contains("chunked");
+            } else if k.eq_ignore_ascii_case("content-type") {
+                multiplexed = match v.as_str() {
+                    "application/vnd.docker.multiplexed-stream" => Some(true),
+                    // Before 1.42 raw-stream was sent for both kinds: it says nothing.
+                    _ => None,
+                };
+            }
+        }
+        Ok(Head {
+            status,
+            chunked,
+            multiplexed,
+        })
     }
 }
 
@@ -229,6 +255,14 @@ impl Decoder {
             }),
             frame: Vec::new(),
             done: false,
+        }
+    }
+
+    /// The stream ended: a TTY line still waiting for its "\n" is a frame now.
+    pub fn flush(&mut self, out: &mut impl FnMut(&[u8], bool)) {
+        if self.mux.is_none() && !self.frame.is_empty() {
+            out(&self.frame, false);
+            self.frame.clear();
         }
     }
 
@@ -473,17 +507,22 @@ mod tests {
             Head::parse(head),
             Ok(Head {
                 status: 200,
-                chunked: true
+                chunked: true,
+                multiplexed: None,
             })
         );
         assert_eq!(
             Head::parse(b"HTTP/1.0 404 Not Found\r\n\r\n"),
             Ok(Head {
                 status: 404,
-                chunked: false
+                chunked: false,
+                multiplexed: None,
             })
         );
         assert!(Head::parse(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        let newer =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n";
+        assert_eq!(Head::parse(newer).unwrap().multiplexed, Some(true));
     }
 
     #[test]

@@ -41,6 +41,14 @@ const SIZES_EVERY: Duration = Duration::from_secs(60);
 /// for a lock on a catalog after 2 s (a VACUUM FULL of pg_database must not hang the pane).
 const SESSION_OPTIONS: &str = "-c statement_timeout=10000 -c lock_timeout=2000";
 
+/// A session to signal, as it was when it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub pid: i32,
+    pub backend_start: Option<jiff::Timestamp>,
+    pub query_start: Option<jiff::Timestamp>,
+}
+
 /// Where the cluster listens, as seen from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -206,9 +214,16 @@ impl PgSession {
                 cluster: self.cluster.clone(),
             });
         };
-        let with_sizes = lock(&self.sizes)
-            .0
-            .is_none_or(|at| at.elapsed() >= SIZES_EVERY);
+        // The attempt counts even if it fails: a measurement that times out is not retried
+        // on every refresh.
+        let with_sizes = {
+            let mut sizes = lock(&self.sizes);
+            let due = sizes.0.is_none_or(|at| at.elapsed() >= SIZES_EVERY);
+            if due {
+                sizes.0 = Some(tokio::time::Instant::now());
+            }
+            due
+        };
         let what = "the snapshot statement";
         let row = tokio::time::timeout(
             QUERY_TIMEOUT,
@@ -227,7 +242,6 @@ impl PgSession {
         let mut snap = parse(&json)?;
         let mut sizes = lock(&self.sizes);
         if with_sizes {
-            sizes.0 = Some(tokio::time::Instant::now());
             sizes.1 = snap
                 .databases
                 .iter()
@@ -253,6 +267,51 @@ impl PgSession {
     /// [`PgSession::cancel`] for the result.
     pub async fn terminate(&self, pid: i32) -> Result<bool, PgError> {
         self.signal("pg_terminate_backend", pid).await
+    }
+
+    /// Cancels the query of (or terminates) `backend`, but only if it is still the session
+    /// that was chosen: a pid is reused by the OS, and a pooler's server connection serves the
+    /// next client with the same pid, so the session's start (and, for a cancel, its query's
+    /// start) must still match. Ok(None): it does not any more, nothing was sent; Ok(Some(false)):
+    /// PostgreSQL refused (not permitted, or the backend just ended).
+    pub async fn signal_backend(
+        &self,
+        backend: &Backend,
+        terminate: bool,
+    ) -> Result<Option<bool>, PgError> {
+        if backend.pid == self.own_pid {
+            return Ok(Some(false));
+        }
+        let function = if terminate {
+            "pg_terminate_backend"
+        } else {
+            "pg_cancel_backend"
+        };
+        // Only an i32 and timestamps jiff printed are formatted in: nothing to inject.
+        let mut sql = format!(
+            "SELECT {function}(pid) FROM pg_stat_activity WHERE pid = {}",
+            backend.pid
+        );
+        let starts = [("backend_start", backend.backend_start)]
+            .into_iter()
+            .chain((!terminate).then_some(("query_start", backend.query_start)));
+        for (column, at) in starts {
+            if let Some(at) = at {
+                sql.push_str(&format!(" AND {column} = '{at}'::timestamptz"));
+            }
+        }
+        let messages = tokio::time::timeout(QUERY_TIMEOUT, self.client.simple_query(&sql))
+            .await
+            .map_err(|_| PgError::Timeout {
+                cluster: self.cluster.clone(),
+                what: format!("{function}({})", backend.pid),
+                after: QUERY_TIMEOUT,
+            })?
+            .map_err(|e| query_error(&self.cluster, &e))?;
+        Ok(messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(matches!(row.try_get(0), Ok(Some("t")))),
+            _ => None,
+        }))
     }
 
     /// True once the connection has ended (server restart, link lost): reconnect.
@@ -374,8 +433,21 @@ fn connect_error(target: &Target, had_password: bool, e: &tokio_postgres::Error)
                 ),
             };
         }
-        // The stream failed or ended during startup: the server went away or the link did.
-        return PgError::Closed { cluster };
+        // The stream failed or ended during startup (the server went away or the link did),
+        // or the client cannot do what the server asks (an authentication method it lacks):
+        // say which, the text tells them apart.
+        if text.contains("authentication") || text.contains("unsupported") {
+            return PgError::Auth {
+                cluster,
+                message: format!(
+                    "{text}: allow scram-sha-256, md5, password, peer or trust for role {user} in pg_hba.conf"
+                ),
+            };
+        }
+        return PgError::Server {
+            cluster,
+            message: format!("connecting failed: {text}"),
+        };
     };
     let message = db.message();
     let code = db.code().code();

@@ -9,7 +9,8 @@ use super::{Endpoint, PgError, Target};
 use crate::sanitize::plain;
 
 /// How long a `password_command` may run (it may ask an unlocked password manager).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shorter than the connect timeout around it, so its own message is the one shown.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(8);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
