@@ -50,21 +50,11 @@ fn three_ssh_hosts_one_behind_a_bastion_show_containers_and_disks() {
     )
     .unwrap();
 
-    let h = client.home.path().display().to_string();
-    let env = [
-        ("HOME", h.clone()),
-        ("XDG_STATE_HOME", format!("{h}/state")),
-        ("TERM", "xterm-256color".to_owned()),
-    ];
-    let tmux = Tmux::new(120, 40, &env);
-    tmux.wait_for_text(&["wf-prompt$"], WAIT);
-    tmux.type_line(&format!(
-        "{} --config {}",
-        env!("CARGO_BIN_EXE_watchfloor"),
-        config.display()
-    ));
+    let tmux = Tmux::console(
+        client.home.path(),
+        &format!("--config {}", config.display()),
+    );
 
-    // Overview: three hosts up, each with the two containers counted.
     let up = |name: &str, s: &str| {
         s.lines()
             .any(|l| l.starts_with(name) && l.contains(" up ") && l.contains("2/2"))

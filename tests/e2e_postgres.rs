@@ -39,19 +39,10 @@ fn console(pg: &Postgres, extra_args: &str) -> Console {
         ),
     )
     .unwrap();
-    let h = home.display().to_string();
-    let env = [
-        ("HOME", h.clone()),
-        ("XDG_STATE_HOME", format!("{h}/state")),
-        ("TERM", "xterm-256color".to_owned()),
-    ];
-    let tmux = Tmux::new(120, 40, &env);
-    tmux.wait_for_text(&["wf-prompt$"], WAIT);
-    tmux.type_line(&format!(
-        "{} {extra_args} --config {}",
-        env!("CARGO_BIN_EXE_watchfloor"),
-        config.display()
-    ));
+    let tmux = Tmux::console(
+        &home,
+        &format!("{extra_args} --config {}", config.display()),
+    );
     tmux.wait_for_text(&["Overview"], WAIT);
     tmux.keys(&["6"]);
     tmux.wait_for_text(&["▾ db1 / main", "conns"], WAIT);

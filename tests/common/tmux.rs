@@ -39,6 +39,23 @@ impl Tmux {
         t
     }
 
+    /// A 120x40 session whose HOME is `home` (state in `home/state`, config in
+    /// `home/.config`), running watchfloor with `args` once the prompt shows.
+    #[allow(dead_code)] // not every test binary starts the console this way
+    pub fn console(home: &std::path::Path, args: &str) -> Tmux {
+        let h = home.display().to_string();
+        let env = [
+            ("HOME", h.clone()),
+            ("XDG_CONFIG_HOME", format!("{h}/.config")),
+            ("XDG_STATE_HOME", format!("{h}/state")),
+            ("TERM", "xterm-256color".to_owned()),
+        ];
+        let t = Tmux::new(120, 40, &env);
+        t.wait_for_text(&["wf-prompt$"], Duration::from_secs(30));
+        t.type_line(&format!("{} {args}", env!("CARGO_BIN_EXE_watchfloor")));
+        t
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.args(["-L", &self.socket]);
