@@ -77,6 +77,8 @@ fn console_shows_containers_follows_events_switches_panes_and_quits_cleanly() {
     tmux.keys(&["?"]);
     tmux.wait_for_text(&["Help", "filter the list", "ctrl-r"], SHORT);
     tmux.keys(&["Escape"]);
+    // Wait for it to close: an Escape and a q read together are Alt-q to the terminal.
+    tmux.wait_until("help closed", SHORT, |s| !s.contains("filter the list"));
 
     // q restores the terminal: the alternate screen is gone and the prompt is back.
     tmux.keys(&["q"]);

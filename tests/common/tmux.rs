@@ -105,7 +105,16 @@ impl Tmux {
         timeout: Duration,
         check: impl Fn(&str) -> bool,
     ) -> String {
-        wait_for(what, timeout, || Some(self.screen()).filter(|s| check(s)))
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(what, timeout, || {
+                last = self.screen();
+                check(&last).then(|| last.clone())
+            })
+        }));
+        found.unwrap_or_else(|_| {
+            panic!("timed out after {timeout:?} waiting for {what}; screen:\n{last}")
+        })
     }
 }
 
