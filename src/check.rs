@@ -1,12 +1,12 @@
 //! `watchfloor check`: validates the config (already done by loading it) and tries every host
-//! step by step (resolve, TCP, host key, auth, Docker API, df), concurrently, each with a
-//! deadline. Prints one table row per host, then for each failure the step and what to do.
+//! step by step (resolve, TCP, host key, auth, Docker API, df, each PostgreSQL cluster),
+//! concurrently, each with a deadline. Prints one table row per host, then for each failure the step and what to do.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::collect::{disks, docker};
+use crate::collect::{disks, docker, postgres};
 use crate::config::{HostSpec, Transport};
 use crate::link::Link;
 use crate::link::local::Local;
@@ -14,7 +14,9 @@ use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options, Step};
 
 /// The columns, in the order the steps run.
-pub const STEPS: [&str; 6] = ["resolve", "tcp", "host key", "auth", "docker", "df"];
+pub const STEPS: [&str; 7] = [
+    "resolve", "tcp", "host key", "auth", "docker", "df", "postgres",
+];
 
 /// What happened to one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,37 @@ async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
         Ok(s) => format!("{} fs", s.filesystems.len()),
         Err(e) => fail(check, 5, e.to_string()),
     };
+    check.cells[6] = "…".into();
+    check.cells[6] = if spec.postgres.is_empty() {
+        "off".into()
+    } else {
+        clusters(spec, &*link, check).await
+    };
+}
+
+/// Connects to every cluster of the host and takes one snapshot: "15.20" per cluster, marked
+/// "(limited)" when the role lacks pg_monitor; the first failure fails the step.
+async fn clusters(spec: &HostSpec, link: &dyn Link, check: &mut HostCheck) -> String {
+    let mut cells = Vec::new();
+    for pg in &spec.postgres {
+        let snapshot = match postgres::connect(link, &pg.target).await {
+            Ok(session) => session.snapshot().await,
+            Err(e) => Err(e),
+        };
+        match snapshot {
+            Ok(s) => {
+                let version = s.server.version.split_whitespace().next().unwrap_or("?");
+                let limited = if s.server.privileged {
+                    ""
+                } else {
+                    " (limited)"
+                };
+                cells.push(format!("{}: {version}{limited}", pg.target.name));
+            }
+            Err(e) => return fail(check, 6, e.to_string()),
+        }
+    }
+    cells.join(", ")
 }
 
 fn fail(check: &mut HostCheck, step: usize, message: String) -> String {
@@ -183,16 +216,24 @@ mod tests {
         let ok = HostCheck {
             name: "app1".into(),
             address: "root@10.8.0.2".into(),
-            cells: ["ok", "ok", "ok", "ok", "20.10.24 (API 1.41)", "3 fs"]
-                .map(String::from)
-                .to_vec(),
+            cells: [
+                "ok",
+                "ok",
+                "ok",
+                "ok",
+                "20.10.24 (API 1.41)",
+                "3 fs",
+                "main: 15.20",
+            ]
+            .map(String::from)
+            .to_vec(),
             failure: None,
             learned: vec![],
         };
         let bad = HostCheck {
             name: "db1".into(),
             address: "root@[10.8.0.3]:2222".into(),
-            cells: ["ok", "ok", "FAIL", "-", "-", "-"]
+            cells: ["ok", "ok", "FAIL", "-", "-", "-", "-"]
                 .map(String::from)
                 .to_vec(),
             failure: Some((

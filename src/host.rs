@@ -63,6 +63,8 @@ struct Triggers {
     disks: Notify,
     tunnels: Notify,
     reconnect: Notify,
+    /// Wakes every cluster's worker (each may be between refreshes or waiting to reconnect).
+    postgres: Notify,
 }
 
 /// What the UI asked for that outlives a connection: log follows (resumed after a reconnect
@@ -110,6 +112,7 @@ async fn run(
                     triggers.disks.notify_one();
                     triggers.tunnels.notify_one();
                     triggers.reconnect.notify_one();
+                    triggers.postgres.notify_waiters();
                 }
                 HostCommand::FollowLogs {
                     view,
@@ -261,7 +264,7 @@ async fn collect(
         () = containers => {}
         () = disks => {}
         () = tunnels => {}
-        () = watch_postgres(spec, &*link, signal_rx, out) => {}
+        () = watch_postgres(spec, &*link, signal_rx, &triggers.postgres, out) => {}
         () = follow_logs(&docker, wanted, out) => {}
         () = sample_stats(spec, &*link, &docker, wanted, out) => {}
         () = run_actions(&docker, &signal_tx, wanted, out) => {}
@@ -519,6 +522,7 @@ async fn watch_postgres(
     spec: &HostSpec,
     link: &dyn Link,
     signals: Vec<mpsc::Receiver<SignalRequest>>,
+    refresh: &Notify,
     out: &Sender,
 ) {
     let clusters = spec
@@ -526,7 +530,7 @@ async fn watch_postgres(
         .iter()
         .zip(signals)
         .enumerate()
-        .map(|(i, (pg, rx))| watch_cluster(i, pg, link, rx, out));
+        .map(|(i, (pg, rx))| watch_cluster(i, pg, link, rx, refresh, out));
     futures_util::future::join_all(clusters).await;
     std::future::pending::<()>().await;
 }
@@ -536,6 +540,7 @@ async fn watch_cluster(
     pg: &PgSpec,
     link: &dyn Link,
     mut signals: mpsc::Receiver<SignalRequest>,
+    refresh: &Notify,
     out: &Sender,
 ) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -572,6 +577,7 @@ async fn watch_cluster(
                 loop {
                     tokio::select! {
                         () = tokio::time::sleep_until(next) => break,
+                        () = refresh.notified() => break,
                         Some(req) = signals.recv() => {
                             let result = signal(&session, &req, pg).await;
                             let _ = req.reply.send(result);
@@ -595,6 +601,7 @@ async fn watch_cluster(
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => break,
+                () = refresh.notified() => break,
                 Some(req) = signals.recv() => {
                     let result = match postgres::connect(link, &pg.target).await {
                         Ok(session) => signal(&session, &req, pg).await,

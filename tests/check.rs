@@ -1,6 +1,6 @@
 //! `watchfloor check` as users run it, against real sshd and dockerd: every step passes on a
 //! healthy fleet; a changed host key fails at the host key step with the fix; an unknown key
-//! is refused until `--accept-new` records it.
+//! is refused until `--accept-new` records it; each PostgreSQL cluster is connected to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -113,4 +113,51 @@ fn an_unknown_key_is_refused_until_accept_new_records_it() {
     );
     let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+/// PostgreSQL clusters are a step of their own: each is connected to and read once, through
+/// the host's link (here real sshd, peer authentication as root); a missing socket fails the
+/// step with its path.
+#[test]
+fn check_connects_to_each_postgres_cluster() {
+    let pg = common::postgres::Postgres::start();
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let path = client.home.path().join("watchfloor.toml");
+    let write = |second_socket: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
+                 [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\n\n\
+                 [[host.postgres]]\nname = \"other\"\nsocket = \"{second_socket}\"\n",
+                server.spec(),
+                pg.socket_path()
+            ),
+        )
+        .unwrap();
+    };
+    let config = path.display().to_string();
+    write(&pg.socket_path());
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("POSTGRES"), "{text}");
+    // "main: <server version>, other: <server version>"
+    let version_after = |name: &str| {
+        text.split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| c.is_ascii_digit())
+    };
+    assert!(version_after("main") && version_after("other"), "{text}");
+    assert!(text.contains("1 of 1 hosts OK"), "{text}");
+
+    write("/nonexistent/.s.PGSQL.5432");
+    let out = watchfloor(client.home.path(), &["--config", &config, "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("db1 failed at postgres"), "{text}");
+    assert!(text.contains("/nonexistent/.s.PGSQL.5432"), "{text}");
 }

@@ -23,7 +23,7 @@ struct Console {
 }
 
 /// watchfloor in tmux watching `pg` through a loopback sshd, on the PostgreSQL pane.
-fn console(pg: &Postgres, extra_args: &str) -> Console {
+fn console(pg: &Postgres, extra_args: &str, interval: &str) -> Console {
     let client = Client::new();
     let server = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&server);
@@ -33,7 +33,7 @@ fn console(pg: &Postgres, extra_args: &str) -> Console {
         &config,
         format!(
             "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
-             [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\ninterval = \"1s\"\n",
+             [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\ninterval = \"{interval}\"\n",
             server.spec(),
             pg.socket_path()
         ),
@@ -120,7 +120,7 @@ fn a_lock_chain_shows_as_a_tree_and_cancelling_its_root_clears_it() {
         "CREATE TABLE t (x int); CREATE TABLE u (id int PRIMARY KEY, v int); \
          INSERT INTO u VALUES (1, 0);",
     );
-    let c = console(&pg, "");
+    let c = console(&pg, "", "1s");
     let tmux = &c.tmux;
 
     // A holds t while running; B holds u's row and waits for t, then commits; C waits for
@@ -200,7 +200,8 @@ fn a_lock_chain_shows_as_a_tree_and_cancelling_its_root_clears_it() {
 #[test]
 fn read_only_refuses_cancel_and_terminate() {
     let pg = Postgres::start();
-    let c = console(&pg, "--read-only");
+    // Refreshed once a minute: the new session shows at once only because of Ctrl-R.
+    let c = console(&pg, "--read-only", "1m");
     let tmux = &c.tmux;
     let mut s = pg.spawn_psql("postgres", "sleeper");
     s.send("SELECT pg_sleep(600);");
@@ -209,7 +210,8 @@ fn read_only_refuses_cancel_and_terminate() {
         "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'sleeper' AND state = 'active')",
     );
     let pid = pg.pid_of("sleeper");
-    tmux.wait_for_text(&["sleeper"], WAIT);
+    tmux.keys(&["C-r"]);
+    tmux.wait_for_text(&["sleeper"], Duration::from_secs(10));
     select_backend(tmux, pid);
     for (key, verb) in [("C", "cancel"), ("T", "terminate")] {
         tmux.keys(&[key]);
