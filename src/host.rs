@@ -26,6 +26,7 @@ use crate::link::local::Local;
 use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options};
 use crate::link::{AbortOnDrop, Link, LinkError, LinkState};
+use crate::lock;
 
 /// Commands queued per host; the UI never waits on a full queue (it says "host busy").
 const COMMAND_QUEUE: usize = 8;
@@ -301,11 +302,6 @@ impl DockerOnDemand {
         *client = Some(d.clone());
         Ok(d)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave their plain data half-updated.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Keeps one task per wanted log follow; tasks of closed views are dropped (aborted).

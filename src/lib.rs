@@ -30,3 +30,9 @@ pub mod link;
 pub mod sanitize;
 pub mod tui;
 pub mod ui;
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (plain values replaced
+/// whole): a poisoned lock is used as it is rather than spreading the panic.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

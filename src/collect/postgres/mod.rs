@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::link::{Link, LinkError};
+use crate::lock;
 
 pub use locks::{TreeRow, lock_tree};
 pub use model::{
@@ -361,11 +362,6 @@ impl PgSession {
             }),
         }
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Plain data: a panic while holding the lock cannot leave it half-updated.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for PgSession {

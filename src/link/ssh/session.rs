@@ -166,9 +166,7 @@ pub async fn connect(
 }
 
 fn take(slot: &Mutex<Option<KeyOutcome>>) -> Option<KeyOutcome> {
-    slot.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
+    crate::lock(slot).take()
 }
 
 fn timed_out(name: &str, what: &str, after: Duration) -> LinkError {
@@ -384,10 +382,7 @@ impl Client {
             }),
         };
         let accepted = matches!(decision, KeyOutcome::Learned { .. });
-        *self
-            .outcome
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decision);
+        *crate::lock(&self.outcome) = Some(decision);
         accepted
     }
 }
