@@ -569,17 +569,7 @@ async fn watch_cluster(
                     break retry; // reconnect, after a pause that grows while it keeps failing
                 }
                 retry = FIRST_RETRY;
-                let next = tokio::time::Instant::now() + pg.interval;
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(next) => break,
-                        () = refresh.notified() => break,
-                        Some(req) = signals.recv() => {
-                            let result = signal(&session, &req, pg).await;
-                            let _ = req.reply.send(result);
-                        }
-                    }
-                }
+                wait_answering(pg.interval, Some(&session), pg, link, &mut signals, refresh).await;
             },
             // A refused login will not fix itself soon; try again now and then anyway,
             // since someone may be fixing pg_hba.conf right now.
@@ -592,19 +582,34 @@ async fn watch_cluster(
             }
         };
         retry = (retry * 2).min(MAX_RETRY);
-        // Meanwhile an action still gets a connection of its own.
-        let next = tokio::time::Instant::now() + wait;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(next) => break,
-                () = refresh.notified() => break,
-                Some(req) = signals.recv() => {
-                    let result = match postgres::connect(link, &pg.target).await {
-                        Ok(session) => signal(&session, &req, pg).await,
+        wait_answering(wait, None, pg, link, &mut signals, refresh).await;
+    }
+}
+
+/// Waits `pause` (or until a refresh is asked for), carrying out the cancels and terminates
+/// that come meanwhile: over `session`, or, between connections, over one of their own.
+async fn wait_answering(
+    pause: Duration,
+    session: Option<&postgres::PgSession>,
+    pg: &PgSpec,
+    link: &dyn Link,
+    signals: &mut mpsc::Receiver<SignalRequest>,
+    refresh: &Notify,
+) {
+    let until = tokio::time::Instant::now() + pause;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return,
+            () = refresh.notified() => return,
+            Some(req) = signals.recv() => {
+                let result = match session {
+                    Some(session) => signal(session, &req, pg).await,
+                    None => match postgres::connect(link, &pg.target).await {
+                        Ok(own) => signal(&own, &req, pg).await,
                         Err(e) => Err(e.to_string()),
-                    };
-                    let _ = req.reply.send(result);
-                }
+                    },
+                };
+                let _ = req.reply.send(result);
             }
         }
     }
