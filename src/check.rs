@@ -138,7 +138,7 @@ async fn clusters(spec: &HostSpec, link: &dyn Link, check: &mut HostCheck) -> St
         };
         match snapshot {
             Ok(s) => {
-                let version = s.server.version.split_whitespace().next().unwrap_or("?");
+                let version = s.server.short_version();
                 let limited = if s.server.privileged {
                     ""
                 } else {

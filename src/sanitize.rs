@@ -110,6 +110,12 @@ pub fn is_unsafe(c: char) -> bool {
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
+/// [`plain`] with every run of whitespace folded to one space: a multi-line SQL query on
+/// one row.
+pub fn folded(s: &str) -> String {
+    plain(s).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// One line of plain text: sequences removed, tabs and line breaks become spaces.
 pub fn plain(s: &str) -> String {
     if !s.chars().any(is_unsafe) {

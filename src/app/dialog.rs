@@ -201,17 +201,14 @@ impl super::App {
             return None;
         }
         let (host, index, pid) = self.selected_postgres_row()?.backend()?;
-        let cluster = self.hosts.get(host.0)?.postgres.get(index)?;
-        let snap = cluster.observed.latest()?;
-        let session = snap.session(pid)?;
+        let (cluster, snap, session) = self.postgres_session((host, index, pid))?;
         let blocks = crate::collect::postgres::lock_tree(&snap.sessions)
             .iter()
             .find(|t| t.pid == pid)
             .map_or(0, |t| t.blocks);
         // Names come from the database: untrusted, like the query.
         let clean = |v: &Option<String>| v.as_deref().map(crate::sanitize::plain);
-        let query = crate::sanitize::plain(&session.query);
-        let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let query = crate::sanitize::folded(&session.query);
         Some((
             host,
             Target::Backend {

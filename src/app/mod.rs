@@ -201,15 +201,10 @@ impl App {
                     h.apply(ev, self.now);
                 }
                 // A session shown in full that has ended: nothing left to show.
-                if let Some((host, cluster, pid)) = self.postgres.detail {
-                    let gone = self
-                        .hosts
-                        .get(host.0)
-                        .and_then(|h| h.postgres.get(cluster)?.observed.latest())
-                        .is_none_or(|s| s.session(pid).is_none());
-                    if gone {
-                        self.postgres.detail = None;
-                    }
+                if let Some(detail) = self.postgres.detail
+                    && self.postgres_session(detail).is_none()
+                {
+                    self.postgres.detail = None;
                 }
                 Vec::new()
             }
@@ -497,6 +492,21 @@ impl App {
             .into_iter()
             .map(|(k, _)| k)
             .collect()
+    }
+
+    /// A PostgreSQL session by (host, cluster index, pid), with its cluster and the snapshot
+    /// it is from: the latest.
+    pub fn postgres_session(
+        &self,
+        (host, cluster, pid): (HostId, usize, i32),
+    ) -> Option<(
+        &hosts::Cluster,
+        &crate::collect::postgres::Snapshot,
+        &crate::collect::postgres::Session,
+    )> {
+        let cluster = self.hosts.get(host.0)?.postgres.get(cluster)?;
+        let snap = cluster.observed.latest()?;
+        Some((cluster, snap, snap.session(pid)?))
     }
 
     /// The PostgreSQL pane's selected row.

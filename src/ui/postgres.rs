@@ -71,16 +71,8 @@ impl Widget for PostgresPane<'_> {
         let selected = (!keys.is_empty()).then(|| app.postgres.selection.index(&keys));
         let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();
         widgets::render_list(lines, selected, list, buf, theme);
-        if let Some((host, cluster, pid)) = app.postgres.detail {
-            let session = app
-                .hosts
-                .get(host.0)
-                .and_then(|h| h.postgres.get(cluster))
-                .and_then(|c| c.observed.latest())
-                .and_then(|s| s.session(pid));
-            if let Some(s) = session {
-                Detail { session: s, theme }.render(inner, buf);
-            }
+        if let Some((_, _, session)) = app.postgres.detail.and_then(|d| app.postgres_session(d)) {
+            Detail { session, theme }.render(inner, buf);
         }
     }
 }
@@ -132,7 +124,7 @@ impl PostgresPane<'_> {
             return Line::from(spans);
         };
         let s = &snap.server;
-        let version = s.version.split_whitespace().next().unwrap_or_default();
+        let version = s.short_version();
         let role = if s.in_recovery { "standby" } else { "primary" };
         spans.push(Span::styled(
             format!("PG {version} {role} · up {} · ", widgets::age(s.uptime())),
@@ -173,15 +165,10 @@ impl PostgresPane<'_> {
                 theme.muted(),
             ));
         }
-        if matches!(
-            c.observed.freshness(self.app.now),
-            crate::app::hosts::Freshness::Stale(_)
-        ) {
+        let freshness = c.observed.freshness(self.app.now);
+        if matches!(freshness, crate::app::hosts::Freshness::Stale(_)) {
             spans.push(Span::raw(" "));
-            spans.push(widgets::freshness(
-                &c.observed.freshness(self.app.now),
-                theme,
-            ));
+            spans.push(widgets::freshness(&freshness, theme));
         }
         Line::from(spans)
     }
@@ -233,10 +220,7 @@ fn session_line(
     theme: &Theme,
 ) -> Line<'static> {
     let text = |v: Option<&str>| crate::sanitize::plain(v.unwrap_or("-"));
-    let query: String = crate::sanitize::plain(&s.query)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let query = crate::sanitize::folded(&s.query);
     columns(
         w,
         &RIGHT,

@@ -85,6 +85,11 @@ impl Server {
     pub fn uptime(&self) -> Duration {
         elapsed(self.started_at, self.now)
     }
+
+    /// The version number alone: "15.20" of "15.20 (Debian 15.20-0+deb12u1)".
+    pub fn short_version(&self) -> &str {
+        self.version.split_whitespace().next().unwrap_or("?")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
