@@ -173,6 +173,12 @@ impl App {
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
+        // Log batches (dozens a second under a firehose) and stats samples never change which
+        // containers are on screen: no rebuilding the rows for them.
+        let screen_may_change = !matches!(
+            event,
+            AppEvent::Host(_, HostEvent::Logs(_) | HostEvent::Stats(_))
+        );
         let mut effects = match event {
             AppEvent::Key(key) => self.on_key(key),
             AppEvent::Resize { width, height } => {
@@ -212,7 +218,9 @@ impl App {
         if self.quit {
             effects.extend(self.actions.abandon(&self.user, self.now));
         }
-        effects.extend(self.ask_stats());
+        if screen_may_change {
+            effects.extend(self.ask_stats());
+        }
         effects
     }
 
