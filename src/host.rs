@@ -626,7 +626,7 @@ impl Drop for ActionGuard {
     fn drop(&mut self) {
         if !self.done {
             let why = "the connection to the host was lost while the action ran; its outcome \
-                       is unknown: check the containers"
+                       is unknown: check the host"
                 .to_owned();
             let done = Progress::Done {
                 result: Err(why),
