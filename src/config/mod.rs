@@ -163,17 +163,23 @@ pub struct Threshold(pub Duration);
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let bad = || {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: write it like \"200ms\", \"30s\" or \"1m\""
-            ))
-        };
-        let parsed: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
-        match Duration::try_from(parsed) {
-            Ok(d) if !d.is_zero() => Ok(Threshold(d)),
-            _ => Err(bad()),
-        }
+        duration(
+            &text,
+            Duration::from_nanos(1),
+            "\"200ms\", \"30s\" or \"1m\"",
+        )
+        .map(Threshold)
+        .map_err(serde::de::Error::custom)
     }
+}
+
+/// `text` as a duration of at least `min`; the error shows how to write one (`examples`).
+fn duration(text: &str, min: Duration, examples: &str) -> Result<Duration, String> {
+    text.parse::<jiff::SignedDuration>()
+        .ok()
+        .and_then(|d| Duration::try_from(d).ok())
+        .filter(|d| *d >= min)
+        .ok_or_else(|| format!("invalid duration {text:?}: write it like {examples}"))
 }
 
 /// A cluster as the host worker and the UI need it.
@@ -197,17 +203,10 @@ pub struct Interval(pub Duration);
 impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let bad = || {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: write it like \"30s\", \"5m\" or \"1h 30m\" (at least 1s)"
-            ))
-        };
-        let parsed: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
-        let d = Duration::try_from(parsed).map_err(|_| bad())?;
-        if d < Duration::from_secs(1) {
-            return Err(bad());
-        }
-        Ok(Interval(d))
+        let examples = "\"30s\", \"5m\" or \"1h 30m\" (at least 1s)";
+        duration(&text, Duration::from_secs(1), examples)
+            .map(Interval)
+            .map_err(serde::de::Error::custom)
     }
 }
 
