@@ -5,9 +5,12 @@
 //! `benches/log_pipeline.rs`).
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
+use std::cell::OnceCell;
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use jiff::Timestamp;
 use ratatui::style::{Color, Modifier, Style};
@@ -81,37 +84,79 @@ fn run(start: usize, end: usize, kind: RunKind) -> Run {
     }
 }
 
-/// One log line, ready to draw.
-#[derive(Debug, Clone, PartialEq)]
+/// One log line: as Docker sent it, and what it shows as, rendered on first use. A firehose
+/// brings far more lines than anyone looks at, and rendering was most of what a line cost;
+/// the ring keeps the raw bytes and only lines drawn, searched or saved are rendered (once).
+/// Derefs to that rendered form, [`Shown`].
+#[derive(Debug, Clone)]
 pub struct LogLine {
     /// Docker's timestamp of the line (of its first part, for a line Docker split).
     pub at: Timestamp,
     pub stderr: bool,
-    /// What is shown: printable characters only (no C0/C1 control, no escape sequence, no bidi
-    /// override), tabs expanded, JSON lines rendered as "time level message k=v …".
+    /// The line was longer than MAX_LINE_BYTES: cut, its text ends with CUT_MARKER.
+    pub cut: bool,
+    /// The payload (without its "\n"), at most MAX_LINE_BYTES of it.
+    raw: Box<[u8]>,
+    shown: OnceCell<Shown>,
+}
+
+/// A line ready to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// Printable characters only (no C0/C1 control, no escape sequence, no bidi override),
+    /// tabs expanded, JSON lines rendered as "time level message k=v …".
     pub text: Box<str>,
     pub runs: Box<[Run]>,
     pub level: Option<Level>,
-    /// The line was longer than MAX_LINE_BYTES: cut, `text` ends with CUT_MARKER.
-    pub cut: bool,
 }
 
-/// Turns the payload of one complete line (without its "\n") into a LogLine. Invalid UTF-8
-/// shows as U+FFFD; a trailing "\r" is dropped and, like a terminal, only the text written
-/// after the last other "\r" shows (progress bars).
+impl PartialEq for LogLine {
+    fn eq(&self, other: &LogLine) -> bool {
+        (self.at, self.stderr, self.cut, &self.raw)
+            == (other.at, other.stderr, other.cut, &other.raw)
+    }
+}
+
+impl std::ops::Deref for LogLine {
+    type Target = Shown;
+
+    fn deref(&self) -> &Shown {
+        self.shown.get_or_init(|| shown(&self.raw, self.cut))
+    }
+}
+
+impl LogLine {
+    /// `cut`: the end of `raw` was already dropped (a long line the Assembler stopped keeping).
+    fn new(at: Timestamp, stderr: bool, raw: &[u8], cut: bool) -> LogLine {
+        let (raw, cut) = match raw.get(..MAX_LINE_BYTES) {
+            Some(kept) if raw.len() > MAX_LINE_BYTES => (kept, true),
+            _ => (raw, cut),
+        };
+        LogLine {
+            at,
+            stderr,
+            cut,
+            raw: raw.into(),
+            shown: OnceCell::new(),
+        }
+    }
+}
+
+/// The line whose payload (without its "\n") is `raw`. Invalid UTF-8 shows as U+FFFD; a
+/// trailing "\r" is dropped and, like a terminal, only the text written after the last other
+/// "\r" shows (progress bars).
 pub fn render(at: Timestamp, stderr: bool, raw: &[u8]) -> LogLine {
-    render_line(at, stderr, raw, false)
+    LogLine::new(at, stderr, raw, false)
 }
 
-/// `cut`: the end of `raw` was already dropped (a long line the Assembler stopped keeping).
-fn render_line(at: Timestamp, stderr: bool, raw: &[u8], cut: bool) -> LogLine {
-    let (raw, cut) = match raw.get(..MAX_LINE_BYTES) {
-        Some(kept) if raw.len() > MAX_LINE_BYTES => (kept, true),
-        _ => (raw, cut),
-    };
+fn shown(raw: &[u8], cut: bool) -> Shown {
     let raw = if cut { trim_split_char(raw) } else { raw };
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let s = String::from_utf8_lossy(raw);
+    // Valid UTF-8, the usual case, is checked faster than from_utf8_lossy goes.
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let Rendered {
         mut text,
         runs,
@@ -120,13 +165,10 @@ fn render_line(at: Timestamp, stderr: bool, raw: &[u8], cut: bool) -> LogLine {
     if cut {
         text.push_str(CUT_MARKER);
     }
-    LogLine {
-        at,
-        stderr,
+    Shown {
         text: text.into_boxed_str(),
         runs: runs.into_boxed_slice(),
         level,
-        cut,
     }
 }
 
@@ -740,15 +782,14 @@ impl Partial {
 /// The recent lines, to recognise re-sent ones.
 struct Seen {
     window: usize,
-    order: VecDeque<LineKey>,
-    keys: HashSet<LineKey>,
-    /// The newest timestamp of a line let through: re-sent lines are never newer.
-    newest: Option<Timestamp>,
+    /// Keys of the last `window` lines let through, in time order: re-sent lines are never
+    /// newer than the newest, so only those are looked up (by time, then payload).
+    recent: VecDeque<LineKey>,
     hasher: RandomState,
     dropped: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct LineKey {
     at: Timestamp,
     stderr: bool,
@@ -756,35 +797,34 @@ struct LineKey {
 }
 
 impl Seen {
-    /// Renders the line into `out` unless it is a re-sent one. `raw` is at most
-    /// MAX_LINE_BYTES, `cut` says more was dropped.
+    /// Keeps the line in `out` unless it is a re-sent one. `cut` says the end of `raw` was
+    /// dropped already.
     fn emit(&mut self, at: Timestamp, stderr: bool, raw: &[u8], cut: bool, out: &mut Vec<LogLine>) {
-        let (raw, cut) = match raw.get(..MAX_LINE_BYTES) {
-            Some(kept) if raw.len() > MAX_LINE_BYTES => (kept, true),
-            _ => (raw, cut),
-        };
+        let line = LogLine::new(at, stderr, raw, cut);
         if self.window > 0 {
             let key = LineKey {
                 at,
                 stderr,
-                payload: self.hasher.hash_one((raw, cut)),
+                payload: self.hasher.hash_one((&line.raw, line.cut)),
             };
-            // A line newer than any before is new for sure: no lookup on the live path.
-            // Identical lines in the same nanosecond on the same stream count as one.
-            if self.newest.is_some_and(|newest| at <= newest) && self.keys.contains(&key) {
-                self.dropped += 1;
-                return;
+            if self.recent.back().is_none_or(|newest| newest.at < at) {
+                self.recent.push_back(key);
+            } else {
+                // Identical lines in the same nanosecond on the same stream count as one.
+                let from = self.recent.partition_point(|k| k.at < at);
+                let mut same_instant = self.recent.range(from..).take_while(|k| k.at == at);
+                if same_instant.any(|k| *k == key) {
+                    self.dropped += 1;
+                    return;
+                }
+                // Out of order (stdout and stderr race): to its place in time.
+                self.recent.insert(from, key);
             }
-            self.newest = self.newest.max(Some(at));
-            if self.order.len() == self.window
-                && let Some(old) = self.order.pop_front()
-            {
-                self.keys.remove(&old);
+            if self.recent.len() > self.window {
+                self.recent.pop_front();
             }
-            self.order.push_back(key);
-            self.keys.insert(key);
         }
-        out.push(render_line(at, stderr, raw, cut));
+        out.push(line);
     }
 }
 
@@ -796,10 +836,8 @@ impl Assembler {
             last_at: Timestamp::UNIX_EPOCH,
             seen: Seen {
                 window: dedup_window,
-                order: VecDeque::new(),
-                keys: HashSet::new(),
-                newest: None,
-                hasher: RandomState::new(),
+                recent: VecDeque::with_capacity(dedup_window.min(4096)),
+                hasher: RandomState::default(),
                 dropped: 0,
             },
         }
@@ -820,7 +858,7 @@ impl Assembler {
                 self.last_at = ts;
                 rest = payload;
             }
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
                 let partial = &mut self.partial[usize::from(stderr)];
                 partial.at.get_or_insert(at);
                 partial.append(rest);
@@ -871,13 +909,69 @@ impl Assembler {
 fn split_timestamp(b: &[u8]) -> Option<(Timestamp, &[u8])> {
     let end = b.iter().take(40).position(|&c| c == b' ')?;
     let s = &b[..end];
-    // Only what looks like a date goes to jiff: TTY payload lines come here too, and jiff's
+    // Only what looks like a date goes further: TTY payload lines come here too, and jiff's
     // errors allocate.
     if s.len() < 20 || s[4] != b'-' || !s[..4].iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let ts = std::str::from_utf8(s).ok()?.parse().ok()?;
+    let ts = match docker_time(s) {
+        Some(ts) => ts,
+        None => std::str::from_utf8(s).ok()?.parse().ok()?,
+    };
     Some((ts, &b[end + 1..]))
+}
+
+/// Docker's own format, "2026-11-23T16:00:04.12345678Z" (UTC, the fraction without trailing
+/// zeros, no fraction at all on a whole second), read by hand: jiff's general parser was a
+/// tenth of what a firehose cost. None for anything else, which jiff then reads.
+fn docker_time(s: &[u8]) -> Option<Timestamp> {
+    let num = |from: usize, len: usize| {
+        s.get(from..from + len)?.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    if s.get(4) != Some(&b'-')
+        || s.get(7) != Some(&b'-')
+        || s.get(10) != Some(&b'T')
+        || s.get(13) != Some(&b':')
+        || s.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    // A leap second (60) is left to jiff.
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Checks the day against the month.
+    jiff::civil::Date::new(year as i16, month as i8, day as i8).ok()?;
+    let (nanos, rest) = match s[19..].strip_prefix(b".") {
+        Some(frac) => {
+            let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if !(1..=9).contains(&digits) {
+                return None;
+            }
+            let n = num(20, digits)? * 10_i64.pow(9 - digits as u32);
+            (n, &frac[digits..])
+        }
+        None => (0, &s[19..]),
+    };
+    if rest != b"Z" {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Timestamp::new(seconds, nanos as i32).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -1281,13 +1375,39 @@ mod tests {
     }
 
     #[test]
+    fn a_line_out_of_order_is_kept_and_its_resend_recognised() {
+        let mut asm = Assembler::new(16);
+        // stderr's line 2 comes after stdout's line 3 (the streams race).
+        let first = [
+            (msg(1, "one\n"), false),
+            (msg(3, "three\n"), false),
+            (msg(2, "two\n"), true),
+            (msg(4, "four\n"), false),
+        ];
+        assert_eq!(
+            texts(&feed(&mut asm, &first)),
+            ["one", "three", "two", "four"]
+        );
+        // After a rotation Docker sends them again, in time order, then a new line.
+        let again = [
+            (msg(1, "one\n"), false),
+            (msg(2, "two\n"), true),
+            (msg(3, "three\n"), false),
+            (msg(4, "four\n"), false),
+            (msg(5, "five\n"), false),
+        ];
+        assert_eq!(texts(&feed(&mut asm, &again)), ["five"]);
+        assert_eq!(asm.duplicates(), 4);
+    }
+
+    #[test]
     fn dedup_window_is_bounded() {
         let mut asm = Assembler::new(2);
         let frames: Vec<_> = (1..=5)
             .map(|i| (msg(i, &format!("{i}\n")), false))
             .collect();
         feed(&mut asm, &frames);
-        assert_eq!((asm.seen.order.len(), asm.seen.keys.len()), (2, 2));
+        assert_eq!(asm.seen.recent.len(), 2);
         // Older than the window: no longer recognised.
         assert_eq!(feed(&mut asm, &frames[..1]).len(), 1);
         assert_eq!(feed(&mut asm, &frames[4..]).len(), 0);
@@ -1382,5 +1502,46 @@ mod tests {
         }
         asm.finish(&mut out);
         out.iter().for_each(assert_invariants);
+    }
+
+    #[test]
+    fn docker_times_are_read_as_jiff_reads_them() {
+        // Seconds across four centuries (leap years, 1900, 2000, 2100) and every fraction
+        // length Docker's trimmed format produces.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let second = (x % 12_622_780_800) as i64 - 2_208_988_800; // 1900..2300
+            let nanos = match i % 4 {
+                0 => 0,
+                1 => ((x >> 40) % 1_000) as i32 * 1_000_000,
+                _ => ((x >> 32) % 1_000_000_000) as i32,
+            };
+            let t = Timestamp::new(second, nanos).unwrap();
+            // jiff's Display of a Timestamp trims zeros as Go's RFC3339Nano does.
+            let text = t.to_string();
+            assert_eq!(docker_time(text.as_bytes()), Some(t), "{text}");
+        }
+        for bad in [
+            "2026-02-30T10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T10:00:00.1234567890Z",
+            "2026-11-23T10:00:00+01:00",
+            "2026-11-23T10:00:00",
+            "2026-11-23 10:00:00Z",
+            "2026-1a-23T10:00:00Z",
+        ] {
+            assert_eq!(docker_time(bad.as_bytes()), None, "{bad}");
+        }
+        // What the hand parser leaves, jiff still reads.
+        let (at, rest) = split_timestamp(b"2026-11-23T11:00:00.5+01:00 x").unwrap();
+        assert_eq!(
+            (at.to_string().as_str(), rest),
+            ("2026-11-23T10:00:00.5Z", &b"x"[..])
+        );
     }
 }
