@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A bidirectional byte stream (a unix socket, a TCP connection or an SSH channel).
-pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+/// A bidirectional byte stream (a unix socket, a TCP connection or an SSH channel). `Any`: a
+/// reader may take a local socket out of the runtime (see `collect::logs::pump`).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + std::any::Any {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Duplex for T {}
 pub type ByteStream = Box<dyn Duplex>;
 

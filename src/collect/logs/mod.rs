@@ -4,6 +4,7 @@
 //! to run again and picks up where it left off, so a restart shows in the same view.
 
 pub mod line;
+mod pump;
 pub mod wire;
 
 use std::time::Duration;
@@ -99,9 +100,7 @@ pub async fn follow(
                 Some(Ok(false)) => end = Some(None),
                 Some(Err(e)) => end = Some(Some(format!("logs of {container} on {host}: {e}"))),
             }
-            // Lines go to the UI in batches, at most one per COALESCE: reads stay as they
-            // come (waiting between reads to make them bigger stalls Docker, whose every
-            // write takes one of the few hundred slots of the socket's buffer).
+            // Lines go to the UI in batches, at most one per COALESCE.
             let now = Instant::now();
             if end.is_none() && lines.len() < BATCH_LINES && now < last_send + COALESCE {
                 continue;

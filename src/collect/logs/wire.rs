@@ -9,10 +9,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::CollectError;
+use super::pump::{self, PACE, PACE_BELOW, Pump};
 use crate::link::{ByteStream, Link};
 
 /// Bytes of one read at most.
-const READ_BUF: usize = 256 * 1024;
+pub(super) const READ_BUF: usize = 256 * 1024;
 /// The response head Docker sends is a few hundred bytes; more is not Docker.
 const MAX_HEAD: usize = 16 * 1024;
 /// Docker cuts log messages at 16 KiB; a frame far larger is a broken stream.
@@ -43,9 +44,8 @@ impl Request<'_> {
 
 /// An open log stream of one container.
 pub struct LogStream {
-    io: ByteStream,
+    body: Body,
     decoder: Decoder,
-    buf: Vec<u8>,
     /// Bytes of the response body that came with the head.
     pending: Vec<u8>,
 }
@@ -96,9 +96,12 @@ pub async fn open(
         message: format!("logs of {} on {host}: {m}", req.container),
     })?;
     let mut stream = LogStream {
-        io,
+        body: Body::Task {
+            io,
+            buf: vec![0; READ_BUF],
+            pace: false,
+        },
         decoder: Decoder::new(head.chunked, head.multiplexed.unwrap_or(!tty)),
-        buf: vec![0; READ_BUF],
         pending: body,
     };
     if head.status != 200 {
@@ -110,7 +113,30 @@ pub async fn open(
             ),
         });
     }
+    if let Body::Task { io, .. } = stream.body {
+        stream.body = match Pump::start(io) {
+            Ok(pump) => Body::Thread(pump),
+            Err(io) => Body::Task {
+                io,
+                buf: vec![0; READ_BUF],
+                pace: false,
+            },
+        };
+    }
     Ok(stream)
+}
+
+/// How the body is read (see the `pump` module).
+enum Body {
+    /// By the task, pausing after a small read.
+    Task {
+        io: ByteStream,
+        buf: Vec<u8>,
+        /// The last read was small: pause before the next.
+        pace: bool,
+    },
+    /// A local socket, by a thread of its own.
+    Thread(Pump),
 }
 
 impl LogStream {
@@ -119,30 +145,36 @@ impl LogStream {
     /// stopped, or Docker closed it). Cancel-safe: no byte read is lost if the future is
     /// dropped while it waits.
     pub async fn read(&mut self, frame: &mut impl FnMut(&[u8], bool)) -> std::io::Result<bool> {
-        if !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            self.decoder
-                .feed(&pending, frame)
-                .map_err(std::io::Error::other)?;
-            return Ok(self.open(frame));
-        }
-        let n = self.io.read(&mut self.buf).await?;
-        if n == 0 {
+        let decoder = &mut self.decoder;
+        let mut feed = |data: &[u8]| decoder.feed(data, frame).map_err(std::io::Error::other);
+        let ended = if !self.pending.is_empty() {
+            feed(&std::mem::take(&mut self.pending))?;
+            false
+        } else {
+            match &mut self.body {
+                Body::Task { io, buf, pace } => {
+                    if *pace {
+                        tokio::time::sleep(PACE).await;
+                    }
+                    let n = pump::drain(io, buf).await?;
+                    *pace = n < PACE_BELOW;
+                    feed(&buf[..n])?;
+                    n == 0
+                }
+                Body::Thread(pump) => match pump.recv().await.transpose()? {
+                    Some(data) => {
+                        feed(&data)?;
+                        false
+                    }
+                    None => true,
+                },
+            }
+        };
+        if ended || self.decoder.done() {
             self.decoder.flush(frame);
             return Ok(false);
         }
-        self.decoder
-            .feed(&self.buf[..n], frame)
-            .map_err(std::io::Error::other)?;
-        Ok(self.open(frame))
-    }
-
-    /// False once the body has ended, after handing over what was held back.
-    fn open(&mut self, frame: &mut impl FnMut(&[u8], bool)) -> bool {
-        if self.decoder.done() {
-            self.decoder.flush(frame);
-        }
-        !self.decoder.done()
+        Ok(true)
     }
 
     /// The message of an error response: Docker's JSON `{"message": …}` or the text.
@@ -156,7 +188,10 @@ impl LogStream {
                 break;
             }
             data.resize(1024, 0);
-            match tokio::time::timeout(HEAD_TIMEOUT, self.io.read(&mut data)).await {
+            let Body::Task { io, .. } = &mut self.body else {
+                break;
+            };
+            match tokio::time::timeout(HEAD_TIMEOUT, io.read(&mut data)).await {
                 Ok(Ok(n)) if n > 0 => data.truncate(n),
                 _ => break,
             }
@@ -283,7 +318,7 @@ impl Decoder {
             };
             match chunk {
                 Chunk::Size(line) => {
-                    let nl = data.iter().position(|&b| b == b'\n');
+                    let nl = memchr::memchr(b'\n', data);
                     let take = nl.map_or(data.len(), |i| i + 1);
                     line.extend_from_slice(&data[..take]);
                     data = &data[take..];
@@ -327,7 +362,7 @@ impl Decoder {
     fn body(&mut self, mut data: &[u8], out: &mut impl FnMut(&[u8], bool)) -> Result<(), String> {
         let Some(mux) = &mut self.mux else {
             // TTY: a frame per line; a line longer than MAX_FRAME goes out in pieces.
-            while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            while let Some(nl) = memchr::memchr(b'\n', data) {
                 let (line, rest) = data.split_at(nl + 1);
                 data = rest;
                 if self.frame.is_empty() {

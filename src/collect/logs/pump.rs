@@ -1,0 +1,287 @@
+//! Reading a busy log stream in bulk without stalling Docker.
+//!
+//! Docker writes each log line separately, so a reader that reads whenever bytes are there
+//! wakes once per line: at a firehose's 60–70k lines/s that was most of what a log pane
+//! cost. Pausing between reads makes each read bring many lines, but the pause must stay
+//! short: each of Docker's writes takes one slot of the unix socket's buffer (about 270 in
+//! all, ~4 ms of a firehose), and a full buffer stalls Docker.
+//!
+//! In the async task a pause does not help much with a local socket: the runtime's epoll
+//! still wakes on each write, while the task sleeps. So a local socket is read by a thread
+//! of its own ([`Pump`]), whose blocking reads wake only when it asks; it pauses [`PACE`]
+//! after a small read and hands the bytes over at most every [`HAND_OVER`]. Other streams
+//! (SSH channels, whose messages the SSH session task receives anyway) are read by the task
+//! with the same pause, draining what is there at each wakeup ([`drain`]).
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use crate::link::ByteStream;
+
+/// The pause after a read that left the socket's buffer far from full. The runtime's timer
+/// rounds it up to a millisecond, which still keeps up; a thread's sleep is this long.
+pub const PACE: Duration = Duration::from_micros(250);
+/// A read this large means lines come faster than the pace allows: read again at once.
+pub const PACE_BELOW: usize = 16 * 1024;
+/// Longest the thread holds bytes before handing them to the task.
+const HAND_OVER: Duration = Duration::from_millis(10);
+/// Held bytes handed over at once, whatever their age.
+const HOLD_MAX: usize = 1024 * 1024;
+/// Hand-overs in flight; when the task is this far behind, the thread (and Docker) wait.
+const IN_FLIGHT: usize = 8;
+const STACK: usize = 128 * 1024;
+
+/// A local socket's reader thread. Dropping it ends the thread.
+pub struct Pump {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// The same socket, to end the thread's blocking read.
+    socket: Option<UnixStream>,
+    #[cfg(test)]
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Pump {
+    /// Moves `io` to a thread when it is a local unix socket; gives it back otherwise (or
+    /// when no thread can be started).
+    pub fn start(io: ByteStream) -> Result<Pump, ByteStream> {
+        if !(&*io as &dyn std::any::Any).is::<tokio::net::UnixStream>() {
+            return Err(io);
+        }
+        let any: Box<dyn std::any::Any + Send> = io;
+        let Ok(tokio_socket) = any.downcast::<tokio::net::UnixStream>() else {
+            unreachable!("the type was checked above");
+        };
+        match Self::spawn(*tokio_socket) {
+            Ok((socket, rx, _thread)) => Ok(Pump {
+                rx,
+                socket: Some(socket),
+                #[cfg(test)]
+                thread: Some(_thread),
+            }),
+            // The stream is lost: its reader says why, and the follow opens another.
+            Err(e) => {
+                let (tx, rx) = mpsc::channel(1);
+                let _ = tx.try_send(Err(e));
+                Ok(Pump {
+                    rx,
+                    socket: None,
+                    #[cfg(test)]
+                    thread: None,
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn spawn(
+        socket: tokio::net::UnixStream,
+    ) -> io::Result<(
+        UnixStream,
+        mpsc::Receiver<io::Result<Vec<u8>>>,
+        std::thread::JoinHandle<()>,
+    )> {
+        // Leaves the runtime's epoll.
+        let socket = socket.into_std()?;
+        socket.set_nonblocking(false)?;
+        let reader = socket.try_clone()?;
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("wf-logs".into())
+            .stack_size(STACK)
+            .spawn(move || run(reader, &tx))?;
+        Ok((socket, rx, thread))
+    }
+
+    /// The next bytes; None once the stream ended.
+    pub async fn recv(&mut self) -> Option<io::Result<Vec<u8>>> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        // The thread's read returns 0 and it ends.
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn run(mut socket: UnixStream, tx: &mpsc::Sender<io::Result<Vec<u8>>>) {
+    let mut buf = vec![0; super::wire::READ_BUF];
+    let mut held = Vec::new();
+    let mut handed = Instant::now();
+    let mut timeout = None;
+    loop {
+        // Held bytes wait at most HAND_OVER (twice that at worst) for more to come.
+        let want = (!held.is_empty()).then_some(HAND_OVER);
+        if want != timeout {
+            if let Err(e) = socket.set_read_timeout(want) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            timeout = want;
+        }
+        let end = match socket.read(&mut buf) {
+            Ok(0) => Some(None),
+            Ok(n) => {
+                held.extend_from_slice(&buf[..n]);
+                if n < PACE_BELOW {
+                    std::thread::sleep(PACE);
+                }
+                None
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                None
+            }
+            Err(e) => Some(Some(e)),
+        };
+        if !held.is_empty()
+            && (end.is_some() || handed.elapsed() >= HAND_OVER || held.len() >= HOLD_MAX)
+        {
+            if tx.blocking_send(Ok(std::mem::take(&mut held))).is_err() {
+                return;
+            }
+            handed = Instant::now();
+        }
+        if let Some(error) = end {
+            if let Some(e) = error {
+                let _ = tx.blocking_send(Err(e));
+            }
+            return;
+        }
+    }
+}
+
+/// Reads into `buf` what `io` has: waits for the first bytes, then takes what else is there
+/// without waiting (an SSH channel hands over one message per read). Returns the bytes read,
+/// 0 at the end of the stream. Cancel-safe: only the first read waits.
+pub async fn drain(io: &mut ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = io.read(buf).await?;
+    if n == 0 {
+        return Ok(0);
+    }
+    while n < buf.len() {
+        match io.read(&mut buf[n..]).now_or_never() {
+            Some(Ok(0)) | None => break,
+            Some(Ok(more)) => n += more,
+            // The next read reports the error (or, the error once taken, the end).
+            Some(Err(_)) => break,
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_socket_is_read_by_a_thread_in_batches_that_ends_with_the_stream() {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let Ok(mut pump) = Pump::start(Box::new(ours)) else {
+            panic!("a local socket goes to a thread");
+        };
+        let mut theirs = theirs.into_std().unwrap();
+        theirs.set_nonblocking(false).unwrap();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for i in 0..2_000 {
+                theirs.write_all(format!("line {i}\n").as_bytes()).unwrap();
+            }
+            theirs
+        });
+        let mut got = Vec::new();
+        let mut handovers = 0;
+        while got.iter().filter(|&&b| b == b'\n').count() < 2_000 {
+            got.extend(pump.recv().await.unwrap().unwrap());
+            handovers += 1;
+        }
+        let expected: String = (0..2_000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(String::from_utf8(got).unwrap(), expected);
+        assert!(
+            handovers < 2_000 / 10,
+            "{handovers} hand-overs for 2000 writes"
+        );
+
+        // Dropped while the peer is open and quiet: the thread, blocked in a read with no
+        // timeout, still ends.
+        let _peer = writer.join().unwrap();
+        let thread = pump.thread.take().unwrap();
+        drop(pump);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !thread.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            thread.is_finished(),
+            "the reader thread outlived its stream"
+        );
+    }
+
+    /// Like an SSH channel: one message per read, then waits (never ends).
+    struct Messages(std::collections::VecDeque<&'static [u8]>);
+
+    impl tokio::io::AsyncRead for Messages {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            match self.0.pop_front() {
+                Some(m) => {
+                    buf.put_slice(m);
+                    std::task::Poll::Ready(Ok(()))
+                }
+                None => std::task::Poll::Pending,
+            }
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Messages {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn other_streams_are_given_back_and_drained_in_one_read() {
+        let messages = Messages([&b"one\n"[..], b"two\n", b"three\n"].into());
+        let Err(mut io) = Pump::start(Box::new(messages)) else {
+            panic!("only a local socket goes to a thread");
+        };
+        let mut buf = vec![0; 64];
+        let n = drain(&mut io, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"one\ntwo\nthree\n");
+        let next = tokio::time::timeout(Duration::from_millis(50), drain(&mut io, &mut buf));
+        assert!(next.await.is_err(), "nothing more: the next read waits");
+    }
+}
