@@ -1,8 +1,8 @@
 //! The terminal: raw mode and the alternate screen (restored on quit, error, panic, SIGTERM
 //! and SIGHUP), and the one loop that owns the `App`. The loop never awaits the network: it
 //! selects over terminal input, host events, a 1 Hz clock and the next frame deadline; it
-//! draws only when something changed, at most ~30 frames a second, and writes nothing when a
-//! frame is identical to what is on screen.
+//! draws only when something changed (at most ~30 frames a second after keys, 10 for what
+//! hosts send), and writes nothing when a frame is identical to what is on screen.
 
 use std::io::{self, BufWriter, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +30,11 @@ use crate::host::{self, HostHandle};
 use crate::link::ssh::session::Options;
 use crate::ui;
 
-/// At most ~30 frames a second; bursts of events in between become one frame.
+/// After a key, at most ~30 frames a second; bursts of events in between become one frame.
 const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
+/// What hosts send (log lines, stats, states) is drawn at most 10 times a second: a log
+/// firehose would otherwise redraw the whole pane 30 times a second for nobody to read.
+const DATA_FRAME_GAP: Duration = Duration::from_millis(100);
 /// Events taken from the channel per wakeup.
 const BATCH: usize = 256;
 
@@ -75,8 +78,9 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     let mut incoming = Vec::with_capacity(BATCH);
     let mut pending = Vec::new();
     let mut hosts_open = true;
-    let mut dirty = true;
-    let mut next_frame = Instant::now();
+    // When the next frame is due; None: nothing changed since the last.
+    let mut due = Some(Instant::now());
+    let mut last_frame = Instant::now();
     let mut shown: Option<Buffer> = None;
 
     loop {
@@ -90,17 +94,22 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
             },
             n = rx.recv_many(&mut incoming, BATCH), if hosts_open => hosts_open = n > 0,
             _ = clock.tick() => pending.push(AppEvent::Clock(Timestamp::now())),
-            () = sleep_until(next_frame), if dirty => {
+            () = sleep_until(due.unwrap_or(last_frame)), if due.is_some() => {
                 draw(&mut terminal, &app, &theme, &mut shown)?;
-                dirty = false;
-                next_frame = Instant::now() + MIN_FRAME_GAP;
+                due = None;
+                last_frame = Instant::now();
             }
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
             _ = sigint.recv() => break,
         }
         for ev in pending.drain(..).chain(incoming.drain(..)) {
-            dirty = true;
+            let gap = match ev {
+                AppEvent::Key(_) | AppEvent::Resize { .. } => MIN_FRAME_GAP,
+                _ => DATA_FRAME_GAP,
+            };
+            let at = last_frame + gap;
+            due = Some(due.map_or(at, |d| d.min(at)));
             for effect in app.update(ev) {
                 if let Some(msg) = dispatch(effect, &workers, &local) {
                     app.status = Some(msg);
