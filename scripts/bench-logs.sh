@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_SHOWN=${SECONDS_SHOWN:-60}
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
 
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
@@ -19,7 +20,10 @@ docker run -d --network none --name bench-firehose --label com.docker.compose.pr
   wf-busybox:test sh -c 'yes "GET /api/v1/items?page=2 200 1.8ms user=42 trace=9f86d081884c7d65"' >/dev/null
 sleep 2
 
-docker_rate=$( (timeout 10 docker logs -f --since 0s bench-firehose 2>/dev/null || true) | wc -l)
+# GNU time counts the CPU of `docker logs` (timeout's child): the reference for a reader.
+docker_rate=$( (/usr/bin/time -f '%U %S' -o "$work/docker-cpu" \
+  timeout 10 docker logs -f --since 0s bench-firehose 2>/dev/null || true) | wc -l)
+docker_cpu=$(awk 'END {print ($1 + $2) / 10 * 100}' "$work/docker-cpu")
 
 printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"
 bench_tmux "$work"
@@ -63,8 +67,10 @@ done
 keys q
 
 echo "watchfloor log firehose benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, tmux 120x40, ${secs%.*} s shown)"
-echo "  docker logs -f alone delivers: $((docker_rate / 10)) lines/s"
+awk -v n="$docker_rate" -v c="$docker_cpu" 'BEGIN {
+  printf "  docker logs -f alone delivers: %.0f lines/s, using %.1f %% of one core (%.2f us a line)\n", n / 10, c, c / 100 * 10 / n * 1e6 }'
 awk -v n=$((n1 - n0)) -v s="$secs" 'BEGIN {printf "  watchfloor received: %.0f lines/s\n", n / s}'
-awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  watchfloor CPU: %.1f %% of one core\n", c / hz / s * 100}'
+awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" -v n=$((n1 - n0)) 'BEGIN {
+  printf "  watchfloor CPU: %.1f %% of one core (%.2f us a line)\n", c / hz / s * 100, c / hz / n * 1e6 }'
 echo "  RSS every 10 s (KiB): $rss_series"
 echo "  key to frame (ms): ${latencies[*]}"
