@@ -36,9 +36,12 @@ const HOLD_MAX: usize = 1024 * 1024;
 const IN_FLIGHT: usize = 8;
 const STACK: usize = 128 * 1024;
 
+/// What the thread hands over: bytes, or the error that ended the stream.
+type Handed = io::Result<Vec<u8>>;
+
 /// A local socket's reader thread. Dropping it ends the thread.
 pub struct Pump {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    rx: mpsc::Receiver<Handed>,
     /// The same socket, to end the thread's blocking read.
     socket: Option<UnixStream>,
     #[cfg(test)]
@@ -56,37 +59,45 @@ impl Pump {
         let Ok(tokio_socket) = any.downcast::<tokio::net::UnixStream>() else {
             unreachable!("the type was checked above");
         };
-        match Self::spawn(*tokio_socket) {
-            Ok((socket, rx, _thread)) => Ok(Pump {
+        // Leaves the runtime's epoll. Should that fail, the stream is lost: its reader says
+        // why, and the follow opens another.
+        let socket = match tokio_socket.into_std() {
+            Ok(socket) => socket,
+            Err(e) => return Ok(Pump::failed(e)),
+        };
+        match Self::spawn(&socket) {
+            Ok((rx, _thread)) => Ok(Pump {
                 rx,
                 socket: Some(socket),
                 #[cfg(test)]
                 thread: Some(_thread),
             }),
-            // The stream is lost: its reader says why, and the follow opens another.
-            Err(e) => {
-                let (tx, rx) = mpsc::channel(1);
-                let _ = tx.try_send(Err(e));
-                Ok(Pump {
-                    rx,
-                    socket: None,
-                    #[cfg(test)]
-                    thread: None,
-                })
-            }
+            // No thread: the task reads it after all.
+            Err(_) => match socket
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::UnixStream::from_std(socket))
+            {
+                Ok(s) => Err(Box::new(s)),
+                Err(e) => Ok(Pump::failed(e)),
+            },
         }
     }
 
-    #[allow(clippy::type_complexity)]
+    /// A pump whose only news is `e`.
+    fn failed(e: io::Error) -> Pump {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Err(e));
+        Pump {
+            rx,
+            socket: None,
+            #[cfg(test)]
+            thread: None,
+        }
+    }
+
     fn spawn(
-        socket: tokio::net::UnixStream,
-    ) -> io::Result<(
-        UnixStream,
-        mpsc::Receiver<io::Result<Vec<u8>>>,
-        std::thread::JoinHandle<()>,
-    )> {
-        // Leaves the runtime's epoll.
-        let socket = socket.into_std()?;
+        socket: &UnixStream,
+    ) -> io::Result<(mpsc::Receiver<Handed>, std::thread::JoinHandle<()>)> {
         socket.set_nonblocking(false)?;
         let reader = socket.try_clone()?;
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
@@ -94,7 +105,7 @@ impl Pump {
             .name("wf-logs".into())
             .stack_size(STACK)
             .spawn(move || run(reader, &tx))?;
-        Ok((socket, rx, thread))
+        Ok((rx, thread))
     }
 
     /// The next bytes; None once the stream ended.
@@ -112,7 +123,7 @@ impl Drop for Pump {
     }
 }
 
-fn run(mut socket: UnixStream, tx: &mpsc::Sender<io::Result<Vec<u8>>>) {
+fn run(mut socket: UnixStream, tx: &mpsc::Sender<Handed>) {
     let mut buf = vec![0; super::wire::READ_BUF];
     let mut held = Vec::new();
     let mut handed = Instant::now();
@@ -122,6 +133,9 @@ fn run(mut socket: UnixStream, tx: &mpsc::Sender<io::Result<Vec<u8>>>) {
         let want = (!held.is_empty()).then_some(HAND_OVER);
         if want != timeout {
             if let Err(e) = socket.set_read_timeout(want) {
+                if !held.is_empty() {
+                    let _ = tx.blocking_send(Ok(held));
+                }
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
@@ -167,8 +181,16 @@ fn run(mut socket: UnixStream, tx: &mpsc::Sender<io::Result<Vec<u8>>>) {
 
 /// Reads into `buf` what `io` has: waits for the first bytes, then takes what else is there
 /// without waiting (an SSH channel hands over one message per read). Returns the bytes read,
-/// 0 at the end of the stream. Cancel-safe: only the first read waits.
-pub async fn drain(io: &mut ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+/// 0 at the end of the stream. An error after some bytes is kept in `error` and returned by
+/// the next call (a socket reports an error once). Cancel-safe: only the first read waits.
+pub async fn drain(
+    io: &mut ByteStream,
+    buf: &mut [u8],
+    error: &mut Option<io::Error>,
+) -> io::Result<usize> {
+    if let Some(e) = error.take() {
+        return Err(e);
+    }
     let mut n = io.read(buf).await?;
     if n == 0 {
         return Ok(0);
@@ -177,8 +199,10 @@ pub async fn drain(io: &mut ByteStream, buf: &mut [u8]) -> io::Result<usize> {
         match io.read(&mut buf[n..]).now_or_never() {
             Some(Ok(0)) | None => break,
             Some(Ok(more)) => n += more,
-            // The next read reports the error (or, the error once taken, the end).
-            Some(Err(_)) => break,
+            Some(Err(e)) => {
+                *error = Some(e);
+                break;
+            }
         }
     }
     Ok(n)
@@ -279,9 +303,11 @@ mod tests {
             panic!("only a local socket goes to a thread");
         };
         let mut buf = vec![0; 64];
-        let n = drain(&mut io, &mut buf).await.unwrap();
+        let mut error = None;
+        let n = drain(&mut io, &mut buf, &mut error).await.unwrap();
         assert_eq!(&buf[..n], b"one\ntwo\nthree\n");
-        let next = tokio::time::timeout(Duration::from_millis(50), drain(&mut io, &mut buf));
+        let next = drain(&mut io, &mut buf, &mut error);
+        let next = tokio::time::timeout(Duration::from_millis(50), next);
         assert!(next.await.is_err(), "nothing more: the next read waits");
     }
 }

@@ -100,6 +100,7 @@ pub async fn open(
             io,
             buf: vec![0; READ_BUF],
             pace: false,
+            error: None,
         },
         decoder: Decoder::new(head.chunked, head.multiplexed.unwrap_or(!tty)),
         pending: body,
@@ -120,6 +121,7 @@ pub async fn open(
                 io,
                 buf: vec![0; READ_BUF],
                 pace: false,
+                error: None,
             },
         };
     }
@@ -134,6 +136,8 @@ enum Body {
         buf: Vec<u8>,
         /// The last read was small: pause before the next.
         pace: bool,
+        /// An error that came after bytes, for the next read.
+        error: Option<std::io::Error>,
     },
     /// A local socket, by a thread of its own.
     Thread(Pump),
@@ -152,11 +156,16 @@ impl LogStream {
             false
         } else {
             match &mut self.body {
-                Body::Task { io, buf, pace } => {
+                Body::Task {
+                    io,
+                    buf,
+                    pace,
+                    error,
+                } => {
                     if *pace {
                         tokio::time::sleep(PACE).await;
                     }
-                    let n = pump::drain(io, buf).await?;
+                    let n = pump::drain(io, buf, error).await?;
                     *pace = n < PACE_BELOW;
                     feed(&buf[..n])?;
                     n == 0
