@@ -785,6 +785,9 @@ struct Seen {
     /// Keys of the last `window` lines let through, in time order: re-sent lines are never
     /// newer than the newest, so only those are looked up (by time, then payload).
     recent: VecDeque<LineKey>,
+    /// The same keys in the order they came, to forget the oldest arrival (after a clock
+    /// step back that is not the oldest time).
+    arrivals: VecDeque<LineKey>,
     hasher: RandomState,
     dropped: u64,
 }
@@ -820,8 +823,16 @@ impl Seen {
                 // Out of order (stdout and stderr race): to its place in time.
                 self.recent.insert(from, key);
             }
-            if self.recent.len() > self.window {
-                self.recent.pop_front();
+            self.arrivals.push_back(key);
+            if self.arrivals.len() > self.window
+                && let Some(old) = self.arrivals.pop_front()
+            {
+                let from = self.recent.partition_point(|k| k.at < old.at);
+                let mut same_instant =
+                    (from..self.recent.len()).take_while(|&i| self.recent[i].at == old.at);
+                if let Some(i) = same_instant.find(|&i| self.recent[i] == old) {
+                    self.recent.remove(i);
+                }
             }
         }
         out.push(line);
@@ -837,6 +848,7 @@ impl Assembler {
             seen: Seen {
                 window: dedup_window,
                 recent: VecDeque::with_capacity(dedup_window.min(4096)),
+                arrivals: VecDeque::with_capacity(dedup_window.min(4096)),
                 hasher: RandomState::default(),
                 dropped: 0,
             },
@@ -1401,13 +1413,31 @@ mod tests {
     }
 
     #[test]
+    fn after_a_clock_step_back_new_lines_are_still_remembered() {
+        let mut asm = Assembler::new(4);
+        let before: Vec<_> = (10..14)
+            .map(|i| (msg(i, &format!("{i}\n")), false))
+            .collect();
+        feed(&mut asm, &before);
+        // The host's clock went back: these are older than everything remembered.
+        let after = [(msg(1, "one\n"), false), (msg(2, "two\n"), false)];
+        assert_eq!(texts(&feed(&mut asm, &after)), ["one", "two"]);
+        assert_eq!(
+            texts(&feed(&mut asm, &after)),
+            [] as [&str; 0],
+            "re-sent after the step"
+        );
+        assert_eq!(asm.duplicates(), 2);
+    }
+
+    #[test]
     fn dedup_window_is_bounded() {
         let mut asm = Assembler::new(2);
         let frames: Vec<_> = (1..=5)
             .map(|i| (msg(i, &format!("{i}\n")), false))
             .collect();
         feed(&mut asm, &frames);
-        assert_eq!(asm.seen.recent.len(), 2);
+        assert_eq!((asm.seen.recent.len(), asm.seen.arrivals.len()), (2, 2));
         // Older than the window: no longer recognised.
         assert_eq!(feed(&mut asm, &frames[..1]).len(), 1);
         assert_eq!(feed(&mut asm, &frames[4..]).len(), 0);
