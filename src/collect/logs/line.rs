@@ -827,15 +827,24 @@ impl Seen {
             if self.arrivals.len() > self.window
                 && let Some(old) = self.arrivals.pop_front()
             {
-                let from = self.recent.partition_point(|k| k.at < old.at);
-                let mut same_instant =
-                    (from..self.recent.len()).take_while(|&i| self.recent[i].at == old.at);
-                if let Some(i) = same_instant.find(|&i| self.recent[i] == old) {
-                    self.recent.remove(i);
-                }
+                self.forget(&old);
             }
         }
         out.push(line);
+    }
+
+    fn forget(&mut self, old: &LineKey) {
+        // Lines in order, the usual case: the oldest arrival is the oldest time.
+        if self.recent.front() == Some(old) {
+            self.recent.pop_front();
+            return;
+        }
+        let from = self.recent.partition_point(|k| k.at < old.at);
+        let mut same_instant =
+            (from..self.recent.len()).take_while(|&i| self.recent[i].at == old.at);
+        if let Some(i) = same_instant.find(|&i| self.recent[i] == *old) {
+            self.recent.remove(i);
+        }
     }
 }
 

@@ -439,10 +439,23 @@ impl Decoder {
 }
 
 fn chunk_size(line: &[u8]) -> Result<usize, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "chunk size is not text")?;
-    // "1a2b;extension\r\n"
-    let hex = text.trim_end().split(';').next().unwrap_or_default().trim();
-    usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size {hex:?}"))
+    // "1a2b;extension\r\n". Read byte by byte: this runs for every line of a busy log.
+    let line = line.trim_ascii();
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let (hex, rest) = line.split_at(digits);
+    if !(1..=15).contains(&digits)
+        || !(rest.is_empty() || rest.trim_ascii_start().starts_with(b";"))
+    {
+        return Err(format!(
+            "bad chunk size {:?}",
+            String::from_utf8_lossy(line.split(|&b| b == b';').next().unwrap_or_default())
+        ));
+    }
+    let value = |b: u8| match b {
+        b'0'..=b'9' => b - b'0',
+        _ => (b | 0x20) - b'a' + 10,
+    };
+    Ok(hex.iter().fold(0, |n, &b| n * 16 + usize::from(value(b))))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -487,6 +500,36 @@ mod tests {
                 .unwrap();
         }
         got
+    }
+
+    #[test]
+    fn chunk_sizes_are_read_with_extensions_and_bad_ones_refused() {
+        for (line, size) in [
+            (&b"0"[..], 0),
+            (b"1a", 26),
+            (b"1A;name=value", 26),
+            (b"  ff \r", 255),
+            (b"ffff ;x", 65_535),
+        ] {
+            assert_eq!(chunk_size(line), Ok(size), "{line:?}");
+        }
+        // 16 hex digits could overflow: more than any chunk needs.
+        let long = b"7fffffffffffffff";
+        for bad in [
+            &b""[..],
+            b"zz",
+            b"1a x",
+            b";1a",
+            b"-1",
+            b"\xff\x1b[2J",
+            long,
+        ] {
+            let e = chunk_size(bad).unwrap_err();
+            assert!(
+                e.starts_with("bad chunk size") && !e.contains('\x1b'),
+                "{e}"
+            );
+        }
     }
 
     #[test]
