@@ -109,7 +109,7 @@ impl Pump {
     }
 
     /// The next bytes; None once the stream ended.
-    pub async fn recv(&mut self) -> Option<io::Result<Vec<u8>>> {
+    pub async fn recv(&mut self) -> Option<Handed> {
         self.rx.recv().await
     }
 }

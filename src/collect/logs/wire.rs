@@ -95,37 +95,20 @@ pub async fn open(
     let head = Head::parse(&head).map_err(|m| CollectError::Docker {
         message: format!("logs of {} on {host}: {m}", req.container),
     })?;
-    let mut stream = LogStream {
-        body: Body::Task {
-            io,
-            buf: vec![0; READ_BUF],
-            pace: false,
-            error: None,
-        },
-        decoder: Decoder::new(head.chunked, head.multiplexed.unwrap_or(!tty)),
-        pending: body,
-    };
     if head.status != 200 {
         return Err(CollectError::Docker {
             message: format!(
                 "Docker on {host} refused the logs of {}: {}",
                 req.container,
-                stream.error_body(head.status).await
+                error_body(&mut io, body, head.chunked, head.status).await
             ),
         });
     }
-    if let Body::Task { io, .. } = stream.body {
-        stream.body = match Pump::start(io) {
-            Ok(pump) => Body::Thread(pump),
-            Err(io) => Body::Task {
-                io,
-                buf: vec![0; READ_BUF],
-                pace: false,
-                error: None,
-            },
-        };
-    }
-    Ok(stream)
+    Ok(LogStream {
+        body: Pump::start(io).map_or_else(Body::task, Body::Thread),
+        decoder: Decoder::new(head.chunked, head.multiplexed.unwrap_or(!tty)),
+        pending: body,
+    })
 }
 
 /// How the body is read (see the `pump` module).
@@ -141,6 +124,17 @@ enum Body {
     },
     /// A local socket, by a thread of its own.
     Thread(Pump),
+}
+
+impl Body {
+    fn task(io: ByteStream) -> Body {
+        Body::Task {
+            io,
+            buf: vec![0; READ_BUF],
+            pace: false,
+            error: None,
+        }
+    }
 }
 
 impl LogStream {
@@ -185,35 +179,32 @@ impl LogStream {
         }
         Ok(true)
     }
+}
 
-    /// The message of an error response: Docker's JSON `{"message": …}` or the text.
-    async fn error_body(&mut self, status: u16) -> String {
-        let mut body = Vec::new();
-        let mut raw = Decoder::new(self.decoder.chunked.is_some(), false);
-        let mut data = std::mem::take(&mut self.pending);
-        loop {
-            let fed = raw.feed(&data, &mut |b: &[u8], _| body.extend_from_slice(b));
-            if fed.is_err() || raw.done() || body.len() > MAX_ERROR_BODY {
-                break;
-            }
-            data.resize(1024, 0);
-            let Body::Task { io, .. } = &mut self.body else {
-                break;
-            };
-            match tokio::time::timeout(HEAD_TIMEOUT, io.read(&mut data)).await {
-                Ok(Ok(n)) if n > 0 => data.truncate(n),
-                _ => break,
-            }
+/// The message of an error response: Docker's JSON `{"message": …}` or the text. `data`: the
+/// body's bytes that came with the head.
+async fn error_body(io: &mut ByteStream, mut data: Vec<u8>, chunked: bool, status: u16) -> String {
+    let mut body = Vec::new();
+    let mut raw = Decoder::new(chunked, false);
+    loop {
+        let fed = raw.feed(&data, &mut |b: &[u8], _| body.extend_from_slice(b));
+        if fed.is_err() || raw.done() || body.len() > MAX_ERROR_BODY {
+            break;
         }
-        // A TTY-style decoder holds a last line without "\n" back.
-        body.extend_from_slice(&raw.frame);
-        let body = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]).into_owned();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
-            .unwrap_or(body);
-        crate::sanitize::plain(&format!("HTTP {status}: {}", message.trim()))
+        data.resize(1024, 0);
+        match tokio::time::timeout(HEAD_TIMEOUT, io.read(&mut data)).await {
+            Ok(Ok(n)) if n > 0 => data.truncate(n),
+            _ => break,
+        }
     }
+    // A TTY-style decoder holds a last line without "\n" back.
+    body.extend_from_slice(&raw.frame);
+    let body = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]).into_owned();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+        .unwrap_or(body);
+    crate::sanitize::plain(&format!("HTTP {status}: {}", message.trim()))
 }
 
 /// The parts of the response head that matter.
