@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::hash::BuildHasher;
 
@@ -782,16 +782,17 @@ impl Partial {
 /// The recent lines, to recognise re-sent ones.
 struct Seen {
     window: usize,
-    /// Keys of the last `window` lines let through, oldest first, and the same as a set.
-    order: VecDeque<LineKey>,
-    keys: HashSet<LineKey, RandomState>,
-    /// The newest timestamp of a line let through: re-sent lines are never newer.
-    newest: Option<Timestamp>,
+    /// Keys of the last `window` lines let through, in time order: re-sent lines are never
+    /// newer than the newest, so only those are looked up (by time, then payload).
+    recent: VecDeque<LineKey>,
+    /// The same keys in the order they came, to forget the oldest arrival (after a clock
+    /// step back that is not the oldest time).
+    arrivals: VecDeque<LineKey>,
     hasher: RandomState,
     dropped: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct LineKey {
     at: Timestamp,
     stderr: bool,
@@ -809,22 +810,41 @@ impl Seen {
                 stderr,
                 payload: self.hasher.hash_one((&line.raw, line.cut)),
             };
-            // A line newer than any before is new for sure: no lookup on the live path.
-            // Identical lines in the same nanosecond on the same stream count as one.
-            if self.newest.is_some_and(|newest| at <= newest) && self.keys.contains(&key) {
-                self.dropped += 1;
-                return;
+            if self.recent.back().is_none_or(|newest| newest.at < at) {
+                self.recent.push_back(key);
+            } else {
+                // Identical lines in the same nanosecond on the same stream count as one.
+                let from = self.recent.partition_point(|k| k.at < at);
+                let mut same_instant = self.recent.range(from..).take_while(|k| k.at == at);
+                if same_instant.any(|k| *k == key) {
+                    self.dropped += 1;
+                    return;
+                }
+                // Out of order (stdout and stderr race): to its place in time.
+                self.recent.insert(from, key);
             }
-            self.newest = self.newest.max(Some(at));
-            if self.order.len() == self.window
-                && let Some(old) = self.order.pop_front()
+            self.arrivals.push_back(key);
+            if self.arrivals.len() > self.window
+                && let Some(old) = self.arrivals.pop_front()
             {
-                self.keys.remove(&old);
+                self.forget(&old);
             }
-            self.order.push_back(key);
-            self.keys.insert(key);
         }
         out.push(line);
+    }
+
+    fn forget(&mut self, old: &LineKey) {
+        // Lines in order, the usual case: the oldest arrival is the oldest time.
+        if self.recent.front() == Some(old) {
+            self.recent.pop_front();
+            return;
+        }
+        let from = self.recent.partition_point(|k| k.at < old.at);
+        let mut same_instant =
+            (from..self.recent.len()).take_while(|&i| self.recent[i].at == old.at);
+        if let Some(i) = same_instant.find(|&i| self.recent[i] == *old) {
+            self.recent.remove(i);
+        }
     }
 }
 
@@ -836,9 +856,8 @@ impl Assembler {
             last_at: Timestamp::UNIX_EPOCH,
             seen: Seen {
                 window: dedup_window,
-                order: VecDeque::new(),
-                keys: HashSet::default(),
-                newest: None,
+                recent: VecDeque::with_capacity(dedup_window.min(4096)),
+                arrivals: VecDeque::with_capacity(dedup_window.min(4096)),
                 hasher: RandomState::default(),
                 dropped: 0,
             },
@@ -1427,7 +1446,7 @@ mod tests {
             .map(|i| (msg(i, &format!("{i}\n")), false))
             .collect();
         feed(&mut asm, &frames);
-        assert_eq!((asm.seen.order.len(), asm.seen.keys.len()), (2, 2));
+        assert_eq!((asm.seen.recent.len(), asm.seen.arrivals.len()), (2, 2));
         // Older than the window: no longer recognised.
         assert_eq!(feed(&mut asm, &frames[..1]).len(), 1);
         assert_eq!(feed(&mut asm, &frames[4..]).len(), 0);
