@@ -539,9 +539,8 @@ async fn watch_cluster(
     refresh: &Notify,
     out: &Sender,
 ) {
-    const FIRST_RETRY: Duration = Duration::from_secs(1);
-    const MAX_RETRY: Duration = Duration::from_secs(15);
-    let mut retry = FIRST_RETRY;
+    // Reconnects after a pause that grows while it keeps failing.
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(15));
     let send = |result| out.send(HostEvent::Postgres { cluster, result });
     loop {
         let wait = match postgres::connect(link, &pg.target).await {
@@ -566,22 +565,25 @@ async fn watch_cluster(
                     return;
                 }
                 if failed || session.is_closed() {
-                    break retry; // reconnect, after a pause that grows while it keeps failing
+                    break backoff.delay();
                 }
-                retry = FIRST_RETRY;
+                backoff.reset();
                 wait_answering(pg.interval, Some(&session), pg, link, &mut signals, refresh).await;
             },
             // A refused login will not fix itself soon; try again now and then anyway,
             // since someone may be fixing pg_hba.conf right now.
             Err(e) => {
-                let wait = if e.retryable() { retry } else { MAX_RETRY * 4 };
+                let wait = if e.retryable() {
+                    backoff.delay()
+                } else {
+                    Duration::from_secs(60)
+                };
                 if !send(Err(CollectError::from(e))).await {
                     return;
                 }
                 wait
             }
         };
-        retry = (retry * 2).min(MAX_RETRY);
         wait_answering(wait, None, pg, link, &mut signals, refresh).await;
     }
 }
