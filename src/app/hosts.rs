@@ -146,8 +146,6 @@ pub struct HostState {
 pub struct Cluster {
     pub spec: PgSpec,
     pub observed: Observed<Box<Snapshot>>,
-    /// How long the last refresh's round trip took.
-    pub took: Option<Duration>,
 }
 
 impl Cluster {
@@ -185,7 +183,6 @@ impl HostState {
                 .map(|pg| Cluster {
                     spec: pg.clone(),
                     observed: Observed::polled(pg.interval),
-                    took: None,
                 })
                 .collect(),
         }
@@ -231,9 +228,6 @@ impl HostState {
             HostEvent::Postgres { cluster, result } => {
                 if let Some(c) = self.postgres.get_mut(cluster) {
                     let at = result.as_ref().map_or(now, |s| s.observed_at);
-                    if let Ok(s) = &result {
-                        c.took = Some(s.took);
-                    }
                     c.observed.record(result.map(|s| s.snapshot), at);
                 }
             }

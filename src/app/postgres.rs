@@ -277,7 +277,6 @@ pub(crate) mod tests {
         h.postgres = vec![Cluster {
             spec: spec(),
             observed: super::super::hosts::Observed::polled(Duration::from_secs(2)),
-            took: None,
         }];
         let snapshot = postgres::parse(fixture).expect("fixture parses");
         let at = snapshot.server.now;

@@ -22,7 +22,7 @@ use crate::lock;
 pub use locks::{TreeRow, lock_tree};
 pub use model::{
     Counts, Database, IDLE_IN_TRANSACTION_ALERT, LockWait, POOL_ALERT_PCT, Receiver, Replication,
-    Role, SLOW_QUERY, Server, Session, Slot, Snapshot, Standby, State, Wraparound, XID_AGE_DANGER,
+    SLOW_QUERY, Server, Session, Slot, Snapshot, Standby, State, Wraparound, XID_AGE_DANGER,
     XID_HORIZON, elapsed,
 };
 pub use parse::parse;
@@ -261,13 +261,23 @@ impl PgSession {
     /// False when `pid` is not a backend (it ended) or is our own connection. An error when
     /// the role may not signal it (needs the same role, pg_signal_backend or superuser).
     pub async fn cancel(&self, pid: i32) -> Result<bool, PgError> {
-        self.signal("pg_cancel_backend", pid).await
+        self.signal_pid(pid, false).await
     }
 
     /// pg_terminate_backend: ends the session `pid` (its transaction is rolled back). As
     /// [`PgSession::cancel`] for the result.
     pub async fn terminate(&self, pid: i32) -> Result<bool, PgError> {
-        self.signal("pg_terminate_backend", pid).await
+        self.signal_pid(pid, true).await
+    }
+
+    /// [`PgSession::signal_backend`] for whatever session has `pid` now.
+    async fn signal_pid(&self, pid: i32, terminate: bool) -> Result<bool, PgError> {
+        let backend = Backend {
+            pid,
+            backend_start: None,
+            query_start: None,
+        };
+        Ok(self.signal_backend(&backend, terminate).await? == Some(true))
     }
 
     /// Cancels the query of (or terminates) `backend`, but only if it is still the session
@@ -323,15 +333,6 @@ impl PgSession {
     /// Our backend's pid on the server.
     pub fn own_pid(&self) -> i32 {
         self.own_pid
-    }
-
-    async fn signal(&self, function: &str, pid: i32) -> Result<bool, PgError> {
-        if pid == self.own_pid {
-            return Ok(false);
-        }
-        // `pid` is an i32: formatting it cannot inject SQL.
-        let value = self.one_value(&format!("SELECT {function}({pid})")).await?;
-        Ok(value == "t")
     }
 
     /// Runs `sql` with the simple query protocol and returns the first column of its only

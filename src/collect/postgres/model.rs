@@ -67,21 +67,7 @@ pub struct Server {
     pub own_pid: i32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Role {
-    Primary,
-    Standby,
-}
-
 impl Server {
-    pub fn role(&self) -> Role {
-        if self.in_recovery {
-            Role::Standby
-        } else {
-            Role::Primary
-        }
-    }
-
     pub fn uptime(&self) -> Duration {
         elapsed(self.started_at, self.now)
     }

@@ -189,7 +189,7 @@ mod tests {
 
     use super::*;
     use crate::collect::postgres::{
-        APPLICATION_NAME, POOL_ALERT_PCT, QUERY_CHARS, Replication, Role, SLOW_QUERY, SNAPSHOT_SQL,
+        APPLICATION_NAME, POOL_ALERT_PCT, QUERY_CHARS, Replication, SLOW_QUERY, SNAPSHOT_SQL,
         State, lock_tree,
     };
 
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(s.max_connections, 100);
         assert_eq!(s.superuser_reserved, 3);
         assert!(s.privileged);
-        assert_eq!(s.role(), Role::Primary);
+        assert!(!s.in_recovery);
         assert_eq!(s.now, ts("2026-11-23T12:57:53.207595+00:00"));
         assert!(s.uptime() > Duration::from_secs(60));
         assert_eq!(snap.total_connections, 9);
@@ -366,7 +366,7 @@ mod tests {
             "slots": [{"name": "old", "slot_type": "physical", "active": false, "retained_bytes": 123}]
         });
         let snap = parse(&v.to_string()).unwrap();
-        assert_eq!(snap.server.role(), Role::Standby);
+        assert!(snap.server.in_recovery);
         let r = &snap.replication;
         assert_eq!(r.standbys[0].replay_lag, Some(Duration::from_millis(1250)));
         assert_eq!(r.standbys[0].replay_lag_bytes, Some(4096));
