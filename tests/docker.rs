@@ -196,6 +196,14 @@ async fn a_socket_nobody_listens_on_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docker.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // leaves a dead socket file
+    // A process another test forks at that moment holds the listener until it execs: until
+    // then a connect is accepted, then reset. Wait until the socket is really dead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&path)
+        .is_ok_and(|_| std::time::Instant::now() < deadline)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut w = Watcher::new(
         Arc::new(Local::new("local")),
         path.display().to_string(),
