@@ -547,8 +547,14 @@ async fn a_snapshot_and_a_cancel_are_one_round_trip_each() {
         round_trips: round_trips.clone(),
     };
     let session = connect(&link, &root_target(&pg)).await.unwrap();
-    // The counter sees round trips: startup (peer auth needs no exchange) and pg_backend_pid.
-    assert_eq!(round_trips.load(Ordering::SeqCst), 2);
+    // The counter sees round trips: startup (peer auth needs no exchange), then
+    // pg_backend_pid and the snapshot's prepare, sent together; whether they share one
+    // write depends on when tokio-postgres's connection task runs (a CI run saw 3).
+    let at_connect = round_trips.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&at_connect),
+        "{at_connect} round trips to connect"
+    );
     for _ in 0..3 {
         let before = round_trips.load(Ordering::SeqCst);
         session.snapshot().await.unwrap();
