@@ -4,6 +4,7 @@
 //! draws only when something changed (at most ~30 frames a second after keys, 10 for what
 //! hosts send), and writes nothing when a frame is identical to what is on screen.
 
+use std::hash::BuildHasher;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -81,7 +82,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     // When the next frame is due; None: nothing changed since the last.
     let mut due = Some(Instant::now());
     let mut last_frame = Instant::now();
-    let mut shown: Option<Buffer> = None;
+    let mut shown = Shown::new();
 
     loop {
         tokio::select! {
@@ -185,31 +186,58 @@ fn save(path: &std::path::Path, text: &str) -> io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// What is on the screen: the hash of the last frame written, and a buffer reused to render
+/// the next one. Keeping and comparing a copy of every cell cost more than drawing did while a
+/// log firehose asked for ten frames a second; a 64-bit hash says the same.
+struct Shown {
+    hash: Option<u64>,
+    scratch: Buffer,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Shown {
+    fn new() -> Shown {
+        Shown {
+            hash: None,
+            scratch: Buffer::default(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
 /// Renders off-screen first and writes only if the frame differs from what is shown, inside a
 /// synchronized update so slow links never show half a frame.
 fn draw(
     terminal: &mut Term,
     app: &App,
     theme: &ui::theme::Theme,
-    shown: &mut Option<Buffer>,
+    shown: &mut Shown,
 ) -> io::Result<()> {
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);
-    let mut frame = Buffer::empty(area);
-    ui::draw(app, theme, area, &mut frame);
-    if shown.as_ref() == Some(&frame) {
+    if shown.scratch.area == area {
+        shown.scratch.reset();
+    } else {
+        shown.scratch = Buffer::empty(area);
+    }
+    ui::draw(app, theme, area, &mut shown.scratch);
+    let hash = shown.hasher.hash_one(&shown.scratch);
+    if shown.hash == Some(hash) {
         return Ok(());
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    let mut drawn = Some(hash);
     terminal.draw(|f| {
         if f.area() == area {
-            f.buffer_mut().clone_from(&frame);
+            // Ratatui's buffer (reset after its last flush) becomes the next scratch.
+            std::mem::swap(f.buffer_mut(), &mut shown.scratch);
         } else {
             ui::draw(app, theme, f.area(), f.buffer_mut()); // resized in between: draw afresh
+            drawn = None;
         }
     })?;
     execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
-    *shown = Some(frame);
+    shown.hash = drawn;
     Ok(())
 }
 
