@@ -750,6 +750,7 @@ pub struct Assembler {
     partial: [Partial; 2],
     /// For a message without a timestamp of its own.
     last_at: Timestamp,
+    minute: Minute,
     seen: Seen,
 }
 
@@ -854,6 +855,7 @@ impl Assembler {
         Assembler {
             partial: Default::default(),
             last_at: Timestamp::UNIX_EPOCH,
+            minute: None,
             seen: Seen {
                 window: dedup_window,
                 recent: VecDeque::with_capacity(dedup_window.min(4096)),
@@ -874,7 +876,7 @@ impl Assembler {
         let mut rest = frame;
         let mut at = self.last_at;
         while !rest.is_empty() {
-            if let Some((ts, payload)) = split_timestamp(rest) {
+            if let Some((ts, payload)) = split_timestamp(rest, &mut self.minute) {
                 at = ts;
                 self.last_at = ts;
                 rest = payload;
@@ -927,7 +929,7 @@ impl Assembler {
 }
 
 /// Splits the "<RFC 3339 timestamp> " Docker puts before each message.
-fn split_timestamp(b: &[u8]) -> Option<(Timestamp, &[u8])> {
+fn split_timestamp<'a>(b: &'a [u8], minute: &mut Minute) -> Option<(Timestamp, &'a [u8])> {
     let end = b.iter().take(40).position(|&c| c == b' ')?;
     let s = &b[..end];
     // Only what looks like a date goes further: TTY payload lines come here too, and jiff's
@@ -935,38 +937,50 @@ fn split_timestamp(b: &[u8]) -> Option<(Timestamp, &[u8])> {
     if s.len() < 20 || s[4] != b'-' || !s[..4].iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let ts = match docker_time(s) {
+    let ts = match docker_time(s, minute) {
         Some(ts) => ts,
         None => std::str::from_utf8(s).ok()?.parse().ok()?,
     };
     Some((ts, &b[end + 1..]))
 }
 
+/// The minute of the last Docker timestamp read ("2026-11-23T16:00", validated) and its Unix
+/// seconds: the next lines, mostly of the same minute, only read their seconds and fraction.
+type Minute = Option<([u8; 16], i64)>;
+
 /// Docker's own format, "2026-11-23T16:00:04.12345678Z" (UTC, the fraction without trailing
 /// zeros, no fraction at all on a whole second), read by hand: jiff's general parser was a
 /// tenth of what a firehose cost. None for anything else, which jiff then reads.
-fn docker_time(s: &[u8]) -> Option<Timestamp> {
+fn docker_time(s: &[u8], minute: &mut Minute) -> Option<Timestamp> {
     let num = |from: usize, len: usize| {
         s.get(from..from + len)?.iter().try_fold(0i64, |n, &c| {
             c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
         })
     };
-    if s.get(4) != Some(&b'-')
-        || s.get(7) != Some(&b'-')
-        || s.get(10) != Some(&b'T')
-        || s.get(13) != Some(&b':')
-        || s.get(16) != Some(&b':')
-    {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let prefix: [u8; 16] = s.get(..16)?.try_into().ok()?;
+    let base = match *minute {
+        Some((m, base)) if m == prefix => base,
+        _ => {
+            if s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' {
+                return None;
+            }
+            let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+            let (hour, min) = (num(11, 2)?, num(14, 2)?);
+            if hour > 23 || min > 59 {
+                return None;
+            }
+            // Checks the day against the month.
+            jiff::civil::Date::new(year as i16, month as i8, day as i8).ok()?;
+            let base = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + min * 60;
+            *minute = Some((prefix, base));
+            base
+        }
+    };
     // A leap second (60) is left to jiff.
-    if hour > 23 || minute > 59 || second > 59 {
+    let second = num(17, 2).filter(|second| (0..=59).contains(second))?;
+    if s[16] != b':' {
         return None;
     }
-    // Checks the day against the month.
-    jiff::civil::Date::new(year as i16, month as i8, day as i8).ok()?;
     let (nanos, rest) = match s[19..].strip_prefix(b".") {
         Some(frac) => {
             let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -981,8 +995,7 @@ fn docker_time(s: &[u8]) -> Option<Timestamp> {
     if rest != b"Z" {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
-    Timestamp::new(seconds, nanos as i32).ok()
+    Timestamp::new(base + second, nanos as i32).ok()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -1561,7 +1574,17 @@ mod tests {
             let t = Timestamp::new(second, nanos).unwrap();
             // jiff's Display of a Timestamp trims zeros as Go's RFC3339Nano does.
             let text = t.to_string();
-            assert_eq!(docker_time(text.as_bytes()), Some(t), "{text}");
+            assert_eq!(docker_time(text.as_bytes(), &mut None), Some(t), "{text}");
+            // The next line, often of the same minute: read with the minute remembered.
+            let next = t + jiff::SignedDuration::from_secs((x >> 20) as i64 % 90);
+            let mut minute = None;
+            docker_time(text.as_bytes(), &mut minute);
+            let text = next.to_string();
+            assert_eq!(
+                docker_time(text.as_bytes(), &mut minute),
+                Some(next),
+                "{text}"
+            );
         }
         for bad in [
             "2026-02-30T10:00:00Z",
@@ -1574,10 +1597,16 @@ mod tests {
             "2026-11-23 10:00:00Z",
             "2026-1a-23T10:00:00Z",
         ] {
-            assert_eq!(docker_time(bad.as_bytes()), None, "{bad}");
+            assert_eq!(docker_time(bad.as_bytes(), &mut None), None, "{bad}");
+            // Nor with a good time of the same minute remembered.
+            let mut minute = None;
+            let good = format!("{}00Z", &bad[..17]);
+            if docker_time(good.as_bytes(), &mut minute).is_some() {
+                assert_eq!(docker_time(bad.as_bytes(), &mut minute), None, "{bad}");
+            }
         }
         // What the hand parser leaves, jiff still reads.
-        let (at, rest) = split_timestamp(b"2026-11-23T11:00:00.5+01:00 x").unwrap();
+        let (at, rest) = split_timestamp(b"2026-11-23T11:00:00.5+01:00 x", &mut None).unwrap();
         assert_eq!(
             (at.to_string().as_str(), rest),
             ("2026-11-23T10:00:00.5Z", &b"x"[..])
