@@ -4,7 +4,8 @@
 //! wakes once per line: at a firehose's 60–70k lines/s that was most of what a log pane
 //! cost. Pausing between reads makes each read bring many lines, but the pause must stay
 //! short: each of Docker's writes takes one slot of the unix socket's buffer (about 270 in
-//! all, ~4 ms of a firehose), and a full buffer stalls Docker.
+//! all, 2–4 ms of a firehose), and a full buffer stalls Docker's follower (not the
+//! container: the lines wait in its log file).
 //!
 //! In the async task a pause does not help much with a local socket: the runtime's epoll
 //! still wakes on each write, while the task sleeps. So a local socket is read by a thread
@@ -23,9 +24,16 @@ use tokio::sync::mpsc;
 
 use crate::link::ByteStream;
 
-/// The pause after a read that left the socket's buffer far from full. The runtime's timer
-/// rounds it up to a millisecond, which still keeps up; a thread's sleep is this long.
-pub const PACE: Duration = Duration::from_micros(250);
+/// The pause after a read that left the socket's buffer far from full. What a line costs the
+/// reader barely depends on the pause (the kernel's share, ~0.9 µs, is per line), so a
+/// firehose costs in proportion to the rate it is read at. With a millisecond a firehose is
+/// still read at least as fast as `docker logs -f` reads it, and a container logging ~50k
+/// lines/s is read whole, at 1.4–1.5 µs a line against 1.7–1.9 with 250 µs
+/// (`scripts/bench-logs.sh`). Reading a firehose faster only makes the pane's window, behind
+/// the container either way, fall behind less quickly, and dockerd's follower spends about
+/// as much again per line. The runtime's timer has millisecond steps: the task's pause for
+/// other streams is the same.
+pub const PACE: Duration = Duration::from_millis(1);
 /// A read this large means lines come faster than the pace allows: read again at once.
 pub const PACE_BELOW: usize = 16 * 1024;
 /// Longest the thread holds bytes before handing them to the task.
@@ -165,7 +173,12 @@ fn run(mut socket: UnixStream, tx: &mpsc::Sender<Handed>) {
         if !held.is_empty()
             && (end.is_some() || handed.elapsed() >= HAND_OVER || held.len() >= HOLD_MAX)
         {
-            if tx.blocking_send(Ok(std::mem::take(&mut held))).is_err() {
+            // The next hand-over is likely as large: no regrowth (and copy) on the way.
+            let next = Vec::with_capacity((held.len() + held.len() / 4).min(HOLD_MAX));
+            if tx
+                .blocking_send(Ok(std::mem::replace(&mut held, next)))
+                .is_err()
+            {
                 return;
             }
             handed = Instant::now();
