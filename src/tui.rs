@@ -82,7 +82,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     // When the next frame is due; None: nothing changed since the last.
     let mut due = Some(Instant::now());
     let mut last_frame = Instant::now();
-    let mut shown = Shown::new();
+    let mut shown = Shown::default();
 
     loop {
         tokio::select! {
@@ -189,20 +189,11 @@ fn save(path: &std::path::Path, text: &str) -> io::Result<()> {
 /// What is on the screen: the hash of the last frame written, and a buffer reused to render
 /// the next one. Keeping and comparing a copy of every cell cost more than drawing did while a
 /// log firehose asked for ten frames a second; a 64-bit hash says the same.
+#[derive(Default)]
 struct Shown {
     hash: Option<u64>,
     scratch: Buffer,
     hasher: foldhash::fast::RandomState,
-}
-
-impl Shown {
-    fn new() -> Shown {
-        Shown {
-            hash: None,
-            scratch: Buffer::default(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
 }
 
 /// Renders off-screen first and writes only if the frame differs from what is shown, inside a

@@ -976,11 +976,11 @@ fn docker_time(s: &[u8], minute: &mut Minute) -> Option<Timestamp> {
             base
         }
     };
-    // A leap second (60) is left to jiff.
-    let second = num(17, 2).filter(|second| (0..=59).contains(second))?;
-    if s[16] != b':' {
+    if s.get(16) != Some(&b':') {
         return None;
     }
+    // A leap second (60) is left to jiff.
+    let second = num(17, 2).filter(|second| (0..=59).contains(second))?;
     let (nanos, rest) = match s[19..].strip_prefix(b".") {
         Some(frac) => {
             let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
