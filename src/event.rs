@@ -5,14 +5,10 @@
 use crossterm::event::KeyEvent;
 use jiff::Timestamp;
 
-use crate::actions::{ActionRequest, Progress};
-use crate::collect::CollectError;
-use crate::collect::containers::ContainersSnapshot;
-use crate::collect::disks::DisksSnapshot;
+use crate::actions::{ActionRequest, JobId, Progress};
 use crate::collect::logs::line::LogLine;
-use crate::collect::postgres::Snapshot;
 use crate::collect::stats::{StatsSample, StatsTarget};
-use crate::collect::tunnels::TunnelsSnapshot;
+use crate::collect::{CollectError, Sample};
 use crate::link::LinkState;
 
 /// Index of a host in the config order.
@@ -36,28 +32,14 @@ pub enum AppEvent {
 #[derive(Debug)]
 pub enum HostEvent {
     Link(LinkState),
-    Containers(Result<ContainersSnapshot, CollectError>),
-    Disks(Result<DisksSnapshot, CollectError>),
-    Tunnels(Result<TunnelsSnapshot, CollectError>),
+    /// One collector's observation (every domain the runner collects).
+    Sample(Sample),
     /// New lines of one followed log stream.
     Logs(LogBatch),
     /// CPU and memory of the containers asked for with `HostCommand::Stats`.
     Stats(Result<StatsSample, CollectError>),
     /// How an action is going, then how it ended.
-    Action(u64, Progress),
-    /// A refresh of the host's `cluster`-th PostgreSQL cluster (in config order).
-    Postgres {
-        cluster: usize,
-        result: Result<PgSample, CollectError>,
-    },
-}
-
-/// One PostgreSQL snapshot and how long its round trip took.
-#[derive(Debug)]
-pub struct PgSample {
-    pub snapshot: Box<Snapshot>,
-    pub took: std::time::Duration,
-    pub observed_at: Timestamp,
+    Action(JobId, Progress),
 }
 
 /// Lines of one stream of a log view, in the order Docker sent them.
@@ -95,6 +77,8 @@ pub enum HostCommand {
     StopLogs { view: u64 },
     /// Sample CPU and memory of these containers every interval (empty: stop).
     Stats { containers: Vec<StatsTarget> },
-    /// Carry out a confirmed action.
+    /// Start a confirmed job.
     Run(ActionRequest),
+    /// Cancel a running job: it stops at its next step and cleans up.
+    CancelJob(JobId),
 }

@@ -1,9 +1,9 @@
-//! One worker task per host. It owns the host's link and runs its collectors side by side:
-//! containers (event-driven), disks and tunnels (on intervals), the log follows and stats the
-//! UI asked for, and confirmed actions, one at a time. It sends `HostEvent`s to the UI and
-//! takes `HostCommand`s. A local host is up forever; an SSH host connects, runs its
-//! collectors until the session dies, reports the link down and reconnects with capped,
-//! jittered backoff, forever. A slow or dead host only ever delays its own worker.
+//! One worker task per host: it owns the host's link and nothing else. A local host is up
+//! forever; an SSH host connects, hands the connection to the collector runner
+//! (`collect::runner`), the log follows and stats the UI asked for, and the job runner
+//! (`actions::runner`), until the session dies; then it reports the link down and reconnects
+//! with capped, jittered backoff, forever. Reconnecting lives here and only here. A slow or
+//! dead host only ever delays its own worker.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -11,17 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::Docker;
 use jiff::Timestamp;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
-use crate::actions::{ActionKind, ActionRequest, Progress, Target, restart};
-use crate::collect::containers::Watcher;
+use crate::actions::runner::{self as jobs, JobCommand, Reporter};
+use crate::actions::{JobOutcome, Progress};
+use crate::collect::clients::Clients;
 use crate::collect::logs::line::LogLine;
 use crate::collect::stats::{Sampler, StatsTarget};
-use crate::collect::{CollectError, disks, docker, logs, postgres, tunnels};
-use crate::config::{HostSpec, PgSpec, Transport};
-use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch, PgSample};
+use crate::collect::{Context, logs, runner};
+use crate::config::{HostSpec, Transport};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch};
 use crate::link::local::Local;
 use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options};
@@ -30,9 +30,10 @@ use crate::lock;
 
 /// Commands queued per host; the UI never waits on a full queue (it says "host busy").
 const COMMAND_QUEUE: usize = 8;
-/// Reconnect backoff: 1 s doubling to 60 s.
+/// Reconnect backoff: 1 s doubling to 8 s, ±20 % jitter. The cap bounds how long a host that
+/// answers again waits for its next try (at most 9.6 s), however long the outage was.
 const RECONNECT_BASE: Duration = Duration::from_secs(1);
-const RECONNECT_CAP: Duration = Duration::from_secs(60);
+const RECONNECT_CAP: Duration = Duration::from_secs(8);
 
 /// How the UI reaches a running worker. Dropping it stops the worker.
 pub struct HostHandle {
@@ -58,14 +59,10 @@ pub fn spawn(
 }
 
 /// Wakes collectors (and a waiting reconnect) early.
-#[derive(Default)]
 struct Triggers {
-    containers: Arc<Notify>,
-    disks: Notify,
-    tunnels: Notify,
+    /// Every collector of the current connection listens (the runner and streams).
+    collectors: watch::Sender<()>,
     reconnect: Notify,
-    /// Wakes every cluster's worker (each may be between refreshes or waiting to reconnect).
-    postgres: Notify,
 }
 
 /// What the UI asked for that outlives a connection: log follows (resumed after a reconnect
@@ -75,7 +72,7 @@ struct Wanted {
     follows_changed: Notify,
     stats: Mutex<Vec<StatsTarget>>,
     stats_changed: Notify,
-    actions: tokio::sync::Mutex<mpsc::UnboundedReceiver<ActionRequest>>,
+    jobs: tokio::sync::Mutex<mpsc::UnboundedReceiver<JobCommand>>,
     link_up: AtomicBool,
 }
 
@@ -95,25 +92,25 @@ async fn run(
     mut commands: mpsc::Receiver<HostCommand>,
 ) {
     let out = Sender { id, events };
-    let triggers = Triggers::default();
-    let (queue, actions) = mpsc::unbounded_channel();
+    let triggers = Triggers {
+        collectors: watch::channel(()).0,
+        reconnect: Notify::new(),
+    };
+    let (queue, jobs) = mpsc::unbounded_channel();
     let wanted = Arc::new(Wanted {
         follows: Mutex::default(),
         follows_changed: Notify::new(),
         stats: Mutex::default(),
         stats_changed: Notify::new(),
-        actions: tokio::sync::Mutex::new(actions),
+        jobs: tokio::sync::Mutex::new(jobs),
         link_up: AtomicBool::new(false),
     });
     let commands = async {
         while let Some(cmd) = commands.recv().await {
             match cmd {
                 HostCommand::Refresh => {
-                    triggers.containers.notify_one();
-                    triggers.disks.notify_one();
-                    triggers.tunnels.notify_one();
+                    triggers.collectors.send_replace(());
                     triggers.reconnect.notify_one();
-                    triggers.postgres.notify_waiters();
                 }
                 HostCommand::FollowLogs {
                     view,
@@ -141,17 +138,20 @@ async fn run(
                     wanted.stats_changed.notify_one();
                 }
                 HostCommand::Run(request) => {
-                    // An action is never queued for "whenever the host comes back".
+                    // A job is never queued for "whenever the host comes back".
                     if wanted.link_up.load(Ordering::SeqCst) {
-                        let _ = queue.send(request);
+                        let _ = queue.send(JobCommand::Start(request));
                     } else {
                         let why = format!("{} is not connected; nothing was done", spec.name);
                         let done = Progress::Done {
-                            result: Err(why),
+                            outcome: JobOutcome::Refused(why),
                             elapsed: Duration::ZERO,
                         };
                         out.send(HostEvent::Action(request.id, done)).await;
                     }
+                }
+                HostCommand::CancelJob(id) => {
+                    let _ = queue.send(JobCommand::Cancel(id));
                 }
             }
         }
@@ -233,7 +233,8 @@ impl Sender {
     }
 }
 
-/// Runs every collector of the host over `link`; returns only when the UI has gone away.
+/// Runs every collector of the host over `link`, the log follows and stats the UI asked for,
+/// and its jobs; returns only when the UI has gone away.
 async fn collect(
     spec: &HostSpec,
     link: Arc<dyn Link>,
@@ -241,71 +242,36 @@ async fn collect(
     wanted: &Arc<Wanted>,
     out: &Sender,
 ) {
-    let containers = watch_containers(spec, link.clone(), triggers.containers.clone(), out);
-    let disks = async {
-        if spec.tunnels_only {
-            return std::future::pending().await;
-        }
-        every(spec.disks_interval, &triggers.disks, || async {
-            out.send(HostEvent::Disks(disks::sample(&*link).await))
-                .await
-        })
-        .await;
+    let clients = Arc::new(Clients::new(
+        link.clone(),
+        spec.docker_socket.clone(),
+        spec.postgres.len(),
+    ));
+    let cx = Context {
+        link: link.clone(),
+        clients: clients.clone(),
+        refresh: triggers.collectors.subscribe(),
     };
-    let tunnels = every(spec.tunnels_interval, &triggers.tunnels, || async {
-        out.send(HostEvent::Tunnels(
-            tunnels::sample(&*link, spec.wg_sudo).await,
-        ))
-        .await
-    });
-    let docker = DockerOnDemand::new(spec, link.clone());
-    let (signal_tx, signal_rx): (Vec<_>, Vec<_>) =
-        spec.postgres.iter().map(|_| mpsc::channel(4)).unzip();
+    let collectors = runner::run(
+        crate::collect::collectors(spec, &cx),
+        triggers.collectors.subscribe(),
+        |sample| out.send(HostEvent::Sample(sample)),
+    );
+    let jobs = async {
+        let mut commands = wanted.jobs.lock().await;
+        let report = Reporter::new(out.id, out.events.clone());
+        jobs::serve(clients.clone(), Arc::new(spec.clone()), &mut commands, report).await;
+    };
     tokio::select! {
-        () = containers => {}
-        () = disks => {}
-        () = tunnels => {}
-        () = watch_postgres(spec, &*link, signal_rx, &triggers.postgres, out) => {}
-        () = follow_logs(&docker, wanted, out) => {}
-        () = sample_stats(spec, &*link, &docker, wanted, out) => {}
-        () = run_actions(&docker, &signal_tx, wanted, out) => {}
-    }
-}
-
-/// One Docker client per connection for logs, stats and actions, made when first needed.
-struct DockerOnDemand {
-    link: Arc<dyn Link>,
-    socket: Option<String>,
-    client: tokio::sync::Mutex<Option<Docker>>,
-}
-
-impl DockerOnDemand {
-    fn new(spec: &HostSpec, link: Arc<dyn Link>) -> Self {
-        DockerOnDemand {
-            link,
-            socket: spec.docker_socket.clone(),
-            client: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    async fn get(&self) -> Result<Docker, CollectError> {
-        let mut client = self.client.lock().await;
-        if let Some(d) = &*client {
-            return Ok(d.clone());
-        }
-        let Some(socket) = &self.socket else {
-            return Err(CollectError::Docker {
-                message: format!("Docker is not watched on {}", self.link.host()),
-            });
-        };
-        let d = docker::connect(self.link.clone(), socket).await?;
-        *client = Some(d.clone());
-        Ok(d)
+        () = collectors => {}
+        () = follow_logs(&clients, wanted, out) => {}
+        () = sample_stats(spec, &*link, &clients, wanted, out) => {}
+        () = jobs => {}
     }
 }
 
 /// Keeps one task per wanted log follow; tasks of closed views are dropped (aborted).
-async fn follow_logs(docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender) {
+async fn follow_logs(docker: &Clients, wanted: &Arc<Wanted>, out: &Sender) {
     let mut running: HashMap<(u64, u16), AbortOnDrop> = HashMap::new();
     loop {
         let follows = lock(&wanted.follows).clone();
@@ -319,7 +285,7 @@ async fn follow_logs(docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender
                 key,
                 wanted: wanted.clone(),
             };
-            let client = match docker.get().await {
+            let client = match docker.docker().await {
                 Ok(d) => d,
                 Err(e) => {
                     sink.deliver(Vec::new(), 0, Some(e.to_string())).await;
@@ -327,8 +293,8 @@ async fn follow_logs(docker: &DockerOnDemand, wanted: &Arc<Wanted>, out: &Sender
                 }
             };
             let (link, socket) = (
-                docker.link.clone(),
-                docker.socket.clone().unwrap_or_default(),
+                docker.link().clone(),
+                docker.docker_socket().unwrap_or_default().to_owned(),
             );
             let task = tokio::spawn(async move {
                 let src = logs::Source {
@@ -389,7 +355,7 @@ impl logs::Sink for LogSink {
 async fn sample_stats(
     spec: &HostSpec,
     link: &dyn Link,
-    docker: &DockerOnDemand,
+    docker: &Clients,
     wanted: &Wanted,
     out: &Sender,
 ) {
@@ -400,279 +366,13 @@ async fn sample_stats(
             wanted.stats_changed.notified().await;
             continue;
         }
-        let client = docker.get().await.ok();
+        let client = docker.docker().await.ok();
         let result = sampler.sample(link, client.as_ref(), &targets).await;
         if !out.send(HostEvent::Stats(result)).await {
             return;
         }
         // At most one sample per interval, however fast the list scrolls.
         tokio::time::sleep(spec.stats_interval).await;
-    }
-}
-
-/// Carries out confirmed actions one at a time. If the connection drops mid-action, the
-/// guard reports the outcome as unknown.
-async fn run_actions(
-    docker: &DockerOnDemand,
-    signals: &[mpsc::Sender<SignalRequest>],
-    wanted: &Wanted,
-    out: &Sender,
-) {
-    let mut queue = wanted.actions.lock().await;
-    while let Some(request) = queue.recv().await {
-        let mut guard = ActionGuard {
-            id: request.id,
-            out: out.clone(),
-            started: tokio::time::Instant::now(),
-            done: false,
-        };
-        let step = |text: String| {
-            let ev = AppEvent::Host(out.id, HostEvent::Action(request.id, Progress::Step(text)));
-            let _ = out.events.try_send(ev); // progress may be skipped, the outcome never
-        };
-        let result = match &request.action.target {
-            Target::Backend {
-                index,
-                pid,
-                backend_start,
-                query_start,
-                ..
-            } => {
-                step(format!("signalling backend {pid}"));
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let req = SignalRequest {
-                    backend: postgres::Backend {
-                        pid: *pid,
-                        backend_start: *backend_start,
-                        query_start: *query_start,
-                    },
-                    terminate: request.action.kind == ActionKind::Terminate,
-                    reply,
-                };
-                match signals.get(*index) {
-                    Some(tx) if tx.send(req).await.is_ok() => answer
-                        .await
-                        .unwrap_or_else(|_| Err("the PostgreSQL worker stopped".to_owned())),
-                    _ => Err("no such PostgreSQL cluster in the config".to_owned()),
-                }
-            }
-            _ => match docker.get().await {
-                Ok(d) => restart::run(&d, &request.action, &step)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-        };
-        guard.done = true;
-        let done = Progress::Done {
-            result,
-            elapsed: guard.started.elapsed(),
-        };
-        if !out.send(HostEvent::Action(request.id, done)).await {
-            return;
-        }
-    }
-}
-
-/// A cancel or terminate for a cluster's worker, which sends it over its monitoring
-/// connection: when the pool is exhausted, a new connection would be refused just when the
-/// action is needed.
-struct SignalRequest {
-    backend: postgres::Backend,
-    terminate: bool,
-    reply: tokio::sync::oneshot::Sender<Result<String, String>>,
-}
-
-/// Sends `req` over `session` and says what happened, for the action's outcome.
-async fn signal(
-    session: &postgres::PgSession,
-    req: &SignalRequest,
-    pg: &PgSpec,
-) -> Result<String, String> {
-    let pid = req.backend.pid;
-    match session.signal_backend(&req.backend, req.terminate).await {
-        Ok(Some(true)) if req.terminate => Ok(format!("terminated backend {pid}")),
-        Ok(Some(true)) => Ok(format!("cancelled the query of backend {pid}")),
-        Ok(Some(false)) => Err(format!(
-            "PostgreSQL did not signal backend {pid}: it has just ended, or role {} may not \
-             signal it (it needs to be a member of its role or of pg_signal_backend)",
-            pg.target.user
-        )),
-        Ok(None) if req.terminate => Err(format!(
-            "backend {pid} is no longer the session you chose (it ended, or its pid now serves \
-             another session): nothing was done"
-        )),
-        Ok(None) => Err(format!(
-            "backend {pid} no longer runs the query you chose (it finished, or the session \
-             ended): nothing was done"
-        )),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Refreshes every PostgreSQL cluster of the host, each at its interval, reconnecting after a
-/// failure (a server restart, a refused login) with a growing pause, and carries out the
-/// cancels and terminates sent to it. Never returns while the UI listens; pends forever when
-/// the host has no cluster.
-async fn watch_postgres(
-    spec: &HostSpec,
-    link: &dyn Link,
-    signals: Vec<mpsc::Receiver<SignalRequest>>,
-    refresh: &Notify,
-    out: &Sender,
-) {
-    let clusters = spec
-        .postgres
-        .iter()
-        .zip(signals)
-        .enumerate()
-        .map(|(i, (pg, rx))| watch_cluster(i, pg, link, rx, refresh, out));
-    futures_util::future::join_all(clusters).await;
-    std::future::pending::<()>().await;
-}
-
-async fn watch_cluster(
-    cluster: usize,
-    pg: &PgSpec,
-    link: &dyn Link,
-    mut signals: mpsc::Receiver<SignalRequest>,
-    refresh: &Notify,
-    out: &Sender,
-) {
-    // Reconnects after a pause that grows while it keeps failing.
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(15));
-    let send = |result| out.send(HostEvent::Postgres { cluster, result });
-    loop {
-        let wait = match postgres::connect(link, &pg.target).await {
-            Ok(session) => loop {
-                let started = tokio::time::Instant::now();
-                let result = session.snapshot().await.map(|snapshot| PgSample {
-                    snapshot: Box::new(snapshot),
-                    took: started.elapsed(),
-                    // Our clock, like every other collector's: the server's may be off.
-                    observed_at: Timestamp::now(),
-                });
-                if let Ok(s) = &result {
-                    tracing::debug!(
-                        cluster = %pg.target.name,
-                        took_ms = s.took.as_secs_f64() * 1000.0,
-                        sessions = s.snapshot.sessions.len(),
-                        "postgres refresh"
-                    );
-                }
-                let failed = result.is_err();
-                if !send(result.map_err(CollectError::from)).await {
-                    return;
-                }
-                if failed || session.is_closed() {
-                    break backoff.delay();
-                }
-                backoff.reset();
-                wait_answering(pg.interval, Some(&session), pg, link, &mut signals, refresh).await;
-            },
-            // A refused login will not fix itself soon; try again now and then anyway,
-            // since someone may be fixing pg_hba.conf right now.
-            Err(e) => {
-                let wait = if e.retryable() {
-                    backoff.delay()
-                } else {
-                    Duration::from_secs(60)
-                };
-                if !send(Err(CollectError::from(e))).await {
-                    return;
-                }
-                wait
-            }
-        };
-        wait_answering(wait, None, pg, link, &mut signals, refresh).await;
-    }
-}
-
-/// Waits `pause` (or until a refresh is asked for), carrying out the cancels and terminates
-/// that come meanwhile: over `session`, or, between connections, over one of their own.
-async fn wait_answering(
-    pause: Duration,
-    session: Option<&postgres::PgSession>,
-    pg: &PgSpec,
-    link: &dyn Link,
-    signals: &mut mpsc::Receiver<SignalRequest>,
-    refresh: &Notify,
-) {
-    let until = tokio::time::Instant::now() + pause;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(until) => return,
-            () = refresh.notified() => return,
-            Some(req) = signals.recv() => {
-                let result = match session {
-                    Some(session) => signal(session, &req, pg).await,
-                    None => match postgres::connect(link, &pg.target).await {
-                        Ok(own) => signal(&own, &req, pg).await,
-                        Err(e) => Err(e.to_string()),
-                    },
-                };
-                let _ = req.reply.send(result);
-            }
-        }
-    }
-}
-
-struct ActionGuard {
-    id: u64,
-    out: Sender,
-    started: tokio::time::Instant,
-    done: bool,
-}
-
-impl Drop for ActionGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            let why = "the connection to the host was lost while the action ran; its outcome \
-                       is unknown: check the host"
-                .to_owned();
-            let done = Progress::Done {
-                result: Err(why),
-                elapsed: self.started.elapsed(),
-            };
-            let ev = AppEvent::Host(self.out.id, HostEvent::Action(self.id, done));
-            let _ = self.out.events.try_send(ev);
-        }
-    }
-}
-
-/// Runs `sample` now and then every `interval` (or when triggered) until it returns false.
-async fn every<F, Fut>(interval: Duration, trigger: &Notify, mut sample: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    while sample().await {
-        wait_or(interval, trigger).await;
-    }
-}
-
-async fn watch_containers(
-    spec: &HostSpec,
-    link: Arc<dyn Link>,
-    refresh: Arc<Notify>,
-    out: &Sender,
-) {
-    let Some(socket) = spec.docker_socket.clone() else {
-        return std::future::pending().await;
-    };
-    let mut watcher = Watcher::new(link, socket, spec.containers_resync, refresh.clone());
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-    loop {
-        let result = watcher.next().await;
-        let failed = result.is_err();
-        if !out.send(HostEvent::Containers(result)).await {
-            return;
-        }
-        if failed {
-            wait_or(backoff.delay(), &refresh).await;
-        } else {
-            backoff.reset();
-        }
     }
 }
 
@@ -683,70 +383,61 @@ async fn wait_or(delay: Duration, trigger: &Notify) {
     }
 }
 
-/// Collects everything once from one host, for `watchfloor snapshot`: the same link and
-/// collectors, bounded by `deadline`. Returns the events a live worker would have sent.
+/// Collects everything once from one host, for `watchfloor snapshot`: the same link and the
+/// same collectors as the console, each bounded by `deadline`. Returns the events a live worker
+/// would have sent.
 pub async fn collect_once(
     spec: &HostSpec,
     options: &Options,
     deadline: Duration,
 ) -> Vec<HostEvent> {
-    let work = async {
+    let started = tokio::time::Instant::now();
+    let connect = async {
         let link: Arc<dyn Link> = match &spec.transport {
             Transport::Local => Arc::new(Local::new(spec.name.clone())),
-            Transport::Ssh(target) => {
-                match session::connect(&spec.name, target, options, &mut |_, _| {}).await {
-                    Ok(c) => Arc::new(Ssh::new(spec.name.clone(), c)),
-                    Err(e) => {
-                        let state = LinkState::Down {
-                            kind: e.down_kind(),
-                            error: e.to_string(),
-                            since: Timestamp::now(),
-                            retry_at: None,
-                        };
-                        return vec![HostEvent::Link(state)];
-                    }
-                }
-            }
+            Transport::Ssh(target) => Arc::new(Ssh::new(
+                spec.name.clone(),
+                session::connect(&spec.name, target, options, &mut |_, _| {}).await?,
+            )),
         };
-        let containers = async {
-            let socket = spec.docker_socket.clone()?;
-            let mut watcher = Watcher::new(
-                link.clone(),
-                socket,
-                spec.containers_resync,
-                Arc::new(Notify::new()),
-            );
-            loop {
-                let result = watcher.next().await;
-                if result.is_err() || watcher.is_settled() {
-                    return Some(result);
-                }
-            }
-        };
-        let disks = async { (!spec.tunnels_only).then_some(disks::sample(&*link).await) };
-        let (containers, disks, tunnels) =
-            tokio::join!(containers, disks, tunnels::sample(&*link, spec.wg_sudo));
-        let mut events = vec![HostEvent::Link(LinkState::Up), HostEvent::Tunnels(tunnels)];
-        events.extend(containers.map(HostEvent::Containers));
-        events.extend(disks.map(HostEvent::Disks));
-        events
+        Ok::<_, LinkError>(link)
     };
-    tokio::time::timeout(deadline, work)
-        .await
-        .unwrap_or_else(|_| {
-            let error = format!(
-                "{} did not answer within {}s",
-                spec.name,
-                deadline.as_secs()
-            );
-            let kind = crate::link::DownKind::Unreachable;
-            vec![HostEvent::Link(LinkState::Down {
-                kind,
-                error,
-                since: Timestamp::now(),
-                retry_at: None,
-            })]
-        })
+    let down = |error: String, kind| {
+        vec![HostEvent::Link(LinkState::Down {
+            kind,
+            error,
+            since: Timestamp::now(),
+            retry_at: None,
+        })]
+    };
+    let link = match tokio::time::timeout(deadline, connect).await {
+        Ok(Ok(link)) => link,
+        Ok(Err(e)) => return down(e.to_string(), e.down_kind()),
+        Err(_) => {
+            let error = format!("{} did not answer within {}s", spec.name, deadline.as_secs());
+            return down(error, crate::link::DownKind::Unreachable);
+        }
+    };
+    // Nobody refreshes a snapshot; the sender lives until the end so streams wait on their
+    // own resync instead of seeing a closed channel.
+    let (_refresh, rx) = watch::channel(());
+    let cx = Context {
+        clients: Arc::new(Clients::new(
+            link.clone(),
+            spec.docker_socket.clone(),
+            spec.postgres.len(),
+        )),
+        link,
+        refresh: rx,
+    };
+    let left = deadline.saturating_sub(started.elapsed());
+    let (samples, late) = runner::once(crate::collect::collectors(spec, &cx), left).await;
+    let mut events = vec![HostEvent::Link(LinkState::Up)];
+    events.extend(samples.into_iter().map(HostEvent::Sample));
+    for name in late {
+        tracing::warn!(host = %spec.name, "{name} did not answer within {}s", deadline.as_secs());
+    }
+    events
 }
 
 /// Capped exponential backoff with ±20 % jitter, so hosts that failed together do not retry

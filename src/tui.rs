@@ -1,8 +1,10 @@
 //! The terminal: raw mode and the alternate screen (restored on quit, error, panic, SIGTERM
 //! and SIGHUP), and the one loop that owns the `App`. The loop never awaits the network: it
-//! selects over terminal input, host events, a 1 Hz clock and the next frame deadline; it
-//! draws only when something changed (at most ~30 frames a second after keys, 10 for what
-//! hosts send), and writes nothing when a frame is identical to what is on screen.
+//! selects over terminal input, host events, a 1 Hz clock and the next frame deadline. A frame
+//! is rendered when an event arrived (at most ~30 a second after keys, 10 for what hosts send)
+//! or the clock ticked while an age is on screen; it is written only when it differs from what
+//! is shown (compared by hash), so an idle console writes nothing. However the loop ends, jobs
+//! still running are audited "abandoned" and get a few seconds to cancel and clean up.
 
 use std::hash::BuildHasher;
 use std::io::{self, BufWriter, Stdout, Write};
@@ -26,7 +28,8 @@ use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 
 use crate::app::{App, Effect};
 use crate::config::Settings;
-use crate::event::{AppEvent, HostId};
+use crate::actions::{JobId, Progress};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 use crate::host::{self, HostHandle};
 use crate::link::ssh::session::Options;
 use crate::ui;
@@ -36,6 +39,8 @@ const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
 /// What hosts send (log lines, stats, states) is drawn at most 10 times a second: a log
 /// firehose would otherwise redraw the whole pane 30 times a second for nobody to read.
 const DATA_FRAME_GAP: Duration = Duration::from_millis(100);
+/// How long jobs abandoned at exit get to cancel and clean up.
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
 /// Events taken from the channel per wakeup.
 const BATCH: usize = 256;
 
@@ -121,8 +126,33 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
             break;
         }
     }
+    // Every way out passes here: a signal, the terminal gone, q.
+    let mut abandoned = Vec::new();
+    for effect in app.exit() {
+        if let Effect::Send(_, HostCommand::CancelJob(id)) = &effect {
+            abandoned.push(*id);
+        }
+        dispatch(effect, &workers, &local);
+    }
+    drop(_restore);
+    wait_for_cancels(&mut rx, abandoned).await;
     drop(workers);
     Ok(())
+}
+
+/// Gives cancelled jobs up to [`CLEANUP_GRACE`] to end (and clean up) behind the restored
+/// screen; the abandoned audit lines are already written.
+async fn wait_for_cancels(rx: &mut mpsc::Receiver<AppEvent>, mut jobs: Vec<JobId>) {
+    let deadline = Instant::now() + CLEANUP_GRACE;
+    while !jobs.is_empty() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(AppEvent::Host(_, HostEvent::Action(id, Progress::Done { .. })))) => {
+                jobs.retain(|j| *j != id);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
 /// Terminal input, read by its own task. Polling crossterm's EventStream is not free (it

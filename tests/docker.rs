@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Docker;
-use tokio::sync::Notify;
 use watchfloor::collect::containers::{
     Container, ContainerState, ContainersSnapshot, Health, Watcher,
 };
@@ -23,7 +22,7 @@ fn watcher(docker: &Docker) -> Watcher {
         Arc::new(Local::new("local")),
         socket,
         NO_RESYNC,
-        Arc::new(Notify::new()),
+        tokio::sync::watch::channel(()).1,
     )
 }
 
@@ -181,7 +180,7 @@ async fn a_missing_socket_says_docker_is_not_running_and_what_to_do() {
         Arc::new(Local::new("local")),
         "/nonexistent/docker.sock".into(),
         NO_RESYNC,
-        Arc::new(Notify::new()),
+        tokio::sync::watch::channel(()).1,
     );
     let err = w.next().await.expect_err("no docker there").to_string();
     assert!(
@@ -208,7 +207,7 @@ async fn a_socket_nobody_listens_on_is_refused_with_a_hint() {
         Arc::new(Local::new("local")),
         path.display().to_string(),
         NO_RESYNC,
-        Arc::new(Notify::new()),
+        tokio::sync::watch::channel(()).1,
     );
     let err = w.next().await.expect_err("nobody listens").to_string();
     assert!(

@@ -111,15 +111,17 @@ fn host_service_logs_search_restart_and_audit() {
         s.lines().filter(|l| l.contains("boot ")).count() >= 4
     });
 
-    // The audit log holds the restart, one JSON line.
+    // The audit log holds the restart: a "started" line, then its end, with one job number.
     let audit = home.path().join(".local/state/watchfloor/audit.jsonl");
     let text = std::fs::read_to_string(&audit).expect("audit log written");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    let a = &lines[0];
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["outcome"], "started");
+    assert_eq!(lines[0]["job"], lines[1]["job"]);
+    let a = &lines[1];
     assert_eq!(a["action"], "restart");
     assert_eq!(a["outcome"], "ok");
     assert_eq!(a["host"], "local");

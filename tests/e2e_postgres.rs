@@ -175,8 +175,9 @@ fn a_lock_chain_shows_as_a_tree_and_cancelling_its_root_clears_it() {
 
     let audit = std::fs::read_to_string(c.home.join("state/watchfloor/audit.jsonl")).unwrap();
     let lines: Vec<&str> = audit.lines().collect();
-    assert_eq!(lines.len(), 1, "{audit}");
-    let rec: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(lines.len(), 2, "started, then ended: {audit}");
+    assert!(lines[0].contains(r#""outcome":"started""#), "{audit}");
+    let rec: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
     assert_eq!(rec["action"], "cancel");
     assert_eq!(rec["host"], "db1");
     assert_eq!(rec["target"]["pid"], pa);

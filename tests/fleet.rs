@@ -37,6 +37,7 @@ fn settings(hosts: Vec<HostSpec>) -> Settings {
         theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
         read_only: false,
         logs: Default::default(),
+        thresholds: Default::default(),
         user: "test".into(),
         state_dir: std::env::temp_dir(),
         config_path: None,

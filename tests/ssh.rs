@@ -276,7 +276,7 @@ async fn docker_over_ssh_and_twenty_concurrent_execs() {
         link.clone(),
         docker.socket.display().to_string(),
         Duration::from_secs(3600),
-        Arc::new(tokio::sync::Notify::new()),
+        tokio::sync::watch::channel(()).1,
     );
     let snap = watcher.next().await.unwrap();
     assert!(

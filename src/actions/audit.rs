@@ -13,8 +13,10 @@ use super::{ActionKind, Pace, Target};
 /// One audit line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {
-    /// When the action was confirmed.
+    /// When the job was confirmed.
     pub time: Timestamp,
+    /// The job's number: its "started" line and its end share it.
+    pub job: crate::actions::JobId,
     /// The local user who confirmed it.
     pub user: String,
     pub host: String,
@@ -22,7 +24,8 @@ pub struct AuditRecord {
     pub action: ActionKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<Pace>,
-    /// "ok", "failed", or "unknown" when watchfloor quit before the action ended.
+    /// "started" when confirmed; at the end "ok", "failed", "cancelled", "timed_out",
+    /// "refused" or "unknown" (the link dropped); "abandoned" when watchfloor exited first.
     pub outcome: &'static str,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ mod tests {
         let file = path(&dir.path().join("state"));
         let record = AuditRecord {
             time: Timestamp::from_second(1_795_000_000).unwrap(),
+            job: crate::actions::JobId(1),
             user: "alice".into(),
             host: "web".into(),
             target: Target::Container {

@@ -1,10 +1,15 @@
-//! Actions that change a host. An action is a value from the key press to the audit line:
-//! `PendingAction` (built by the pure `App`, never in read-only mode) → confirmed in a dialog →
-//! `ActionRequest` sent to the host worker → carried out here → `Progress` events → one audit
-//! line. Execution is I/O and lives in the submodules; the types here are pure data.
+//! Jobs: everything that changes a host. A job is a value from the key press to the audit
+//! lines: `PendingAction` (built by the pure `App`, never in read-only mode) → confirmed in a
+//! dialog ("started" audit line) → `ActionRequest` sent to the host worker → run by
+//! [`runner`], which may run several at once, cancels, times out and cleans up → `Progress`
+//! events → a typed [`JobOutcome`] ("ended" audit line). A job still running when the console
+//! exits is audited "abandoned". Execution is I/O and lives in the submodules (one per kind
+//! of work); the types here are pure data.
 
 pub mod audit;
+pub mod postgres;
 pub mod restart;
+pub mod runner;
 
 use serde::Serialize;
 
@@ -175,21 +180,120 @@ impl PendingAction {
     }
 }
 
+/// A job's number, unique for the console's lifetime: "job #3" in the UI and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct JobId(pub u64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// A confirmed action on its way to the host worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRequest {
-    pub id: u64,
+    pub id: JobId,
     pub action: PendingAction,
 }
 
-/// What a running action reports.
+impl ActionRequest {
+    /// Two jobs on the same container or backend would undo each other: the second is refused.
+    pub fn overlaps(&self, other: &PendingAction) -> bool {
+        overlaps(&self.action, other)
+    }
+}
+
+/// Whether two jobs touch a common container or PostgreSQL backend of the same host.
+pub fn overlaps(a: &PendingAction, b: &PendingAction) -> bool {
+    if a.host != b.host {
+        return false;
+    }
+    match (&a.target, &b.target) {
+        (
+            Target::Backend {
+                index: i, pid: p, ..
+            },
+            Target::Backend {
+                index: j, pid: q, ..
+            },
+        ) => i == j && p == q,
+        (x, y) => x
+            .members()
+            .iter()
+            .any(|m| y.members().iter().any(|n| n.id == m.id)),
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// What was done.
+    Done(String),
+    /// Why it failed, saying what to do.
+    Failed(String),
+    /// The admin cancelled it; the last step it had reached, if any.
+    Cancelled { during: Option<String> },
+    TimedOut {
+        after: std::time::Duration,
+        during: Option<String>,
+    },
+    /// Not started: the host is not connected, or another job works on the same target.
+    Refused(String),
+    /// The link dropped while it ran: its effect on the host is unknown.
+    Lost,
+}
+
+impl JobOutcome {
+    /// The audit log's word for it.
+    pub fn audit_name(&self) -> &'static str {
+        match self {
+            JobOutcome::Done(_) => "ok",
+            JobOutcome::Failed(_) => "failed",
+            JobOutcome::Cancelled { .. } => "cancelled",
+            JobOutcome::TimedOut { .. } => "timed_out",
+            JobOutcome::Refused(_) => "refused",
+            JobOutcome::Lost => "unknown",
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        matches!(self, JobOutcome::Done(_))
+    }
+
+    /// One sentence for the dialog, the status line and the audit log.
+    pub fn text(&self) -> String {
+        let during = |d: &Option<String>| {
+            d.as_ref()
+                .map(|s| format!(" while {s}"))
+                .unwrap_or_default()
+        };
+        match self {
+            JobOutcome::Done(s) | JobOutcome::Failed(s) | JobOutcome::Refused(s) => s.clone(),
+            JobOutcome::Cancelled { during: d } => {
+                format!("cancelled{}; what was done before stays done", during(d))
+            }
+            JobOutcome::TimedOut { after, during: d } => format!(
+                "gave up after {}s{}; check the host",
+                after.as_secs(),
+                during(d)
+            ),
+            JobOutcome::Lost => "the connection to the host was lost while the job ran; its \
+                                 outcome is unknown: check the host"
+                .to_owned(),
+        }
+    }
+}
+
+/// What a running job reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// A step started ("restarting shop-api-2 (2/4)").
     Step(String),
-    /// Finished: what was done, or why it failed; how long it ran on the host.
+    /// Finished, and how long it ran on the host.
     Done {
-        result: Result<String, String>,
+        outcome: JobOutcome,
         elapsed: std::time::Duration,
     },
 }

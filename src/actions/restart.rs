@@ -16,7 +16,7 @@ use crate::collect::docker::api_error;
 /// Seconds Docker waits after SIGTERM before it kills (compose's default).
 const STOP_GRACE_SECS: i32 = 10;
 /// How long a restarted container may take to be running, and healthy when it has a check.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(250);
 /// A container without a healthcheck counts as up once it has kept running this long: one
 /// that crashes at start is then caught before the next replica is touched.

@@ -351,7 +351,7 @@ pub(crate) mod tests {
             observed_at: Timestamp::from_second(1_795_000_100).unwrap(),
         };
         h.apply(
-            HostEvent::Containers(Ok(snap)),
+            HostEvent::Sample(crate::collect::Sample::Containers(Ok(snap))),
             Timestamp::from_second(1_795_000_100).unwrap(),
         );
         h

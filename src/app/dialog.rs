@@ -1,5 +1,7 @@
-//! Actions in the UI: the confirmation dialog, the actions running, the last outcome, and the
-//! audit records they produce. Pure: `y` on the dialog is the only way to an `ActionRequest`.
+//! Jobs in the UI: the confirmation dialogs (start a job, cancel one), the jobs running, the
+//! last outcome, and the audit records they produce: "started" when confirmed, the outcome
+//! when it ends, "abandoned" when the console exits first. Pure: `y` on the dialog is the only
+//! way to an `ActionRequest` or a cancel.
 
 use std::time::Duration;
 
@@ -8,22 +10,27 @@ use jiff::Timestamp;
 
 use super::Effect;
 use crate::actions::audit::AuditRecord;
-use crate::actions::{ActionKind, ActionRequest, Pace, PendingAction, Progress, Target};
+use crate::actions::{
+    ActionKind, ActionRequest, JobId, JobOutcome, Pace, PendingAction, Progress, Target,
+};
 use crate::event::HostCommand;
 
 #[derive(Debug, Clone)]
 pub struct Running {
-    pub id: u64,
+    pub id: JobId,
     pub action: PendingAction,
     pub confirmed_at: Timestamp,
     /// The step the host reported last.
     pub step: Option<String>,
+    /// A cancel was sent; the job has not ended yet.
+    pub cancelling: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    pub id: JobId,
     pub action: PendingAction,
-    pub result: Result<String, String>,
+    pub outcome: JobOutcome,
     pub elapsed: Duration,
 }
 
@@ -31,6 +38,8 @@ pub struct Outcome {
 pub struct Actions {
     /// The dialog asking to confirm this action, if open.
     pub confirm: Option<PendingAction>,
+    /// The dialog asking to cancel this running job, if open.
+    pub confirm_cancel: Option<JobId>,
     pub running: Vec<Running>,
     pub last: Option<Outcome>,
     next_id: u64,
@@ -41,9 +50,50 @@ impl Actions {
         self.confirm = Some(action);
     }
 
-    /// A key while the dialog is open: y/Enter confirms, n/Esc cancels, Tab and arrows change
+    /// The running job that works on something `action` touches.
+    pub fn conflict(&self, action: &PendingAction) -> Option<&Running> {
+        self.running
+            .iter()
+            .find(|r| crate::actions::overlaps(&r.action, action))
+    }
+
+    /// X: asks to cancel the newest running job.
+    pub fn ask_cancel(&mut self) -> Option<String> {
+        match self.running.last() {
+            Some(run) => {
+                self.confirm_cancel = Some(run.id);
+                None
+            }
+            None => Some("no job is running".to_owned()),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.confirm.is_some() || self.confirm_cancel.is_some()
+    }
+
+    /// A key while a dialog is open: y/Enter confirms, n/Esc closes, Tab and arrows change
     /// the pace of a service restart. Everything else is ignored: the dialog is modal.
-    pub fn dialog_key(&mut self, key: KeyEvent, now: Timestamp) -> Vec<Effect> {
+    pub fn dialog_key(&mut self, key: KeyEvent, now: Timestamp, user: &str) -> Vec<Effect> {
+        if let Some(id) = self.confirm_cancel {
+            return match key.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                    self.confirm_cancel = None;
+                    match self.running.iter_mut().find(|r| r.id == id) {
+                        Some(run) => {
+                            run.cancelling = true;
+                            vec![Effect::Send(run.action.host, HostCommand::CancelJob(id))]
+                        }
+                        None => Vec::new(), // it ended meanwhile
+                    }
+                }
+                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                    self.confirm_cancel = None;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+        }
         let Some(action) = self.confirm.as_mut() else {
             return Vec::new();
         };
@@ -52,18 +102,22 @@ impl Actions {
                 let action = action.clone();
                 self.confirm = None;
                 self.next_id += 1;
-                let id = self.next_id;
-                self.running.push(Running {
+                let id = JobId(self.next_id);
+                let run = Running {
                     id,
                     action: action.clone(),
                     confirmed_at: now,
                     step: None,
-                });
+                    cancelling: false,
+                };
+                let mut started = record(&run, user, "started", Duration::ZERO, None, None);
+                started.time = now;
+                self.running.push(run);
                 let host = action.host;
-                vec![Effect::Send(
-                    host,
-                    HostCommand::Run(ActionRequest { id, action }),
-                )]
+                vec![
+                    Effect::Audit(started),
+                    Effect::Send(host, HostCommand::Run(ActionRequest { id, action })),
+                ]
             }
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
                 self.confirm = None;
@@ -82,8 +136,8 @@ impl Actions {
         }
     }
 
-    /// A report from a host; the end of an action yields its audit record.
-    pub fn progress(&mut self, id: u64, progress: Progress, user: &str) -> Vec<Effect> {
+    /// A report from a host; the end of a job yields its audit record.
+    pub fn progress(&mut self, id: JobId, progress: Progress, user: &str) -> Vec<Effect> {
         let Some(i) = self.running.iter().position(|r| r.id == id) else {
             return Vec::new();
         };
@@ -92,30 +146,49 @@ impl Actions {
                 self.running[i].step = Some(step);
                 Vec::new()
             }
-            Progress::Done { result, elapsed } => {
+            Progress::Done { outcome, elapsed } => {
                 let run = self.running.remove(i);
-                let record = record(&run, user, &result, elapsed);
+                let text = outcome.text();
+                let (detail, error) = if outcome.is_success() {
+                    (Some(text), None)
+                } else {
+                    (None, Some(text))
+                };
+                let record = record(&run, user, outcome.audit_name(), elapsed, detail, error);
                 self.last = Some(Outcome {
+                    id,
                     action: run.action,
-                    result,
+                    outcome,
                     elapsed,
                 });
+                if self.confirm_cancel == Some(id) {
+                    self.confirm_cancel = None;
+                }
                 vec![Effect::Audit(record)]
             }
         }
     }
 
-    /// watchfloor is quitting: what still runs is audited with an unknown outcome.
+    /// The console is exiting (quit, a signal, the terminal gone): every job still running
+    /// is audited "abandoned" with the step it had reached, and the hosts are told to cancel
+    /// it (its cleanup still runs if the worker gets the time).
     pub fn abandon(&mut self, user: &str, now: Timestamp) -> Vec<Effect> {
         self.running
             .drain(..)
-            .map(|run| {
+            .flat_map(|run| {
                 let elapsed = crate::app::hosts::age(run.confirmed_at, now);
-                let mut r = record(&run, user, &Ok(String::new()), elapsed);
-                r.outcome = "unknown";
-                r.detail = None;
-                r.error = Some("watchfloor quit before the action ended".into());
-                Effect::Audit(r)
+                let why = format!(
+                    "watchfloor exited before the job ended{}; check the host",
+                    run.step
+                        .as_ref()
+                        .map(|s| format!(" (last step: {s})"))
+                        .unwrap_or_default()
+                );
+                let r = record(&run, user, "abandoned", elapsed, None, Some(why));
+                [
+                    Effect::Audit(r),
+                    Effect::Send(run.action.host, HostCommand::CancelJob(run.id)),
+                ]
             })
             .collect()
     }
@@ -129,21 +202,24 @@ pub fn is_service_restart(a: &PendingAction) -> bool {
 fn record(
     run: &Running,
     user: &str,
-    result: &Result<String, String>,
+    outcome: &'static str,
     elapsed: Duration,
+    detail: Option<String>,
+    error: Option<String>,
 ) -> AuditRecord {
     let a = &run.action;
     AuditRecord {
         time: run.confirmed_at,
+        job: run.id,
         user: user.to_owned(),
         host: a.host_name.clone(),
         target: a.target.clone(),
         action: a.kind,
         pace: is_service_restart(a).then_some(a.pace),
-        outcome: if result.is_ok() { "ok" } else { "failed" },
+        outcome,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        detail: result.as_ref().ok().cloned(),
-        error: result.as_ref().err().cloned(),
+        detail,
+        error,
     }
 }
 
@@ -186,13 +262,22 @@ impl super::App {
             self.status = Some(format!("read-only: {} is disabled ({why})", kind.name()));
             return;
         }
-        self.actions.ask(PendingAction {
+        let action = PendingAction {
             host,
             host_name: h.name.clone(),
             target,
             kind,
             pace: Pace::OneByOne,
-        });
+        };
+        if let Some(busy) = self.actions.conflict(&action) {
+            self.status = Some(format!(
+                "job {} ({}) is still working on it; wait for it, or cancel it with X",
+                busy.id,
+                busy.action.describe()
+            ));
+            return;
+        }
+        self.actions.ask(action);
     }
 
     /// The PostgreSQL session a cancel or terminate key aims at: the selected row's.
@@ -335,7 +420,15 @@ mod tests {
             panic!("one Run expected: {effects:?}")
         };
         assert_eq!(req.action, pending);
-        assert!(!effects.iter().any(|e| matches!(e, Effect::Audit(_))));
+        let started: Vec<&AuditRecord> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Audit(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(started.len(), 1, "a started line when confirmed");
+        assert_eq!((started[0].outcome, started[0].job), ("started", req.id));
         assert_eq!(app.actions.running.len(), 1);
 
         let step = Progress::Step("restarting shop-api-2".into());
@@ -345,7 +438,7 @@ mod tests {
             Some("restarting shop-api-2")
         );
         let done = Progress::Done {
-            result: Ok("restarted shop-api-2".into()),
+            outcome: JobOutcome::Done("restarted shop-api-2".into()),
             elapsed: Duration::from_millis(1500),
         };
         let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Action(req.id, done)));
@@ -428,19 +521,76 @@ mod tests {
     }
 
     #[test]
-    fn quitting_while_an_action_runs_audits_it_as_unknown() {
+    fn exiting_while_a_job_runs_audits_it_abandoned_with_its_step_and_cancels_it() {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
         key(&mut app, KeyCode::Char('R'));
-        key(&mut app, KeyCode::Char('y'));
-        let effects = key(&mut app, KeyCode::Char('q'));
-        let outcomes: Vec<&str> = effects
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        let id = req.id;
+        let step = Progress::Step("waiting for shop-api-2".into());
+        app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, step)));
+        key(&mut app, KeyCode::Char('q'));
+        assert!(app.should_quit());
+        let effects = app.exit();
+        let audits: Vec<&AuditRecord> = effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Audit(r) => Some(r.outcome),
+                Effect::Audit(r) => Some(r),
                 _ => None,
             })
             .collect();
-        assert_eq!(outcomes, ["unknown"]);
+        assert_eq!(audits.len(), 1);
+        assert_eq!((audits[0].outcome, audits[0].job), ("abandoned", id));
+        let why = audits[0].error.as_deref().unwrap_or("");
+        assert!(why.contains("waiting for shop-api-2"), "{why}");
+        assert_eq!(sends(&effects), [&HostCommand::CancelJob(id)]);
+        assert!(app.exit().is_empty(), "once only");
+    }
+
+    #[test]
+    fn x_then_y_cancels_the_running_job_and_its_end_is_audited_cancelled() {
+        let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
+        assert_eq!(key(&mut app, KeyCode::Char('X')).len(), 0);
+        assert_eq!(app.status.as_deref(), Some("no job is running"));
+        key(&mut app, KeyCode::Char('R'));
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        let id = req.id;
+        assert!(sends(&key(&mut app, KeyCode::Char('X'))).is_empty(), "asks first");
+        assert_eq!(app.actions.confirm_cancel, Some(id));
+        assert_eq!(sends(&key(&mut app, KeyCode::Char('y'))), [&HostCommand::CancelJob(id)]);
+        let done = Progress::Done {
+            outcome: JobOutcome::Cancelled {
+                during: Some("restarting shop-api-2".into()),
+            },
+            elapsed: Duration::from_secs(1),
+        };
+        let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, done)));
+        let [Effect::Audit(r)] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!((r.outcome, r.job), ("cancelled", id));
+    }
+
+    #[test]
+    fn a_second_job_on_a_container_a_running_job_touches_is_refused_with_the_reason() {
+        let row = RowKey::Service(HostId(0), Some("shop".into()), "api".into());
+        let mut app = at(row, false);
+        key(&mut app, KeyCode::Char('R'));
+        key(&mut app, KeyCode::Char('y'));
+        // One replica of the service being rolled: refused, naming job #1.
+        let keys = app.container_keys();
+        let one = RowKey::Container(HostId(0), "id-shop-api-2".into());
+        let i = keys.iter().position(|k| *k == one).expect("row");
+        app.containers.selection.select(&keys, i);
+        key(&mut app, KeyCode::Char('S'));
+        assert!(app.actions.confirm.is_none());
+        let status = app.status.clone().unwrap_or_default();
+        assert!(status.contains("job #1") && status.contains("X"), "{status}");
     }
 
     #[test]

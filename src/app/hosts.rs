@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::collect::CollectError;
 use crate::collect::containers::ContainersSnapshot;
 use crate::collect::disks::DisksSnapshot;
+use crate::collect::health::HealthSnapshot;
 use crate::collect::postgres::Snapshot;
 use crate::collect::stats::StatsSample;
 use crate::collect::tunnels::TunnelsSnapshot;
+use crate::collect::{CollectError, Sample};
 use crate::config::{HostSpec, PgSpec};
 use crate::event::{HostEvent, HostId};
 use crate::link::LinkState;
@@ -130,6 +131,8 @@ pub struct HostState {
     pub containers: Option<Observed<ContainersSnapshot>>,
     pub disks: Observed<DisksSnapshot>,
     pub tunnels: Observed<TunnelsSnapshot>,
+    /// None on a tunnels-only host (the admin's own machine).
+    pub health: Option<Health>,
     pub read_only: bool,
     /// The admin's own machine, watched only for its WireGuard tunnels.
     pub tunnels_only: bool,
@@ -139,6 +142,42 @@ pub struct HostState {
     pub stats: Option<StatsSample>,
     /// The PostgreSQL clusters reached through this host, in config order.
     pub postgres: Vec<Cluster>,
+}
+
+/// Host health: the last reading and the recent CPU figures (for "sustained" and the sparkline).
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub observed: Observed<HealthSnapshot>,
+    /// (when, CPU %) of the last readings, oldest first, at most [`CPU_HISTORY`].
+    pub cpu: std::collections::VecDeque<(Timestamp, f64)>,
+}
+
+/// CPU readings kept per host: 10 minutes at the default 5 s interval.
+pub const CPU_HISTORY: usize = 120;
+
+impl Health {
+    fn record(&mut self, r: Result<HealthSnapshot, CollectError>, now: Timestamp) {
+        let at = r.as_ref().map_or(now, |s| s.observed_at);
+        if let Ok(Some(pct)) = r.as_ref().map(|s| s.cpu_pct) {
+            if self.cpu.len() == CPU_HISTORY {
+                self.cpu.pop_front();
+            }
+            self.cpu.push_back((at, pct));
+        }
+        self.observed.record(r, at);
+    }
+
+    /// Since when CPU has been at or over `pct` without a break, if it is now.
+    pub fn cpu_over_since(&self, pct: f64) -> Option<Timestamp> {
+        let mut since = None;
+        for (at, v) in self.cpu.iter().rev() {
+            if *v < pct {
+                break;
+            }
+            since = Some(*at);
+        }
+        since
+    }
 }
 
 /// One PostgreSQL cluster: its thresholds and its last snapshot.
@@ -166,6 +205,10 @@ impl HostState {
                 .map(|_| Observed::streamed(spec.containers_resync)),
             disks: Observed::polled(spec.disks_interval),
             tunnels: Observed::polled(spec.tunnels_interval),
+            health: (!spec.tunnels_only).then(|| Health {
+                observed: Observed::polled(spec.health_interval),
+                cpu: Default::default(),
+            }),
             read_only: spec.read_only,
             tunnels_only: spec.tunnels_only,
             address: match &spec.transport {
@@ -199,40 +242,56 @@ impl HostState {
                     }
                     self.disks.interrupt(&reason, now);
                     self.tunnels.interrupt(&reason, now);
+                    if let Some(h) = &mut self.health {
+                        h.observed.interrupt(&reason, now);
+                    }
                     for c in &mut self.postgres {
                         c.observed.interrupt(&reason, now);
                     }
                 }
                 self.link = state;
             }
-            HostEvent::Tunnels(r) => {
-                let at = r.as_ref().map_or(now, |s| s.observed_at);
-                self.tunnels.record(r, at);
-            }
-            HostEvent::Containers(r) => {
-                let at = r.as_ref().map_or(now, |s| s.observed_at);
-                if let Some(c) = &mut self.containers {
-                    c.record(r, at);
-                }
-            }
-            HostEvent::Disks(r) => {
-                let at = r.as_ref().map_or(now, |s| s.observed_at);
-                self.disks.record(r, at);
-            }
+            HostEvent::Sample(sample) => self.record(sample, now),
             // A failed sample keeps the numbers shown; they are only a hint.
             HostEvent::Stats(r) => {
                 if let Ok(s) = r {
                     self.stats = Some(s);
                 }
             }
-            HostEvent::Postgres { cluster, result } => {
-                if let Some(c) = self.postgres.get_mut(cluster) {
-                    let at = result.as_ref().map_or(now, |s| s.observed_at);
-                    c.observed.record(result.map(|s| s.snapshot), at);
-                }
-            }
             // Routed by `App::update`, which owns log views and actions.
             HostEvent::Logs(_) | HostEvent::Action(..) => {}
+        }
+    }
+
+    /// Files one collector's sample with its domain: the one place a new domain registers.
+    fn record(&mut self, sample: Sample, now: Timestamp) {
+        let at = |t: Option<Timestamp>| t.unwrap_or(now);
+        match sample {
+            Sample::Containers(r) => {
+                let t = at(r.as_ref().ok().map(|s| s.observed_at));
+                if let Some(c) = &mut self.containers {
+                    c.record(r, t);
+                }
+            }
+            Sample::Disks(r) => {
+                let t = at(r.as_ref().ok().map(|s| s.observed_at));
+                self.disks.record(r, t);
+            }
+            Sample::Tunnels(r) => {
+                let t = at(r.as_ref().ok().map(|s| s.observed_at));
+                self.tunnels.record(r, t);
+            }
+            Sample::Health(r) => {
+                if let Some(h) = &mut self.health {
+                    h.record(r, now);
+                }
+            }
+            Sample::Postgres { cluster, result } => {
+                if let Some(c) = self.postgres.get_mut(cluster) {
+                    let t = at(result.as_ref().ok().map(|s| s.observed_at));
+                    c.observed.record(result.map(|s| s.snapshot), t);
+                }
+            }
         }
     }
 
@@ -256,6 +315,14 @@ impl HostState {
                 .is_none_or(|c| ok(c.observed_at(), c.error()))
             && (self.tunnels_only || ok(self.disks.observed_at(), self.disks.error()))
             && ok(self.tunnels.observed_at(), self.tunnels.error())
+            && self
+                .health
+                .as_ref()
+                .is_none_or(|h| ok(h.observed.observed_at(), h.observed.error()))
+            && self
+                .postgres
+                .iter()
+                .all(|c| ok(c.observed.observed_at(), c.observed.error()))
     }
 }
 

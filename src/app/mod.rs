@@ -215,13 +215,17 @@ impl App {
                 Vec::new()
             }
         };
-        if self.quit {
-            effects.extend(self.actions.abandon(&self.user, self.now));
-        }
         if screen_may_change {
             effects.extend(self.ask_stats());
         }
         effects
+    }
+
+    /// The console is exiting, however (quit, a signal, the terminal gone): jobs still running
+    /// are audited "abandoned" and cancelled. Idempotent.
+    pub fn exit(&mut self) -> Vec<Effect> {
+        self.quit = true;
+        self.actions.abandon(&self.user, self.now)
     }
 
     /// Asks each host for stats of the running containers on (or near) the screen, and only
@@ -303,8 +307,8 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
-        if self.actions.confirm.is_some() {
-            return self.actions.dialog_key(key, self.now);
+        if self.actions.is_open() {
+            return self.actions.dialog_key(key, self.now, &self.user);
         }
         if self.pane == Pane::Logs && self.logs.as_ref().is_some_and(|v| v.search.editing) {
             self.on_search_key(key);
@@ -356,6 +360,7 @@ impl App {
             Action::Restart | Action::Stop | Action::Start | Action::Cancel | Action::Terminate => {
                 self.ask_action(action)
             }
+            Action::CancelJob => self.status = self.actions.ask_cancel(),
             Action::Logs => return self.open_logs(false),
             Action::LogsEverywhere => return self.open_logs(true),
             // Log pane actions, handled above.
@@ -572,6 +577,7 @@ pub(crate) mod tests {
             theme: crate::ui::theme::Theme::builtin("dark").unwrap(),
             read_only: false,
             logs: crate::config::LogsConfig::default(),
+            thresholds: crate::config::Thresholds::default(),
             user: "alice".into(),
             state_dir: PathBuf::from("/state/watchfloor"),
             config_path: None,
@@ -661,18 +667,18 @@ pub(crate) mod tests {
             containers.observed_at = observed_at;
             app.update(AppEvent::Host(
                 HostId(i),
-                HostEvent::Containers(Ok(containers)),
+                HostEvent::Sample(crate::collect::Sample::Containers(Ok(containers))),
             ));
             app.update(AppEvent::Host(
                 HostId(i),
-                HostEvent::Disks(Ok(DisksSnapshot {
+                HostEvent::Sample(crate::collect::Sample::Disks(Ok(DisksSnapshot {
                     filesystems,
                     observed_at,
-                })),
+                }))),
             ));
             app.update(AppEvent::Host(
                 HostId(i),
-                HostEvent::Tunnels(Ok(tunnels_fixture(i, now))),
+                HostEvent::Sample(crate::collect::Sample::Tunnels(Ok(tunnels_fixture(i, now)))),
             ));
             let link = if i == 2 {
                 LinkState::Down {
@@ -790,7 +796,7 @@ pub(crate) mod tests {
                 crate::collect::containers::ContainerState::Running,
             ),
         );
-        app.update(AppEvent::Host(HostId(0), HostEvent::Containers(Ok(snap))));
+        app.update(AppEvent::Host(HostId(0), HostEvent::Sample(crate::collect::Sample::Containers(Ok(snap)))));
         assert_eq!(selected(&app), before);
     }
 
@@ -800,7 +806,7 @@ pub(crate) mod tests {
         let err = CollectError::Docker {
             message: "gone".into(),
         };
-        app.update(AppEvent::Host(HostId(1), HostEvent::Containers(Err(err))));
+        app.update(AppEvent::Host(HostId(1), HostEvent::Sample(crate::collect::Sample::Containers(Err(err)))));
         app.update(AppEvent::Host(HostId(1), HostEvent::Link(LinkState::Up)));
         assert_eq!(
             app.hosts[1].containers.as_ref().unwrap().error(),

@@ -253,7 +253,8 @@ pub(crate) mod tests {
     use crate::app::containers::tests::fleet_host;
     use crate::collect::postgres::{self, Endpoint, Target};
     use crate::config::PgSpec;
-    use crate::event::{HostEvent, PgSample};
+    use crate::collect::postgres::PgSample;
+    use crate::event::HostEvent;
 
     fn spec() -> PgSpec {
         PgSpec {
@@ -281,14 +282,14 @@ pub(crate) mod tests {
         let snapshot = postgres::parse(fixture).expect("fixture parses");
         let at = snapshot.server.now;
         h.apply(
-            HostEvent::Postgres {
+            HostEvent::Sample(crate::collect::Sample::Postgres {
                 cluster: 0,
                 result: Ok(PgSample {
                     snapshot: Box::new(snapshot),
                     took: Duration::from_millis(3),
                     observed_at: at,
                 }),
-            },
+            }),
             at,
         );
         h

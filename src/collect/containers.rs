@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{CollectError, docker};
@@ -121,14 +121,39 @@ pub struct ContainersSnapshot {
     pub observed_at: Timestamp,
 }
 
+/// The containers collector: a stream of whole states from the Docker events API.
+struct Containers(Watcher);
+
+impl super::Collect for Containers {
+    fn name(&self) -> String {
+        "containers".into()
+    }
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling::Stream
+    }
+    fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
+        Box::pin(async { super::Sample::Containers(self.0.next().await) })
+    }
+    fn is_settled(&self) -> bool {
+        self.0.is_settled()
+    }
+}
+
+/// Watches containers when the host has a Docker socket configured.
+pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+    let socket = spec.docker_socket.clone()?;
+    let watcher = Watcher::new(cx.link.clone(), socket, spec.containers_resync, cx.refresh.clone());
+    Some(Box::new(Containers(watcher)))
+}
+
 /// Follows one host's containers. Each [`Watcher::next`] returns the whole state after the next
 /// change; after an error the next call reconnects (the caller decides how long to wait first).
 pub struct Watcher {
     link: Arc<dyn Link>,
     socket: String,
     resync: Duration,
-    /// Wakes a waiting `next` to resync at once (the refresh key).
-    refresh: Arc<Notify>,
+    /// Changes when a resync is asked for at once (the refresh key).
+    refresh: watch::Receiver<()>,
     conn: Option<Conn>,
     engine: String,
     containers: BTreeMap<String, Container>,
@@ -147,7 +172,7 @@ impl Watcher {
         link: Arc<dyn Link>,
         socket: String,
         resync: Duration,
-        refresh: Arc<Notify>,
+        refresh: watch::Receiver<()>,
     ) -> Self {
         Watcher {
             link,
@@ -215,7 +240,7 @@ impl Watcher {
                 let docker = self.conn.as_ref().map(|c| c.docker.clone()).ok_or_else(|| lost(&host))?;
                 inspect_into(&docker, &host, ids, &mut self.containers).await
             }
-            () = resync_due(conn.next_resync, &self.refresh) => {
+            () = resync_due(conn.next_resync, &mut self.refresh) => {
                 conn.next_resync = Instant::now() + self.resync;
                 let docker = conn.docker.clone();
                 let listed = list(&docker, &host).await?;
@@ -283,10 +308,10 @@ impl Watcher {
 }
 
 /// Completes at the next scheduled resync or when a refresh is asked for, whichever is first.
-async fn resync_due(at: Instant, refresh: &Notify) {
+async fn resync_due(at: Instant, refresh: &mut watch::Receiver<()>) {
     tokio::select! {
         () = tokio::time::sleep_until(at) => {}
-        () = refresh.notified() => {}
+        () = super::refreshed(refresh) => {}
     }
 }
 

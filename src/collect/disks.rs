@@ -68,6 +68,33 @@ pub fn worst_pct(fs: &Filesystem) -> f64 {
     fs.use_pct().max(fs.inode_pct().unwrap_or(0.0))
 }
 
+/// The disks collector: `df` every `disks_interval` (not on a tunnels-only host).
+struct Disks {
+    link: std::sync::Arc<dyn Link>,
+    interval: Duration,
+}
+
+impl super::Collect for Disks {
+    fn name(&self) -> String {
+        "disks".into()
+    }
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling::Every(self.interval)
+    }
+    fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
+        Box::pin(async { super::Sample::Disks(sample(&*self.link).await) })
+    }
+}
+
+pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+    (!spec.tunnels_only).then(|| {
+        Box::new(Disks {
+            link: cx.link.clone(),
+            interval: spec.disks_interval,
+        }) as Box<dyn super::Collect>
+    })
+}
+
 pub async fn sample(link: &dyn Link) -> Result<DisksSnapshot, CollectError> {
     let out = link::run(link, COMMAND, TIMEOUT).await?;
     let text = out.stdout_text();

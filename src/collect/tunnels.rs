@@ -63,6 +63,33 @@ pub fn command(sudo: bool) -> String {
     format!("command -v wg >/dev/null 2>&1 || exit {NOT_INSTALLED}; LC_ALL=C {wg} show all dump")
 }
 
+/// The WireGuard collector: `wg show all dump` every `tunnels_interval`.
+struct Tunnels {
+    link: std::sync::Arc<dyn Link>,
+    interval: Duration,
+    sudo: bool,
+}
+
+impl super::Collect for Tunnels {
+    fn name(&self) -> String {
+        "WireGuard".into()
+    }
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling::Every(self.interval)
+    }
+    fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
+        Box::pin(async { super::Sample::Tunnels(sample(&*self.link, self.sudo).await) })
+    }
+}
+
+pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+    Some(Box::new(Tunnels {
+        link: cx.link.clone(),
+        interval: spec.tunnels_interval,
+        sudo: spec.wg_sudo,
+    }))
+}
+
 pub async fn sample(link: &dyn Link, sudo: bool) -> Result<TunnelsSnapshot, CollectError> {
     let out = link::run(link, &command(sudo), TIMEOUT).await?;
     let observed_at = Timestamp::now();

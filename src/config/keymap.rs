@@ -53,6 +53,7 @@ pub enum Action {
     Save,
     Cancel,
     Terminate,
+    CancelJob,
 }
 
 /// Where an action is active: for the help screen's grouping, and for dispatch. The log pane
@@ -104,6 +105,7 @@ impl Action {
         Action::Save,
         Action::Cancel,
         Action::Terminate,
+        Action::CancelJob,
     ];
 
     pub fn context(self) -> Context {
@@ -157,6 +159,7 @@ impl Action {
             Save => "save the buffer to a file",
             Cancel => "cancel the selected session's query (asks first)",
             Terminate => "terminate the selected session (asks first)",
+            CancelJob => "cancel the newest running job (asks first)",
         }
     }
 
@@ -198,6 +201,7 @@ impl Action {
             Save => "save",
             Cancel => "cancel",
             Terminate => "terminate",
+            CancelJob => "cancel_job",
         }
     }
 }

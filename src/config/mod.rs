@@ -29,6 +29,8 @@ pub struct Config {
     pub defaults: HostDefaults,
     #[serde(rename = "host")]
     pub hosts: Vec<HostConfig>,
+    /// When something is a warning or critical, for every host.
+    pub alerts: Thresholds,
     /// Action name → keys, replacing that action's default keys.
     pub keymap: keymap::KeymapConfig,
 }
@@ -60,6 +62,36 @@ impl Default for LogsConfig {
     }
 }
 
+/// Where a measurement becomes a warning or critical: the one place thresholds are set
+/// (PostgreSQL's are per cluster, in `[[host.postgres]]`). `app::alerts` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Filesystem space or inodes used, percent.
+    pub disk_warn_pct: f64,
+    pub disk_crit_pct: f64,
+    /// Host CPU busy, percent, for at least `cpu_for`.
+    pub cpu_warn_pct: f64,
+    pub cpu_for: Interval,
+    /// Host memory used (not available to new programs), percent.
+    pub memory_warn_pct: f64,
+    /// A WireGuard peer whose last handshake is older than this (and that moved data since).
+    pub handshake_stale: Interval,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            disk_warn_pct: 80.0,
+            disk_crit_pct: 90.0,
+            cpu_warn_pct: 70.0,
+            cpu_for: Interval(Duration::from_secs(60)),
+            memory_warn_pct: 90.0,
+            handshake_stale: Interval(Duration::from_secs(180)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostDefaults {
@@ -68,6 +100,7 @@ pub struct HostDefaults {
     pub tunnels_interval: Interval,
     pub stats_interval: Interval,
     pub postgres_interval: Interval,
+    pub health_interval: Interval,
 }
 
 impl Default for HostDefaults {
@@ -78,6 +111,7 @@ impl Default for HostDefaults {
             tunnels_interval: Interval(Duration::from_secs(30)),
             stats_interval: Interval(Duration::from_secs(2)),
             postgres_interval: Interval(Duration::from_secs(2)),
+            health_interval: Interval(Duration::from_secs(5)),
         }
     }
 }
@@ -105,6 +139,8 @@ pub struct HostConfig {
     pub tunnels_interval: Option<Interval>,
     #[serde(default)]
     pub stats_interval: Option<Interval>,
+    #[serde(default)]
+    pub health_interval: Option<Interval>,
     /// Run `wg` through `sudo -n` (needs a passwordless sudo rule for wg).
     #[serde(default)]
     pub wg_sudo: bool,
@@ -223,6 +259,8 @@ pub struct HostSpec {
     pub tunnels_interval: Duration,
     /// How often CPU and memory of the containers on screen are sampled.
     pub stats_interval: Duration,
+    /// How often CPU, load and memory are read.
+    pub health_interval: Duration,
     pub wg_sudo: bool,
     /// Only WireGuard is watched: the admin's own machine, added when no host is local.
     pub tunnels_only: bool,
@@ -250,6 +288,7 @@ impl HostSpec {
             containers_resync: d.containers_resync.0,
             tunnels_interval: d.tunnels_interval.0,
             stats_interval: d.stats_interval.0,
+            health_interval: d.health_interval.0,
             wg_sudo: false,
             tunnels_only: false,
             postgres: Vec::new(),
@@ -268,6 +307,7 @@ pub struct Settings {
     pub theme: Theme,
     pub read_only: bool,
     pub logs: LogsConfig,
+    pub thresholds: Thresholds,
     /// The local user, named in audit lines.
     pub user: String,
     /// Where the audit log and saved log buffers go ($XDG_STATE_HOME/watchfloor).
@@ -334,6 +374,7 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         theme,
         read_only: over.read_only || config.ui.read_only,
         logs: config.logs,
+        thresholds: config.alerts,
         user: crate::actions::audit::local_user(),
         state_dir: state_dir().unwrap_or_else(|| PathBuf::from(".")),
         config_path: path,
@@ -362,6 +403,7 @@ pub fn host_specs(
         spec.containers_resync = d.containers_resync.0;
         spec.tunnels_interval = d.tunnels_interval.0;
         spec.stats_interval = d.stats_interval.0;
+        spec.health_interval = d.health_interval.0;
         return Ok(vec![spec]);
     }
     let mut seen = HashSet::new();
@@ -411,6 +453,7 @@ pub fn host_specs(
             containers_resync: h.containers_resync.unwrap_or(d.containers_resync).0,
             tunnels_interval: h.tunnels_interval.unwrap_or(d.tunnels_interval).0,
             stats_interval: h.stats_interval.unwrap_or(d.stats_interval).0,
+            health_interval: h.health_interval.unwrap_or(d.health_interval).0,
             wg_sudo: h.wg_sudo,
             tunnels_only: false,
             postgres,

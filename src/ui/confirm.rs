@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 use super::theme::Theme;
 use super::widgets;
-use crate::actions::{ActionKind, Pace, PendingAction, Target};
+use crate::actions::{ActionKind, JobOutcome, Pace, PendingAction, Target};
 use crate::app::App;
 use crate::app::dialog::is_service_restart;
 
@@ -157,32 +157,92 @@ fn members<'a>(
     }
 }
 
-/// One line about actions: those running (with their step and elapsed time), else the last
+/// Asks to cancel a running job, naming it in full.
+pub struct CancelDialog<'a> {
+    pub job: &'a crate::app::dialog::Running,
+    pub theme: &'a Theme,
+}
+
+impl Widget for CancelDialog<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (run, theme) = (self.job, self.theme);
+        let lines = vec![
+            Line::from(Span::styled(run.action.describe(), theme.text())),
+            Line::from(Span::styled(
+                format!("now: {}", run.step.as_deref().unwrap_or("starting")),
+                theme.muted(),
+            )),
+            Line::from(Span::styled(
+                "It stops before its next step; what is done stays done.",
+                theme.muted(),
+            )),
+            Line::default(),
+            Line::from(vec![
+                Span::styled(" y ", theme.tab_active()),
+                Span::raw(" cancel the job   "),
+                Span::styled(" n ", theme.tab()),
+                Span::raw(" keep it running"),
+            ]),
+        ];
+        let width = area.width.min(72);
+        let popup = widgets::centered(area, width, 7.min(area.height));
+        Clear.render(popup, buf);
+        let title = format!(" Cancel job {}? ", run.id);
+        let block = Block::bordered()
+            .border_style(theme.crit())
+            .title(Span::styled(title, theme.title()));
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .render(popup, buf);
+    }
+}
+
+/// One line about jobs: those running (with their step and elapsed time), else the last
 /// outcome. None when there is nothing to say.
 pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
     if let Some(run) = app.actions.running.last() {
         let elapsed = crate::app::hosts::age(run.confirmed_at, app.now);
         let more = app.actions.running.len() - 1;
         let mut text = format!(
-            " ⟳ {}: {} · {}",
+            " ⟳ {} {}: {} · {}",
+            run.id,
             run.action.describe(),
-            run.step.as_deref().unwrap_or("queued"),
+            if run.cancelling {
+                "cancelling"
+            } else {
+                run.step.as_deref().unwrap_or("queued")
+            },
             widgets::age(elapsed)
         );
         if more > 0 {
             text.push_str(&format!(" (+{more} more)"));
         }
+        text.push_str(" · X cancels");
         return Some(Line::from(Span::styled(text, theme.warn())));
     }
     let last = app.actions.last.as_ref()?;
     let took = widgets::age(last.elapsed);
-    Some(match &last.result {
-        Ok(what) => Line::from(Span::styled(
+    Some(match &last.outcome {
+        JobOutcome::Done(what) => Line::from(Span::styled(
             format!(" ✓ {} on {} ({took})", what, last.action.host_name),
             theme.ok(),
         )),
-        Err(why) => Line::from(Span::styled(
-            format!(" ✗ {} failed after {took}: {why}", last.action.describe()),
+        JobOutcome::Cancelled { .. } => Line::from(Span::styled(
+            format!(
+                " ◼ {} {}: {} ({took})",
+                last.id,
+                last.action.describe(),
+                last.outcome.text()
+            ),
+            theme.warn(),
+        )),
+        other => Line::from(Span::styled(
+            format!(
+                " ✗ {} failed after {took}: {}",
+                last.action.describe(),
+                other.text()
+            ),
             theme.crit(),
         )),
     })

@@ -2,8 +2,8 @@
 //! socket, so peer auth sees the SSH login user, or a TCP address as seen from the host).
 //! A refresh is one statement, [`SNAPSHOT_SQL`] (in `sql`), in one round trip; the model is in
 //! `model`, its parser in `parse`, the lock tree in `locks`, password sources in `password`.
-//! This file does the I/O. The host worker decides when to connect, refresh and reconnect;
-//! [`PgError::retryable`] tells it whether trying again can help.
+//! This file does the I/O and the collector (one per cluster); the runner decides when.
+//! [`PgError::retryable`] tells it whether trying again soon can help.
 
 mod locks;
 mod model;
@@ -134,6 +134,97 @@ pub struct PgSession {
     snapshot: Option<tokio_postgres::Statement>,
     /// Database sizes from the last refresh that asked for them, and when that was.
     sizes: std::sync::Mutex<(Option<tokio::time::Instant>, HashMap<String, i64>)>,
+}
+
+/// One PostgreSQL snapshot and how long its round trip took.
+#[derive(Debug)]
+pub struct PgSample {
+    pub snapshot: Box<Snapshot>,
+    pub took: Duration,
+    pub observed_at: jiff::Timestamp,
+}
+
+/// One cluster's collector: keeps its monitoring session between refreshes (and shares it for
+/// cancels), drops it after a failure so the next refresh reconnects.
+struct Cluster {
+    index: usize,
+    spec: crate::config::PgSpec,
+    link: std::sync::Arc<dyn Link>,
+    clients: std::sync::Arc<super::clients::Clients>,
+    session: Option<std::sync::Arc<PgSession>>,
+    /// The last failure may fix itself (a restart), or needs a person (a refused login).
+    retryable: bool,
+}
+
+impl Cluster {
+    async fn refresh(&mut self) -> Result<PgSample, PgError> {
+        let session = match self.session.take().filter(|s| !s.is_closed()) {
+            Some(s) => s,
+            None => {
+                let s = std::sync::Arc::new(connect(&*self.link, &self.spec.target).await?);
+                self.clients.set_postgres(self.index, Some(s.clone()));
+                s
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let snapshot = session.snapshot().await?;
+        // A session whose statement timed out may still have it queued: keep only good ones.
+        self.session = Some(session);
+        Ok(PgSample {
+            snapshot: Box::new(snapshot),
+            took: started.elapsed(),
+            // Our clock, like every other collector's: the server's may be off.
+            observed_at: jiff::Timestamp::now(),
+        })
+    }
+}
+
+impl super::Collect for Cluster {
+    fn name(&self) -> String {
+        format!("PostgreSQL {}", self.spec.target.name)
+    }
+    fn sampling(&self) -> super::Sampling {
+        super::Sampling::Every(self.spec.interval)
+    }
+    fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
+        Box::pin(async {
+            let result = self.refresh().await;
+            if let Err(e) = &result {
+                self.retryable = e.retryable();
+                self.clients.set_postgres(self.index, None);
+            }
+            super::Sample::Postgres {
+                cluster: self.index,
+                result: result.map_err(super::CollectError::from),
+            }
+        })
+    }
+    // A refused login will not fix itself soon; try again now and then anyway, since someone
+    // may be fixing pg_hba.conf right now.
+    fn retry_after(&self, _failed: &super::Sample) -> Option<Duration> {
+        (!self.retryable).then_some(Duration::from_secs(60))
+    }
+}
+
+/// One collector per `[[host.postgres]]` cluster.
+pub fn collectors(
+    spec: &crate::config::HostSpec,
+    cx: &super::Context,
+) -> Vec<Box<dyn super::Collect>> {
+    spec.postgres
+        .iter()
+        .enumerate()
+        .map(|(index, pg)| {
+            Box::new(Cluster {
+                index,
+                spec: pg.clone(),
+                link: cx.link.clone(),
+                clients: cx.clients.clone(),
+                session: None,
+                retryable: true,
+            }) as Box<dyn super::Collect>
+        })
+        .collect()
 }
 
 /// Connects to `target` through `link`, as application_name [`APPLICATION_NAME`], without

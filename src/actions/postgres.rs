@@ -1,0 +1,65 @@
+//! Cancel and terminate of a PostgreSQL backend. Sent over the cluster's monitoring session
+//! when it is open (an exhausted pool would refuse a new connection just when this is needed),
+//! else over a connection of its own. The backend is checked to still be the session chosen.
+
+use super::{ActionKind, Target};
+use crate::collect::clients::Clients;
+use crate::collect::postgres::{self, Backend};
+use crate::config::HostSpec;
+
+/// Signals the backend of `target`; Ok says what was done, Err why nothing was.
+pub async fn signal(
+    clients: &Clients,
+    target: &Target,
+    kind: ActionKind,
+    spec: &HostSpec,
+) -> Result<String, String> {
+    let Target::Backend {
+        index,
+        pid,
+        backend_start,
+        query_start,
+        ..
+    } = target
+    else {
+        return Err(format!("{} needs a PostgreSQL session", kind.verb()));
+    };
+    let Some(pg) = spec.postgres.get(*index) else {
+        return Err("no such PostgreSQL cluster in the config".to_owned());
+    };
+    let backend = Backend {
+        pid: *pid,
+        backend_start: *backend_start,
+        query_start: *query_start,
+    };
+    let terminate = kind == ActionKind::Terminate;
+    let own;
+    let session = match clients.postgres(*index) {
+        Some(s) => s,
+        None => {
+            own = postgres::connect(&**clients.link(), &pg.target)
+                .await
+                .map_err(|e| e.to_string())?;
+            std::sync::Arc::new(own)
+        }
+    };
+    let pid = *pid;
+    match session.signal_backend(&backend, terminate).await {
+        Ok(Some(true)) if terminate => Ok(format!("terminated backend {pid}")),
+        Ok(Some(true)) => Ok(format!("cancelled the query of backend {pid}")),
+        Ok(Some(false)) => Err(format!(
+            "PostgreSQL did not signal backend {pid}: it has just ended, or role {} may not \
+             signal it (it needs to be a member of its role or of pg_signal_backend)",
+            pg.target.user
+        )),
+        Ok(None) if terminate => Err(format!(
+            "backend {pid} is no longer the session you chose (it ended, or its pid now serves \
+             another session): nothing was done"
+        )),
+        Ok(None) => Err(format!(
+            "backend {pid} no longer runs the query you chose (it finished, or the session \
+             ended): nothing was done"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
