@@ -28,6 +28,7 @@ pub mod export;
 pub mod host;
 pub mod link;
 pub mod sanitize;
+pub mod text;
 pub mod tui;
 pub mod ui;
 

@@ -79,6 +79,80 @@ pub fn is_looping(c: &Container) -> bool {
 /// Restarts by the restart policy from which a container counts as looping.
 pub const LOOP_RESTARTS: u32 = 3;
 
+/// How bad one container's state is: unhealthy or looping is critical; exited with an error
+/// code (not a one-shot `compose run`) is a warning; anything else is fine.
+pub fn severity(c: &Container) -> super::alerts::Severity {
+    use super::alerts::Severity;
+    if c.health == Some(Health::Unhealthy) || is_looping(c) {
+        Severity::Crit
+    } else if !c.oneoff
+        && matches!(c.state, ContainerState::Exited | ContainerState::Dead)
+        && c.exit_code.is_some_and(|code| code != 0)
+    {
+        Severity::Warn
+    } else {
+        Severity::Ok
+    }
+}
+
+/// The containers' verdicts for the alerts: each container in trouble, and each compose
+/// service with fewer replicas running than exist.
+pub fn alerts(
+    snap: &crate::collect::containers::ContainersSnapshot,
+    stale: Option<std::time::Duration>,
+    rules: &mut super::alerts::Rules<'_>,
+) {
+    use super::alerts::{Domain, Severity};
+    for c in &snap.containers {
+        let why = if c.health == Some(Health::Unhealthy) {
+            "is unhealthy".to_owned()
+        } else if is_looping(c) {
+            format!(
+                "is in a restart loop ({} restarts{})",
+                c.restart_count,
+                c.exit_code
+                    .map(|code| format!(", last exit code {code}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!("exited with code {}", c.exit_code.unwrap_or_default())
+        };
+        let since = match c.state {
+            ContainerState::Exited | ContainerState::Dead => c.finished_at,
+            _ => None,
+        };
+        rules.push(
+            Domain::Containers,
+            severity(c),
+            format!("container {} {why}", c.name),
+            since,
+            stale,
+        );
+    }
+    let mut services: BTreeMap<(Option<&str>, &str), Vec<&Container>> = BTreeMap::new();
+    for c in snap.containers.iter().filter(|c| !c.oneoff) {
+        if let Some(service) = &c.service {
+            services
+                .entry((c.project.as_deref(), service))
+                .or_default()
+                .push(c);
+        }
+    }
+    for ((project, service), members) in services {
+        let n = Counts::of(members);
+        if n.running < n.total {
+            let name = project.map_or(service.to_owned(), |p| format!("{p}/{service}"));
+            rules.push(
+                Domain::Containers,
+                Severity::Warn,
+                format!("service {name}: {}/{} replicas running", n.running, n.total),
+                None,
+                stale,
+            );
+        }
+    }
+}
+
 /// Per-host problem counts for the overview: unhealthy and looping containers, and services
 /// with fewer replicas running than they have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

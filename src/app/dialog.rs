@@ -302,7 +302,7 @@ impl super::App {
                 pid,
                 user: clean(&session.user),
                 database: clean(&session.database),
-                query: crate::ui::widgets::fit(&query, 120),
+                query: crate::text::fit(&query, 120),
                 blocks,
                 backend_start: session.backend_start,
                 query_start: session.query_start,

@@ -1,5 +1,6 @@
 //! The disks pane's model: per host, its filesystems, fullest first. Pure.
 
+use super::alerts::{Domain, Rules, Severity};
 use super::hosts::HostState;
 use super::list::Selection;
 use crate::collect::disks::{self, Filesystem};
@@ -49,6 +50,56 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
         );
     }
     rows
+}
+
+/// A usage percent against the configured marks.
+pub fn usage_severity(pct: f64, t: &crate::config::Thresholds) -> Severity {
+    if pct >= t.disk_crit_pct {
+        Severity::Crit
+    } else if pct >= t.disk_warn_pct {
+        Severity::Warn
+    } else {
+        Severity::Ok
+    }
+}
+
+/// Each filesystem over a mark, by space and by inodes.
+pub fn alerts(
+    snap: &disks::DisksSnapshot,
+    t: &crate::config::Thresholds,
+    stale: Option<std::time::Duration>,
+    rules: &mut Rules<'_>,
+) {
+    let marks = |s: Severity| match s {
+        Severity::Crit => t.disk_crit_pct,
+        _ => t.disk_warn_pct,
+    };
+    for f in &snap.filesystems {
+        let space = f.use_pct();
+        let s = usage_severity(space, t);
+        rules.push(
+            Domain::Disks,
+            s,
+            format!(
+                "{} {space:.0}% used, {} free (≥ {:.0}%)",
+                f.mount,
+                crate::text::bytes(f.avail_bytes),
+                marks(s)
+            ),
+            None,
+            stale,
+        );
+        if let Some(inodes) = f.inode_pct() {
+            let s = usage_severity(inodes, t);
+            rules.push(
+                Domain::Disks,
+                s,
+                format!("{} inodes {inodes:.0}% used (≥ {:.0}%)", f.mount, marks(s)),
+                None,
+                stale,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

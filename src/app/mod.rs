@@ -2,9 +2,11 @@
 //! Pure: no I/O, no clock (time arrives as `AppEvent::Clock`), no terminal. Each domain's
 //! view model lives in its own module; this one dispatches keys and host events.
 
+pub mod alerts;
 pub mod containers;
 pub mod dialog;
 pub mod disks;
+pub mod health;
 pub mod hosts;
 pub mod list;
 pub mod logs;
@@ -124,6 +126,10 @@ pub struct App {
     pub status: Option<String>,
     /// Terminal size, for page up/down.
     pub screen: (u16, u16),
+    pub thresholds: crate::config::Thresholds,
+    /// What is wrong across the fleet, worst first: derived from `hosts` and `now` by
+    /// [`alerts::alerts`] after every change of either, never edited.
+    pub alerts: Vec<alerts::Alert>,
     quit: bool,
 }
 
@@ -164,6 +170,8 @@ impl App {
             state_dir: settings.state_dir.clone(),
             status: None,
             screen: (80, 24),
+            thresholds: settings.thresholds,
+            alerts: Vec::new(),
             quit: false,
         }
     }
@@ -178,6 +186,11 @@ impl App {
         let screen_may_change = !matches!(
             event,
             AppEvent::Host(_, HostEvent::Logs(_) | HostEvent::Stats(_))
+        );
+        // Only what hosts observe and the passing of time change what is wrong.
+        let verdicts_may_change = matches!(
+            event,
+            AppEvent::Clock(_) | AppEvent::Host(_, HostEvent::Link(_) | HostEvent::Sample(_))
         );
         let mut effects = match event {
             AppEvent::Key(key) => self.on_key(key),
@@ -215,6 +228,9 @@ impl App {
                 Vec::new()
             }
         };
+        if verdicts_may_change {
+            self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+        }
         if screen_may_change {
             effects.extend(self.ask_stats());
         }

@@ -55,7 +55,7 @@ fn postgres_problems(host: &HostState) -> usize {
             Some(snap) => {
                 let crit = super::postgres::alerts(c, snap)
                     .iter()
-                    .filter(|(level, _)| *level == super::postgres::Level::Crit)
+                    .filter(|(level, _)| *level == super::alerts::Severity::Crit)
                     .count();
                 crit + snap.sessions.iter().filter(|s| s.waiting()).count()
             }

@@ -1,6 +1,7 @@
 //! The PostgreSQL pane's model: per cluster, a header, its alerts, the blocking-lock tree,
 //! the sessions worth looking at (not idle), then databases and replication. Pure.
 
+use super::alerts::{Domain, Rules, Severity};
 use std::time::Duration;
 
 use super::hosts::{Cluster, HostState};
@@ -30,18 +31,11 @@ impl RowKey {
     }
 }
 
-/// How much a line needs attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Ok,
-    Warn,
-    Crit,
-}
 
 #[derive(Debug)]
 pub enum Row<'a> {
     Cluster(&'a HostState, &'a Cluster),
-    Note(Level, String),
+    Note(Severity, String),
     Heading(&'static str),
     Tree {
         session: &'a Session,
@@ -50,12 +44,12 @@ pub enum Row<'a> {
     },
     Session {
         session: &'a Session,
-        level: Level,
+        level: Severity,
         now: jiff::Timestamp,
     },
     Database {
         db: &'a Database,
-        level: Level,
+        level: Severity,
     },
     Standby(&'a Standby),
 }
@@ -111,7 +105,7 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
                 rows.push((RowKey::Heading(id, c, "sessions"), Row::Heading("SESSIONS")));
             }
             for s in busy {
-                let level = session_level(cluster, s, now);
+                let level = session_severity(cluster, s, now);
                 rows.push((
                     RowKey::Session(id, c, s.pid),
                     Row::Session {
@@ -136,9 +130,9 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
             rows.push((RowKey::Heading(id, c, "dbs"), Row::Heading("DATABASES")));
             for db in &snap.databases {
                 let level = match db.wraparound(snap.server.autovacuum_freeze_max_age) {
-                    Wraparound::Danger => Level::Crit,
-                    Wraparound::Lagging => Level::Warn,
-                    _ => Level::Ok,
+                    Wraparound::Danger => Severity::Crit,
+                    Wraparound::Lagging => Severity::Warn,
+                    _ => Severity::Ok,
                 };
                 rows.push((
                     RowKey::Database(id, c, db.name.clone()),
@@ -164,7 +158,7 @@ fn matches(s: &Session, filter: &str) -> bool {
 }
 
 /// Slow queries and long idle transactions against the cluster's thresholds.
-pub fn session_level(cluster: &Cluster, s: &Session, now: jiff::Timestamp) -> Level {
+pub fn session_severity(cluster: &Cluster, s: &Session, now: jiff::Timestamp) -> Severity {
     let over = |d: Option<Duration>, limit: Duration| d.is_some_and(|d| d > limit);
     if s.waiting()
         || over(
@@ -172,22 +166,54 @@ pub fn session_level(cluster: &Cluster, s: &Session, now: jiff::Timestamp) -> Le
             cluster.spec.idle_in_transaction,
         )
     {
-        Level::Crit
+        Severity::Crit
     } else if over(s.query_duration(now), cluster.spec.slow_query) {
-        Level::Warn
+        Severity::Warn
     } else {
-        Level::Ok
+        Severity::Ok
+    }
+}
+
+/// The cluster's verdicts for the alerts: sessions waiting for a lock, then [`alerts`].
+pub fn cluster_alerts(
+    cluster: &Cluster,
+    snap: &Snapshot,
+    stale: Option<Duration>,
+    rules: &mut Rules<'_>,
+) {
+    let name = cluster.name();
+    let waiting: Vec<&Session> = snap.sessions.iter().filter(|s| s.waiting()).collect();
+    if !waiting.is_empty() {
+        // Since the oldest wait began, where the server says.
+        let since = waiting
+            .iter()
+            .filter_map(|s| s.state_change)
+            .min();
+        rules.push(
+            Domain::Postgres,
+            Severity::Crit,
+            format!(
+                "{name}: {} session{} wait for a lock (see the lock tree)",
+                waiting.len(),
+                if waiting.len() == 1 { "" } else { "s" }
+            ),
+            since,
+            stale,
+        );
+    }
+    for (severity, what) in alerts(cluster, snap) {
+        rules.push(Domain::Postgres, severity, format!("{name}: {what}"), None, stale);
     }
 }
 
 /// What needs saying about a cluster, worst first: pool exhaustion, wraparound, lagging
 /// standbys, long idle transactions, and what a role without pg_monitor cannot see.
-pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Level, String)> {
+pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Severity, String)> {
     let mut out = Vec::new();
     let usage = snap.usage_pct();
     if usage >= cluster.spec.pool_alert_pct {
         out.push((
-            Level::Crit,
+            Severity::Crit,
             format!(
                 "connection pool at {usage:.0}%: {} of {} connections in use (alert at {:.0}%)",
                 snap.total_connections, snap.server.max_connections, cluster.spec.pool_alert_pct
@@ -197,7 +223,7 @@ pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Level, String)> {
     for db in &snap.databases {
         match db.wraparound(snap.server.autovacuum_freeze_max_age) {
             Wraparound::Danger => out.push((
-                Level::Crit,
+                Severity::Crit,
                 format!(
                     "database {} is at xid age {} ({:.0}% of wraparound): VACUUM (FREEZE) it now",
                     db.name,
@@ -206,7 +232,7 @@ pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Level, String)> {
                 ),
             )),
             Wraparound::Lagging => out.push((
-                Level::Warn,
+                Severity::Warn,
                 format!(
                     "database {} xid age {} is past twice autovacuum_freeze_max_age: is autovacuum keeping up?",
                     db.name, db.xid_age
@@ -226,17 +252,17 @@ pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Level, String)> {
         .count();
     if idle_tx > 0 {
         out.push((
-            Level::Warn,
+            Severity::Warn,
             format!(
                 "{idle_tx} session{} idle in transaction for over {}",
                 if idle_tx == 1 { "" } else { "s" },
-                crate::ui::widgets::age(cluster.spec.idle_in_transaction)
+                crate::text::age(cluster.spec.idle_in_transaction)
             ),
         ));
     }
     if !snap.server.privileged {
         out.push((
-            Level::Warn,
+            Severity::Warn,
             format!(
                 "role {} sees only its own sessions' details: GRANT pg_monitor TO {} to see all",
                 snap.server.user, snap.server.user

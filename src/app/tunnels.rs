@@ -1,6 +1,7 @@
 //! The WireGuard pane's model: per host, its interfaces and their peers. Pure.
 
-use super::hosts::HostState;
+use super::alerts::{Domain, Rules, Severity};
+use super::hosts::{HostState, age};
 use crate::collect::tunnels::{Interface, Peer};
 use crate::event::HostId;
 
@@ -60,4 +61,47 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
         rows.extend(body);
     }
     rows
+}
+
+/// A peer's last handshake against the configured age: older is a warning (the tunnel to it
+/// is down, or idle without a keepalive); never is not judged (a peer not yet used).
+pub fn handshake_severity(
+    peer: &Peer,
+    t: &crate::config::Thresholds,
+    now: jiff::Timestamp,
+) -> Severity {
+    match peer.latest_handshake {
+        Some(at) if age(at, now) > t.handshake_stale.0 => Severity::Warn,
+        _ => Severity::Ok,
+    }
+}
+
+/// Each peer whose handshake is older than the configured age.
+pub fn alerts(
+    snap: &crate::collect::tunnels::TunnelsSnapshot,
+    t: &crate::config::Thresholds,
+    stale: Option<std::time::Duration>,
+    rules: &mut Rules<'_>,
+) {
+    // Judged at the time of the reading: a stale reading must not age its handshakes.
+    let now = snap.observed_at;
+    for iface in &snap.interfaces {
+        for p in &iface.peers {
+            let key: String = p.public_key.chars().take(8).collect();
+            rules.push(
+                Domain::Tunnels,
+                handshake_severity(p, t, now),
+                format!(
+                    "{} peer {key}… {}: last handshake {} ago (≥ {})",
+                    iface.name,
+                    p.endpoint.as_deref().unwrap_or("no endpoint"),
+                    p.latest_handshake
+                        .map_or_else(|| "never".to_owned(), |h| crate::text::age(age(h, now))),
+                    crate::text::age(t.handshake_stale.0)
+                ),
+                p.latest_handshake,
+                stale,
+            );
+        }
+    }
 }

@@ -280,6 +280,8 @@ mod tests {
         assert!(first.mem_total_bytes > 0 && first.mem_used_bytes <= first.mem_total_bytes);
         assert!(first.uptime > Duration::ZERO);
         assert!(last.is_some());
+        // Counters move in 10 ms ticks: give them some to move.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let second = sample(&link, &mut last).await.unwrap();
         assert!(second.cpu_pct.is_some_and(|c| (0.0..=100.0).contains(&c)));
     }

@@ -12,7 +12,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::hosts::{Cluster, HostState};
-use crate::app::postgres::{self, Level, Row};
+use crate::app::alerts::Severity;
+use crate::app::postgres::{self, Row};
 use crate::app::{App, Pane};
 use crate::collect::postgres::{Database, Session, Standby, State, TreeRow};
 
@@ -238,7 +239,7 @@ fn session_line(
     )
 }
 
-fn database_row(db: &Database, level: Level, theme: &Theme) -> Line<'static> {
+fn database_row(db: &Database, level: Severity, theme: &Theme) -> Line<'static> {
     let size = db.size_bytes.map_or("-".to_owned(), |b| {
         widgets::bytes(u64::try_from(b).unwrap_or(0))
     });
@@ -310,11 +311,11 @@ fn duration(d: std::time::Duration) -> String {
     }
 }
 
-fn level_style(level: Level, theme: &Theme) -> Style {
+fn level_style(level: Severity, theme: &Theme) -> Style {
     match level {
-        Level::Ok => theme.text(),
-        Level::Warn => theme.warn(),
-        Level::Crit => theme.crit(),
+        Severity::Ok => theme.text(),
+        Severity::Warn => theme.warn(),
+        Severity::Crit => theme.crit(),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Small pieces every pane uses: column layout of a line, scrolling, bars, and compact
 //! formats for ages and sizes. Pure.
 
-use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,6 +9,7 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme::Theme;
+pub use crate::text::{age, bytes, fit};
 use crate::app::hosts::Freshness;
 
 /// A cell: its text and style.
@@ -73,27 +73,6 @@ pub fn widths(total: u16, fixed: &[u16]) -> Vec<u16> {
     w
 }
 
-/// `s` cut to `width` display cells, ending in "…" when cut.
-pub fn fit(s: &str, width: usize) -> String {
-    if s.width() <= width {
-        return s.to_owned();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in s.chars() {
-        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + cw + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += cw;
-    }
-    if width > 0 {
-        out.push('…');
-    }
-    out
-}
-
 /// The first row to show so that `selected` is visible: it stays mid-screen while scrolling,
 /// a pure function of the inputs so frames never jump.
 pub fn scroll_offset(selected: usize, len: usize, height: usize) -> usize {
@@ -147,36 +126,6 @@ pub fn level_style(pct: f64, theme: &Theme) -> Style {
     }
 }
 
-/// "42s", "12m", "3h12m", "2d3h": two units at most, so it changes at most once a minute
-/// after the first minute.
-pub fn age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
-/// Binary sizes in at most 5 characters: "512B", "1.5K", "45.2G", "3.6T".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}B")
-    } else if v < 10.0 {
-        format!("{v:.1}{}", UNITS[unit])
-    } else {
-        format!("{v:.0}{}", UNITS[unit])
-    }
-}
-
 /// How a freshness reads in a title or a cell, and its style.
 pub fn freshness(f: &Freshness, theme: &Theme) -> Span<'static> {
     match f {
@@ -203,6 +152,7 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ages_use_two_units_at_most() {

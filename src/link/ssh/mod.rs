@@ -99,11 +99,23 @@ impl Link for Ssh {
                         reason: "the link is closing".into(),
                     })?;
             let what = format!("`{command}`");
-            let mut channel =
-                tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
+            // Our slot is free when we saw the channel close, but sshd frees its own a moment
+            // later: a refusal right then is retried briefly (25 ms doubling, 6 times).
+            let mut pause = std::time::Duration::from_millis(25);
+            let mut tries = 0;
+            let mut channel = loop {
+                let opened = tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
                     .await
-                    .map_err(|_| self.timeout(&what))?
-                    .map_err(|e| self.channel_error(&what, e))?;
+                    .map_err(|_| self.timeout(&what))?;
+                match opened {
+                    Err(russh::Error::ChannelOpenFailure(_)) if tries < 6 => {
+                        tries += 1;
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    r => break r.map_err(|e| self.channel_error(&what, e))?,
+                }
+            };
             channel
                 .exec(true, command.as_bytes())
                 .await

@@ -1,0 +1,385 @@
+//! What is wrong, decided once. [`alerts`] derives every problem of the fleet from the host
+//! states and the thresholds, worst first; the overview, the status line and the panes read
+//! its verdicts, and `ui/` only maps a [`Severity`] to a style. Alerts are derived, never
+//! stored: the same states give the same alerts. A verdict on data that is no longer current
+//! says how old that data is. A host that is down gives one alert (its link), not one per
+//! domain: the root cause. Pure: no I/O, no clock (`now` is passed in).
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::hosts::{Freshness, HostState, Observed, age};
+use crate::config::Thresholds;
+use crate::event::HostId;
+use crate::link::LinkState;
+use crate::text;
+
+/// How much something needs attention. Ordered: `Crit` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Ok,
+    Warn,
+    Crit,
+}
+
+/// The domain an alert is about: where to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Link,
+    Containers,
+    Disks,
+    Tunnels,
+    Health,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub severity: Severity,
+    #[serde(skip)]
+    pub host: HostId,
+    #[serde(rename = "host")]
+    pub host_name: String,
+    pub domain: Domain,
+    /// What is wrong, with the value against its threshold.
+    pub what: String,
+    /// Since when the condition holds, where the data says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// The verdict rests on data this old (its source stopped answering); None: current.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "secs")]
+    pub stale: Option<Duration>,
+}
+
+fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Every problem of `hosts`, worst first (then by host, then domain).
+pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for h in hosts {
+        let mut rules = Rules {
+            host: h,
+            out: &mut out,
+            now,
+        };
+        match &h.link {
+            LinkState::Down { error, since, .. } => {
+                rules.push(Domain::Link, Severity::Crit, error.clone(), Some(*since), None);
+                continue; // its domains' data is old; the link is the cause
+            }
+            LinkState::Connecting if h.newest_data().is_none() => continue, // starting up
+            _ => {}
+        }
+        if let Some(c) = &h.containers {
+            rules.observed(Domain::Containers, "Docker", c, |rules, snap, stale| {
+                super::containers::alerts(snap, stale, rules)
+            });
+        }
+        if !h.tunnels_only {
+            rules.observed(Domain::Disks, "df", &h.disks, |rules, snap, stale| {
+                super::disks::alerts(snap, t, stale, rules)
+            });
+        }
+        rules.observed(Domain::Tunnels, "wg", &h.tunnels, |rules, snap, stale| {
+            super::tunnels::alerts(snap, t, stale, rules)
+        });
+        if let Some(health) = &h.health {
+            rules.observed(Domain::Health, "/proc", &health.observed, |rules, snap, stale| {
+                super::health::alerts(health, snap, t, stale, rules)
+            });
+        }
+        for cluster in &h.postgres {
+            let name = format!("PostgreSQL {}", cluster.name());
+            match (&cluster.observed.latest(), cluster.observed.error()) {
+                // Unreachable is the alert, whatever the old snapshot said.
+                (_, Some(e)) => rules.push(
+                    Domain::Postgres,
+                    Severity::Crit,
+                    format!("{name} unreachable: {e}"),
+                    None,
+                    cluster.observed.age(now),
+                ),
+                (Some(snap), None) => {
+                    let stale = stale_age(&cluster.observed, now);
+                    super::postgres::cluster_alerts(cluster, snap, stale, &mut rules);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.host.cmp(&b.host))
+            .then(a.domain.cmp(&b.domain))
+    });
+    out
+}
+
+/// How many alerts of each severity: (crit, warn).
+pub fn counts(alerts: &[Alert]) -> (usize, usize) {
+    let crit = alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Crit)
+        .count();
+    let warn = alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Warn)
+        .count();
+    (crit, warn)
+}
+
+/// The age of an observation whose source stopped answering (or that is older than its
+/// interval allows); None while it is current.
+pub fn stale_age<T>(o: &Observed<T>, now: Timestamp) -> Option<Duration> {
+    match o.freshness(now) {
+        Freshness::Stale(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// Collects one host's alerts; the domain modules add theirs through it.
+pub struct Rules<'a> {
+    host: &'a HostState,
+    out: &'a mut Vec<Alert>,
+    pub now: Timestamp,
+}
+
+impl Rules<'_> {
+    pub fn push(
+        &mut self,
+        domain: Domain,
+        severity: Severity,
+        what: String,
+        since: Option<Timestamp>,
+        stale: Option<Duration>,
+    ) {
+        if severity == Severity::Ok {
+            return;
+        }
+        self.out.push(Alert {
+            severity,
+            host: self.host.id,
+            host_name: self.host.name.clone(),
+            domain,
+            what,
+            since,
+            stale,
+        });
+    }
+
+    /// A failed refresh is a warning naming the source; the last good data is judged too,
+    /// marked with its age.
+    fn observed<T>(
+        &mut self,
+        domain: Domain,
+        source: &str,
+        o: &Observed<T>,
+        judge: impl FnOnce(&mut Self, &T, Option<Duration>),
+    ) {
+        let now = self.now;
+        if let Some(e) = o.error() {
+            let what = match o.age(now) {
+                Some(a) => format!("{source}: no fresh data for {}: {e}", text::age(a)),
+                None => format!("{source}: {e}"),
+            };
+            self.push(domain, Severity::Warn, what, None, o.age(now));
+        }
+        if let Some(v) = o.latest() {
+            judge(self, v, stale_age(o, now));
+        }
+    }
+}
+
+/// The duration since `since`, for "for 3m" texts.
+pub fn held_for(since: Timestamp, now: Timestamp) -> Duration {
+    age(since, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::containers::tests::fleet_host;
+    use crate::collect::Sample;
+    use crate::collect::disks::{DisksSnapshot, Filesystem};
+    use crate::collect::health::HealthSnapshot;
+    use crate::event::HostEvent;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_795_000_000 + s).unwrap()
+    }
+
+    fn fs(mount: &str, used: u64, avail: u64, inodes: Option<(u64, u64)>) -> Filesystem {
+        Filesystem {
+            device: "/dev/vda1".into(),
+            mount: mount.into(),
+            size_bytes: used + avail,
+            used_bytes: used,
+            avail_bytes: avail,
+            inodes_used: inodes.map(|i| i.0),
+            inodes_total: inodes.map(|i| i.1),
+        }
+    }
+
+    fn host_with_disks(filesystems: Vec<Filesystem>, at: Timestamp) -> HostState {
+        let mut h = HostState::new(HostId(0), &crate::config::HostSpec::local("db1", None));
+        h.apply(HostEvent::Link(LinkState::Up), at);
+        let snap = DisksSnapshot {
+            filesystems,
+            observed_at: at,
+        };
+        h.apply(HostEvent::Sample(Sample::Disks(Ok(snap))), at);
+        h
+    }
+
+    fn of(alerts: &[Alert], domain: Domain) -> Vec<(Severity, String)> {
+        alerts
+            .iter()
+            .filter(|a| a.domain == domain)
+            .map(|a| (a.severity, a.what.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn disk_space_and_inodes_are_judged_against_the_configured_marks() {
+        let h = host_with_disks(
+            vec![
+                fs("/", 79, 21, None),
+                fs("/var", 85, 15, None),
+                fs("/data", 95, 5, None),
+                fs("/tmp", 1, 99, Some((92, 100))),
+            ],
+            t(0),
+        );
+        let th = Thresholds::default();
+        let a = alerts(std::slice::from_ref(&h), &th, t(1));
+        let disks = of(&a, Domain::Disks);
+        assert_eq!(disks.len(), 3, "{disks:?}");
+        assert_eq!(disks[0].0, Severity::Crit, "worst first: {disks:?}");
+        assert!(disks.iter().any(|(s, w)| *s == Severity::Warn && w.contains("/var")));
+        assert!(disks.iter().any(|(s, w)| *s == Severity::Crit && w.contains("inodes")));
+        // The marks come from the config.
+        let lax = Thresholds {
+            disk_warn_pct: 96.0,
+            disk_crit_pct: 99.0,
+            ..th
+        };
+        assert!(of(&alerts(&[h], &lax, t(1)), Domain::Disks).is_empty());
+    }
+
+    #[test]
+    fn a_down_host_is_one_alert_whatever_its_old_data_says() {
+        let mut h = host_with_disks(vec![fs("/", 99, 1, None)], t(0));
+        let down = LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: "connection refused".into(),
+            since: t(5),
+            retry_at: None,
+        };
+        h.apply(HostEvent::Link(down), t(5));
+        let a = alerts(&[h], &Thresholds::default(), t(9));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(
+            (a[0].domain, a[0].severity, a[0].since),
+            (Domain::Link, Severity::Crit, Some(t(5)))
+        );
+    }
+
+    #[test]
+    fn stale_data_is_judged_with_its_age_and_a_failed_refresh_says_why() {
+        let mut h = host_with_disks(vec![fs("/", 95, 5, None)], t(0));
+        let err = crate::collect::CollectError::parse("df -P", "garbled");
+        h.apply(HostEvent::Sample(Sample::Disks(Err(err))), t(40));
+        let a = alerts(&[h], &Thresholds::default(), t(100));
+        let d: Vec<&Alert> = a.iter().filter(|a| a.domain == Domain::Disks).collect();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d.iter().all(|a| a.stale == Some(Duration::from_secs(100))));
+        assert!(d.iter().any(|a| a.what.contains("garbled") && a.what.contains("1m")));
+        // Old but unfailed data older than three intervals is stale too.
+        let h = host_with_disks(vec![fs("/", 95, 5, None)], t(0));
+        let a = alerts(&[h], &Thresholds::default(), t(91));
+        assert_eq!(a[0].stale, Some(Duration::from_secs(91)));
+        let h = host_with_disks(vec![fs("/", 95, 5, None)], t(0));
+        assert_eq!(alerts(&[h], &Thresholds::default(), t(89))[0].stale, None);
+    }
+
+    #[test]
+    fn unhealthy_looping_and_short_services_are_alerts_but_a_clean_one_shot_is_not() {
+        let h = fleet_host(0, "app1");
+        let a = alerts(&[h], &Thresholds::default(), t(110));
+        let c = of(&a, Domain::Containers);
+        assert!(c.iter().any(|(s, w)| *s == Severity::Crit && w.contains("shop-api-3") && w.contains("unhealthy")), "{c:?}");
+        assert!(c.iter().any(|(s, w)| *s == Severity::Warn && w.contains("worker") && w.contains("1/2")), "{c:?}");
+        assert!(!c.iter().any(|(_, w)| w.contains("migrate")), "one-shot exited 0: {c:?}");
+    }
+
+    fn health(cpu: f64, mem_used: u64, at: Timestamp) -> HealthSnapshot {
+        HealthSnapshot {
+            cpu_pct: Some(cpu),
+            cpus: 2,
+            load: [1.0, 1.0, 1.0],
+            uptime: Duration::from_secs(3600),
+            mem_total_bytes: 100,
+            mem_used_bytes: mem_used,
+            swap_total_bytes: 0,
+            swap_used_bytes: 0,
+            observed_at: at,
+        }
+    }
+
+    #[test]
+    fn cpu_over_its_mark_warns_only_once_it_is_sustained() {
+        let mut h = HostState::new(HostId(0), &crate::config::HostSpec::local("app1", None));
+        h.apply(HostEvent::Link(LinkState::Up), t(0));
+        let th = Thresholds::default(); // 70 % for 1 m
+        let feed = |h: &mut HostState, s: i64, cpu: f64| {
+            h.apply(HostEvent::Sample(Sample::Health(Ok(health(cpu, 10, t(s))))), t(s));
+        };
+        feed(&mut h, 0, 20.0);
+        for s in (5..=45).step_by(5) {
+            feed(&mut h, s, 85.0);
+        }
+        assert!(of(&alerts(std::slice::from_ref(&h), &th, t(45)), Domain::Health).is_empty(), "40 s only");
+        for s in (50..=70).step_by(5) {
+            feed(&mut h, s, 85.0);
+        }
+        let a = alerts(std::slice::from_ref(&h), &th, t(70));
+        let cpu: Vec<&Alert> = a.iter().filter(|a| a.domain == Domain::Health).collect();
+        assert_eq!(cpu.len(), 1, "{a:?}");
+        assert_eq!((cpu[0].severity, cpu[0].since), (Severity::Warn, Some(t(5))));
+        assert!(cpu[0].what.contains("85%") && cpu[0].what.contains("70%"), "{}", cpu[0].what);
+        feed(&mut h, 75, 30.0);
+        assert!(of(&alerts(std::slice::from_ref(&h), &th, t(75)), Domain::Health).is_empty(), "one quiet sample clears it");
+        // Memory over its mark warns at once.
+        feed(&mut h, 80, 10.0);
+        h.apply(HostEvent::Sample(Sample::Health(Ok(health(10.0, 95, t(85))))), t(85));
+        let m = of(&alerts(&[h], &th, t(85)), Domain::Health);
+        assert!(m.len() == 1 && m[0].1.contains("memory 95%"), "{m:?}");
+    }
+
+    #[test]
+    fn postgres_lock_waits_and_an_unreachable_cluster_are_critical() {
+        let mut h = crate::app::postgres::tests::pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        h.link = LinkState::Up;
+        let now = h.postgres[0].observed.observed_at().unwrap();
+        let a = alerts(std::slice::from_ref(&h), &Thresholds::default(), now);
+        let pg = of(&a, Domain::Postgres);
+        assert!(pg.iter().any(|(s, w)| *s == Severity::Crit && w.contains("wait for a lock")), "{pg:?}");
+        let err = crate::collect::CollectError::Docker { message: "refused".into() };
+        h.apply(HostEvent::Sample(Sample::Postgres { cluster: 0, result: Err(err) }), now);
+        let pg = of(&alerts(&[h], &Thresholds::default(), now), Domain::Postgres);
+        assert_eq!(pg.len(), 1, "unreachable replaces the old verdicts: {pg:?}");
+        assert!(pg[0].1.contains("unreachable"));
+    }
+}
