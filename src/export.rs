@@ -7,15 +7,19 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::app::alerts::{Alert, Severity};
 use crate::app::containers::Counts;
 use crate::app::hosts::{HostState, age};
 use crate::collect::containers::{Container, ContainerState};
+use crate::collect::health::HealthSnapshot;
 use crate::link::LinkState;
 use crate::ui::widgets;
 
 #[derive(Serialize)]
 struct Snapshot<'a> {
     generated_at: Timestamp,
+    /// Every problem, worst first, as the console's alerts decide them.
+    alerts: &'a [Alert],
     hosts: Vec<HostOut<'a>>,
 }
 
@@ -27,6 +31,34 @@ struct HostOut<'a> {
     answered: bool,
     containers: Option<ContainersOut<'a>>,
     disks: DisksOut<'a>,
+    health: Option<Observation<'a, HealthSnapshot>>,
+    postgres: Vec<ClusterOut<'a>>,
+}
+
+/// One domain's last observation: when, the last error, and the data.
+#[derive(Serialize)]
+struct Observation<'a, T> {
+    observed_at: Option<Timestamp>,
+    error: Option<&'a str>,
+    #[serde(flatten)]
+    data: Option<&'a T>,
+}
+
+impl<'a, T> Observation<'a, T> {
+    fn of(o: &'a crate::app::hosts::Observed<T>) -> Self {
+        Observation {
+            observed_at: o.observed_at(),
+            error: o.error(),
+            data: o.latest(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ClusterOut<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    observed: Observation<'a, Box<crate::collect::postgres::Snapshot>>,
 }
 
 #[derive(Serialize)]
@@ -132,12 +164,22 @@ fn host_out(h: &HostState) -> HostOut<'_> {
             error: h.disks.error(),
             filesystems,
         },
+        health: h.health.as_ref().map(|x| Observation::of(&x.observed)),
+        postgres: h
+            .postgres
+            .iter()
+            .map(|c| ClusterOut {
+                name: c.name(),
+                observed: Observation::of(&c.observed),
+            })
+            .collect(),
     }
 }
 
 pub fn json(app: &App) -> String {
     let snap = Snapshot {
         generated_at: app.now,
+        alerts: &app.alerts,
         hosts: app.hosts.iter().map(host_out).collect(),
     };
     serde_json::to_string_pretty(&snap).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -152,6 +194,7 @@ pub fn markdown(app: &App) -> String {
         "# watchfloor snapshot {}\n",
         now.strftime("%Y-%m-%d %H:%M:%S UTC")
     );
+    alerts_md(&mut md, &app.alerts, now);
     for h in &app.hosts {
         let _ = writeln!(md, "## {} ({})\n", cell(&h.name), cell(&link_text(&h.link)));
         if let Some(o) = &h.containers {
@@ -232,8 +275,133 @@ pub fn markdown(app: &App) -> String {
             }
             md.push('\n');
         }
+        if let Some(health) = &h.health {
+            health_md(&mut md, &health.observed, now);
+        }
+        for c in &h.postgres {
+            postgres_md(&mut md, c);
+        }
     }
     md
+}
+
+fn alerts_md(md: &mut String, alerts: &[Alert], now: Timestamp) {
+    if alerts.is_empty() {
+        md.push_str("No alerts.\n\n");
+        return;
+    }
+    md.push_str(
+        "## Alerts\n\n| severity | host | what | since | data age |\n|---|---|---|---|---|\n",
+    );
+    for a in alerts {
+        let severity = match a.severity {
+            Severity::Crit => "CRIT",
+            Severity::Warn => "warn",
+            Severity::Ok => "ok",
+        };
+        let since = a
+            .since
+            .map_or_else(|| "-".to_owned(), |t| widgets::age(age(t, now)));
+        let stale = a.stale.map_or_else(|| "current".to_owned(), widgets::age);
+        let _ = writeln!(
+            md,
+            "| {severity} | {} | {} | {since} | {stale} |",
+            cell(&a.host_name),
+            cell(&a.what)
+        );
+    }
+    md.push('\n');
+}
+
+fn health_md(md: &mut String, o: &crate::app::hosts::Observed<HealthSnapshot>, now: Timestamp) {
+    if let Some(e) = o.error() {
+        let _ = writeln!(md, "**Health:** {}\n", cell(e));
+    }
+    if let Some(s) = o.latest() {
+        let cpu = s
+            .cpu_pct
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"));
+        let _ = writeln!(
+            md,
+            "**Health** ({} ago): CPU {cpu} of {} · load {:.2} {:.2} {:.2} · memory {:.0}% of {} · swap {} of {} · up {}\n",
+            widgets::age(age(s.observed_at, now)),
+            s.cpus,
+            s.load[0],
+            s.load[1],
+            s.load[2],
+            s.mem_pct(),
+            widgets::bytes(s.mem_total_bytes),
+            widgets::bytes(s.swap_used_bytes),
+            widgets::bytes(s.swap_total_bytes),
+            widgets::age(s.uptime)
+        );
+    }
+}
+
+fn postgres_md(md: &mut String, c: &crate::app::hosts::Cluster) {
+    let _ = writeln!(md, "### PostgreSQL {}\n", cell(c.name()));
+    if let Some(e) = c.observed.error() {
+        let _ = writeln!(md, "**Error:** {}\n", cell(e));
+    }
+    let Some(snap) = c.observed.latest() else {
+        return;
+    };
+    let s = &snap.server;
+    let _ = writeln!(
+        md,
+        "PG {} · {}/{} connections ({:.0}%) · {} sessions shown\n",
+        cell(s.short_version()),
+        snap.total_connections,
+        s.max_connections,
+        snap.usage_pct(),
+        snap.sessions.len()
+    );
+    let tree = crate::collect::postgres::lock_tree(&snap.sessions);
+    if !tree.is_empty() {
+        md.push_str("Lock tree (a waiter is indented under what it waits for):\n\n```\n");
+        for row in &tree {
+            let session = &snap.sessions[row.index];
+            let _ = writeln!(
+                md,
+                "{}{} {} {}",
+                "  ".repeat(row.depth),
+                row.pid,
+                cell(session.state.label()),
+                cell(&crate::text::fit(
+                    &crate::sanitize::folded(&session.query),
+                    80
+                ))
+            );
+        }
+        md.push_str("```\n\n");
+    }
+    let busy: Vec<_> = snap
+        .sessions
+        .iter()
+        .filter(|x| x.state != crate::collect::postgres::State::Idle)
+        .collect();
+    if !busy.is_empty() {
+        md.push_str(
+            "| pid | user | database | state | waiting for | query |\n|---|---|---|---|---|---|\n",
+        );
+        for x in busy {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                x.pid,
+                cell(x.user.as_deref().unwrap_or("?")),
+                cell(x.database.as_deref().unwrap_or("?")),
+                cell(x.state.label()),
+                x.blocked_by
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                cell(&crate::text::fit(&crate::sanitize::folded(&x.query), 80))
+            );
+        }
+        md.push('\n');
+    }
 }
 
 fn cell(s: &str) -> String {

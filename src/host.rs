@@ -140,7 +140,7 @@ async fn run(
                 HostCommand::Run(request) => {
                     // A job is never queued for "whenever the host comes back".
                     if wanted.link_up.load(Ordering::SeqCst) {
-                        let _ = queue.send(JobCommand::Start(request));
+                        let _ = queue.send(JobCommand::Start(Box::new(request)));
                     } else {
                         let why = format!("{} is not connected; nothing was done", spec.name);
                         let done = Progress::Done {
@@ -260,7 +260,13 @@ async fn collect(
     let jobs = async {
         let mut commands = wanted.jobs.lock().await;
         let report = Reporter::new(out.id, out.events.clone());
-        jobs::serve(clients.clone(), Arc::new(spec.clone()), &mut commands, report).await;
+        jobs::serve(
+            clients.clone(),
+            Arc::new(spec.clone()),
+            &mut commands,
+            report,
+        )
+        .await;
     };
     tokio::select! {
         () = collectors => {}
@@ -414,7 +420,11 @@ pub async fn collect_once(
         Ok(Ok(link)) => link,
         Ok(Err(e)) => return down(e.to_string(), e.down_kind()),
         Err(_) => {
-            let error = format!("{} did not answer within {}s", spec.name, deadline.as_secs());
+            let error = format!(
+                "{} did not answer within {}s",
+                spec.name,
+                deadline.as_secs()
+            );
             return down(error, crate::link::DownKind::Unreachable);
         }
     };

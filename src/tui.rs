@@ -26,9 +26,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 
+use crate::actions::{JobId, Progress};
 use crate::app::{App, Effect};
 use crate::config::Settings;
-use crate::actions::{JobId, Progress};
 use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 use crate::host::{self, HostHandle};
 use crate::link::ssh::session::Options;

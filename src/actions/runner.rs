@@ -26,7 +26,7 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the host worker passes on to the runner.
 #[derive(Debug)]
 pub enum JobCommand {
-    Start(ActionRequest),
+    Start(Box<ActionRequest>),
     Cancel(JobId),
 }
 
@@ -222,7 +222,10 @@ pub async fn serve(
             Some(JobCommand::Start(request)) => {
                 // The App refuses this already; this is the backstop for two consoles' worth
                 // of commands racing in one queue.
-                if let Some(busy) = running.values().find(|r| r.request.overlaps(&request.action)) {
+                if let Some(busy) = running
+                    .values()
+                    .find(|r| r.request.overlaps(&request.action))
+                {
                     let why = format!(
                         "job {} ({}) is still working on it; wait for it or cancel it",
                         busy.request.id,
@@ -252,7 +255,7 @@ pub async fn serve(
                 running.insert(
                     id,
                     Running {
-                        request,
+                        request: *request,
                         cancel,
                         _task: AbortOnDrop(task.abort_handle()),
                     },

@@ -73,7 +73,13 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
         };
         match &h.link {
             LinkState::Down { error, since, .. } => {
-                rules.push(Domain::Link, Severity::Crit, error.clone(), Some(*since), None);
+                rules.push(
+                    Domain::Link,
+                    Severity::Crit,
+                    error.clone(),
+                    Some(*since),
+                    None,
+                );
                 continue; // its domains' data is old; the link is the cause
             }
             LinkState::Connecting if h.newest_data().is_none() => continue, // starting up
@@ -93,9 +99,12 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             super::tunnels::alerts(snap, t, stale, rules)
         });
         if let Some(health) = &h.health {
-            rules.observed(Domain::Health, "/proc", &health.observed, |rules, snap, stale| {
-                super::health::alerts(health, snap, t, stale, rules)
-            });
+            rules.observed(
+                Domain::Health,
+                "/proc",
+                &health.observed,
+                |rules, snap, stale| super::health::alerts(health, snap, t, stale, rules),
+            );
         }
         for cluster in &h.postgres {
             let name = format!("PostgreSQL {}", cluster.name());
@@ -265,8 +274,16 @@ mod tests {
         let disks = of(&a, Domain::Disks);
         assert_eq!(disks.len(), 3, "{disks:?}");
         assert_eq!(disks[0].0, Severity::Crit, "worst first: {disks:?}");
-        assert!(disks.iter().any(|(s, w)| *s == Severity::Warn && w.contains("/var")));
-        assert!(disks.iter().any(|(s, w)| *s == Severity::Crit && w.contains("inodes")));
+        assert!(
+            disks
+                .iter()
+                .any(|(s, w)| *s == Severity::Warn && w.contains("/var"))
+        );
+        assert!(
+            disks
+                .iter()
+                .any(|(s, w)| *s == Severity::Crit && w.contains("inodes"))
+        );
         // The marks come from the config.
         let lax = Thresholds {
             disk_warn_pct: 96.0,
@@ -303,7 +320,10 @@ mod tests {
         let d: Vec<&Alert> = a.iter().filter(|a| a.domain == Domain::Disks).collect();
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d.iter().all(|a| a.stale == Some(Duration::from_secs(100))));
-        assert!(d.iter().any(|a| a.what.contains("garbled") && a.what.contains("1m")));
+        assert!(
+            d.iter()
+                .any(|a| a.what.contains("garbled") && a.what.contains("1m"))
+        );
         // Old but unfailed data older than three intervals is stale too.
         let h = host_with_disks(vec![fs("/", 95, 5, None)], t(0));
         let a = alerts(&[h], &Thresholds::default(), t(91));
@@ -317,9 +337,21 @@ mod tests {
         let h = fleet_host(0, "app1");
         let a = alerts(&[h], &Thresholds::default(), t(110));
         let c = of(&a, Domain::Containers);
-        assert!(c.iter().any(|(s, w)| *s == Severity::Crit && w.contains("shop-api-3") && w.contains("unhealthy")), "{c:?}");
-        assert!(c.iter().any(|(s, w)| *s == Severity::Warn && w.contains("worker") && w.contains("1/2")), "{c:?}");
-        assert!(!c.iter().any(|(_, w)| w.contains("migrate")), "one-shot exited 0: {c:?}");
+        assert!(
+            c.iter().any(|(s, w)| *s == Severity::Crit
+                && w.contains("shop-api-3")
+                && w.contains("unhealthy")),
+            "{c:?}"
+        );
+        assert!(
+            c.iter()
+                .any(|(s, w)| *s == Severity::Warn && w.contains("worker") && w.contains("1/2")),
+            "{c:?}"
+        );
+        assert!(
+            !c.iter().any(|(_, w)| w.contains("migrate")),
+            "one-shot exited 0: {c:?}"
+        );
     }
 
     fn health(cpu: f64, mem_used: u64, at: Timestamp) -> HealthSnapshot {
@@ -342,26 +374,53 @@ mod tests {
         h.apply(HostEvent::Link(LinkState::Up), t(0));
         let th = Thresholds::default(); // 70 % for 1 m
         let feed = |h: &mut HostState, s: i64, cpu: f64| {
-            h.apply(HostEvent::Sample(Sample::Health(Ok(health(cpu, 10, t(s))))), t(s));
+            h.apply(
+                HostEvent::Sample(Sample::Health(Ok(health(cpu, 10, t(s))))),
+                t(s),
+            );
         };
         feed(&mut h, 0, 20.0);
         for s in (5..=45).step_by(5) {
             feed(&mut h, s, 85.0);
         }
-        assert!(of(&alerts(std::slice::from_ref(&h), &th, t(45)), Domain::Health).is_empty(), "40 s only");
+        assert!(
+            of(
+                &alerts(std::slice::from_ref(&h), &th, t(45)),
+                Domain::Health
+            )
+            .is_empty(),
+            "40 s only"
+        );
         for s in (50..=70).step_by(5) {
             feed(&mut h, s, 85.0);
         }
         let a = alerts(std::slice::from_ref(&h), &th, t(70));
         let cpu: Vec<&Alert> = a.iter().filter(|a| a.domain == Domain::Health).collect();
         assert_eq!(cpu.len(), 1, "{a:?}");
-        assert_eq!((cpu[0].severity, cpu[0].since), (Severity::Warn, Some(t(5))));
-        assert!(cpu[0].what.contains("85%") && cpu[0].what.contains("70%"), "{}", cpu[0].what);
+        assert_eq!(
+            (cpu[0].severity, cpu[0].since),
+            (Severity::Warn, Some(t(5)))
+        );
+        assert!(
+            cpu[0].what.contains("85%") && cpu[0].what.contains("70%"),
+            "{}",
+            cpu[0].what
+        );
         feed(&mut h, 75, 30.0);
-        assert!(of(&alerts(std::slice::from_ref(&h), &th, t(75)), Domain::Health).is_empty(), "one quiet sample clears it");
+        assert!(
+            of(
+                &alerts(std::slice::from_ref(&h), &th, t(75)),
+                Domain::Health
+            )
+            .is_empty(),
+            "one quiet sample clears it"
+        );
         // Memory over its mark warns at once.
         feed(&mut h, 80, 10.0);
-        h.apply(HostEvent::Sample(Sample::Health(Ok(health(10.0, 95, t(85))))), t(85));
+        h.apply(
+            HostEvent::Sample(Sample::Health(Ok(health(10.0, 95, t(85))))),
+            t(85),
+        );
         let m = of(&alerts(&[h], &th, t(85)), Domain::Health);
         assert!(m.len() == 1 && m[0].1.contains("memory 95%"), "{m:?}");
     }
@@ -375,9 +434,21 @@ mod tests {
         let now = h.postgres[0].observed.observed_at().unwrap();
         let a = alerts(std::slice::from_ref(&h), &Thresholds::default(), now);
         let pg = of(&a, Domain::Postgres);
-        assert!(pg.iter().any(|(s, w)| *s == Severity::Crit && w.contains("wait for a lock")), "{pg:?}");
-        let err = crate::collect::CollectError::Docker { message: "refused".into() };
-        h.apply(HostEvent::Sample(Sample::Postgres { cluster: 0, result: Err(err) }), now);
+        assert!(
+            pg.iter()
+                .any(|(s, w)| *s == Severity::Crit && w.contains("wait for a lock")),
+            "{pg:?}"
+        );
+        let err = crate::collect::CollectError::Docker {
+            message: "refused".into(),
+        };
+        h.apply(
+            HostEvent::Sample(Sample::Postgres {
+                cluster: 0,
+                result: Err(err),
+            }),
+            now,
+        );
         let pg = of(&alerts(&[h], &Thresholds::default(), now), Domain::Postgres);
         assert_eq!(pg.len(), 1, "unreachable replaces the old verdicts: {pg:?}");
         assert!(pg[0].1.contains("unreachable"));

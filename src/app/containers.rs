@@ -153,46 +153,6 @@ pub fn alerts(
     }
 }
 
-/// Per-host problem counts for the overview: unhealthy and looping containers, and services
-/// with fewer replicas running than they have.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Problems {
-    pub unhealthy: usize,
-    pub looping: usize,
-    pub degraded_services: usize,
-    /// PostgreSQL: clusters unreachable, at the pool alert or near wraparound, and sessions
-    /// waiting for a lock (filled in by the overview, not from containers).
-    pub postgres: usize,
-}
-
-impl Problems {
-    pub fn of(containers: &[Container]) -> Problems {
-        let mut services: BTreeMap<(Option<&str>, &str), Vec<&Container>> = BTreeMap::new();
-        for c in containers.iter().filter(|c| !c.oneoff) {
-            if let Some(s) = c.service.as_deref() {
-                services
-                    .entry((c.project.as_deref(), s))
-                    .or_default()
-                    .push(c);
-            }
-        }
-        let all = Counts::of(containers);
-        Problems {
-            unhealthy: all.unhealthy,
-            looping: all.looping,
-            degraded_services: services
-                .values()
-                .filter(|m| Counts::of(m.iter().copied()).running < m.len())
-                .count(),
-            postgres: 0,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Problems::default()
-    }
-}
-
 /// The pane's own state: selection, folded groups, filter, the open detail.
 #[derive(Debug, Clone, Default)]
 pub struct ContainersView {

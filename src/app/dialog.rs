@@ -560,9 +560,15 @@ mod tests {
             panic!("{effects:?}")
         };
         let id = req.id;
-        assert!(sends(&key(&mut app, KeyCode::Char('X'))).is_empty(), "asks first");
+        assert!(
+            sends(&key(&mut app, KeyCode::Char('X'))).is_empty(),
+            "asks first"
+        );
         assert_eq!(app.actions.confirm_cancel, Some(id));
-        assert_eq!(sends(&key(&mut app, KeyCode::Char('y'))), [&HostCommand::CancelJob(id)]);
+        assert_eq!(
+            sends(&key(&mut app, KeyCode::Char('y'))),
+            [&HostCommand::CancelJob(id)]
+        );
         let done = Progress::Done {
             outcome: JobOutcome::Cancelled {
                 during: Some("restarting shop-api-2".into()),
@@ -590,7 +596,10 @@ mod tests {
         key(&mut app, KeyCode::Char('S'));
         assert!(app.actions.confirm.is_none());
         let status = app.status.clone().unwrap_or_default();
-        assert!(status.contains("job #1") && status.contains("X"), "{status}");
+        assert!(
+            status.contains("job #1") && status.contains("X"),
+            "{status}"
+        );
     }
 
     #[test]

@@ -118,7 +118,10 @@ mod tests {
             filesystems: fs,
             observed_at: Timestamp::UNIX_EPOCH,
         };
-        h.apply(HostEvent::Sample(crate::collect::Sample::Disks(Ok(snap))), Timestamp::UNIX_EPOCH);
+        h.apply(
+            HostEvent::Sample(crate::collect::Sample::Disks(Ok(snap))),
+            Timestamp::UNIX_EPOCH,
+        );
         let mounts = |rows: &[(RowKey, Row<'_>)]| -> Vec<String> {
             rows.iter()
                 .filter_map(|(_, r)| {

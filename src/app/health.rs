@@ -9,7 +9,11 @@ use crate::collect::health::HealthSnapshot;
 use crate::config::Thresholds;
 
 /// CPU over its mark since when, if for at least `cpu_for`: a warning. A short burst is not.
-pub fn cpu_severity(h: &Health, t: &Thresholds, now: jiff::Timestamp) -> (Severity, Option<jiff::Timestamp>) {
+pub fn cpu_severity(
+    h: &Health,
+    t: &Thresholds,
+    now: jiff::Timestamp,
+) -> (Severity, Option<jiff::Timestamp>) {
     match h.cpu_over_since(t.cpu_warn_pct) {
         Some(since) if held_for(since, now) >= t.cpu_for.0 => (Severity::Warn, Some(since)),
         since => (Severity::Ok, since),

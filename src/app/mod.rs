@@ -696,6 +696,21 @@ pub(crate) mod tests {
                 HostId(i),
                 HostEvent::Sample(crate::collect::Sample::Tunnels(Ok(tunnels_fixture(i, now)))),
             ));
+            let health = crate::collect::health::HealthSnapshot {
+                cpu_pct: Some([12.0, 91.0, 40.0][i % 3]),
+                cpus: 4,
+                load: [0.42, 0.35, 0.30],
+                uptime: std::time::Duration::from_secs(86_400 * 12 + 3600 * 5),
+                mem_total_bytes: 8 << 30,
+                mem_used_bytes: [3u64 << 30, 15 << 29, 2 << 30][i % 3],
+                swap_total_bytes: 1 << 30,
+                swap_used_bytes: 0,
+                observed_at,
+            };
+            app.update(AppEvent::Host(
+                HostId(i),
+                HostEvent::Sample(crate::collect::Sample::Health(Ok(health))),
+            ));
             let link = if i == 2 {
                 LinkState::Down {
                     kind: crate::link::DownKind::Unreachable,
@@ -812,7 +827,10 @@ pub(crate) mod tests {
                 crate::collect::containers::ContainerState::Running,
             ),
         );
-        app.update(AppEvent::Host(HostId(0), HostEvent::Sample(crate::collect::Sample::Containers(Ok(snap)))));
+        app.update(AppEvent::Host(
+            HostId(0),
+            HostEvent::Sample(crate::collect::Sample::Containers(Ok(snap))),
+        ));
         assert_eq!(selected(&app), before);
     }
 
@@ -822,7 +840,10 @@ pub(crate) mod tests {
         let err = CollectError::Docker {
             message: "gone".into(),
         };
-        app.update(AppEvent::Host(HostId(1), HostEvent::Sample(crate::collect::Sample::Containers(Err(err)))));
+        app.update(AppEvent::Host(
+            HostId(1),
+            HostEvent::Sample(crate::collect::Sample::Containers(Err(err))),
+        ));
         app.update(AppEvent::Host(HostId(1), HostEvent::Link(LinkState::Up)));
         assert_eq!(
             app.hosts[1].containers.as_ref().unwrap().error(),

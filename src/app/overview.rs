@@ -1,12 +1,15 @@
-//! The overview's model: one summary per host, the same numbers the snapshot export prints. Pure.
+//! The overview's model: one summary per host, the same numbers the snapshot export prints.
+//! Its problems are the alerts' (decided in `alerts`), not counted here. Pure.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::containers::{Counts, Problems};
+use super::alerts::{Alert, Severity};
+use super::containers::Counts;
 use super::hosts::{HostState, age};
 use crate::collect::disks::{self, Filesystem};
+use crate::collect::health::HealthSnapshot;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSummary<'a> {
@@ -14,11 +17,19 @@ pub struct HostSummary<'a> {
     pub data_age: Option<Duration>,
     /// None when Docker is off for the host or nothing was observed yet.
     pub containers: Option<Counts>,
-    pub problems: Option<Problems>,
     pub fullest_disk: Option<&'a Filesystem>,
+    pub health: Option<&'a HealthSnapshot>,
+    /// This host's alerts, worst first.
+    pub alerts: Vec<&'a Alert>,
 }
 
-pub fn summary(host: &HostState, now: Timestamp) -> HostSummary<'_> {
+impl HostSummary<'_> {
+    pub fn worst(&self) -> Severity {
+        self.alerts.first().map_or(Severity::Ok, |a| a.severity)
+    }
+}
+
+pub fn summary<'a>(host: &'a HostState, alerts: &'a [Alert], now: Timestamp) -> HostSummary<'a> {
     HostSummary {
         data_age: host.newest_data().map(|t| age(t, now)),
         containers: host
@@ -26,41 +37,10 @@ pub fn summary(host: &HostState, now: Timestamp) -> HostSummary<'_> {
             .as_ref()
             .and_then(|o| o.latest())
             .map(|s| count_all(&s.containers)),
-        problems: {
-            let containers = host
-                .containers
-                .as_ref()
-                .and_then(|o| o.latest())
-                .map(|s| Problems::of(&s.containers));
-            match postgres_problems(host) {
-                0 => containers,
-                n => Some(Problems {
-                    postgres: n,
-                    ..containers.unwrap_or_default()
-                }),
-            }
-        },
         fullest_disk: host.disks.latest().and_then(disks::DisksSnapshot::fullest),
+        health: host.health.as_ref().and_then(|h| h.observed.latest()),
+        alerts: alerts.iter().filter(|a| a.host == host.id).collect(),
     }
-}
-
-/// Per cluster: 1 when it cannot be reached, 1 per critical alert (pool, wraparound), plus
-/// the sessions waiting for a lock.
-fn postgres_problems(host: &HostState) -> usize {
-    host.postgres
-        .iter()
-        .map(|c| match c.observed.latest() {
-            _ if c.observed.error().is_some() => 1,
-            None => 0,
-            Some(snap) => {
-                let crit = super::postgres::alerts(c, snap)
-                    .iter()
-                    .filter(|(level, _)| *level == super::alerts::Severity::Crit)
-                    .count();
-                crit + snap.sessions.iter().filter(|s| s.waiting()).count()
-            }
-        })
-        .sum()
 }
 
 /// Like [`Counts::of`] but one-off containers count too: the overview totals every container.
@@ -78,32 +58,50 @@ fn count_all(containers: &[crate::collect::containers::Container]) -> Counts {
 mod tests {
     use super::*;
     use crate::app::containers::tests::fleet_host;
+    use crate::config::Thresholds;
 
     #[test]
-    fn summary_counts_running_total_and_unhealthy() {
+    fn summary_counts_running_total_and_takes_the_hosts_alerts_worst_first() {
         let h = fleet_host(0, "app1");
-        let s = summary(&h, Timestamp::from_second(1_795_000_110).unwrap());
+        let now = Timestamp::from_second(1_795_000_110).unwrap();
+        let alerts =
+            crate::app::alerts::alerts(std::slice::from_ref(&h), &Thresholds::default(), now);
+        let s = summary(&h, &alerts, now);
         let c = s.containers.unwrap();
         assert_eq!((c.running, c.total, c.unhealthy), (7, 8, 1));
-        let p = s.problems.unwrap();
-        assert_eq!(
-            (p.unhealthy, p.looping, p.degraded_services),
-            (1, 1, 1),
-            "shop-api-3 is unhealthy with 4 policy restarts; worker has 1 of 2 running"
+        assert_eq!(s.worst(), Severity::Crit, "shop-api-3 is unhealthy");
+        assert!(
+            s.alerts.len() >= 2,
+            "and worker has 1 of 2 running: {:?}",
+            s.alerts
         );
         assert_eq!(s.data_age, Some(Duration::from_secs(10)));
         assert_eq!(s.fullest_disk, None);
     }
 
     #[test]
-    fn postgres_waiters_and_unreachable_clusters_are_problems() {
+    fn postgres_waiters_and_unreachable_clusters_are_the_hosts_problems() {
         let mut h = crate::app::postgres::tests::pg_host(include_str!(
             "../collect/postgres/testdata/snapshot-superuser.json"
         ));
+        h.link = crate::link::LinkState::Up;
         let now = h.postgres[0].observed.observed_at().unwrap();
-        let p = summary(&h, now).problems.unwrap();
-        assert_eq!(p.postgres, 2, "two sessions of the chain wait for a lock");
+        let th = Thresholds::default();
+        let alerts = crate::app::alerts::alerts(std::slice::from_ref(&h), &th, now);
+        let pg = |h: &HostState, alerts: &[Alert]| -> Vec<String> {
+            summary(h, alerts, now)
+                .alerts
+                .iter()
+                .filter(|a| a.domain == crate::app::alerts::Domain::Postgres)
+                .map(|a| a.what.clone())
+                .collect()
+        };
+        let found = pg(&h, &alerts);
+        assert!(found[0].contains("2 sessions wait for a lock"), "{found:?}");
         h.postgres[0].observed.interrupt("link down", now);
-        assert_eq!(summary(&h, now).problems.unwrap().postgres, 1);
+        let alerts = crate::app::alerts::alerts(std::slice::from_ref(&h), &th, now);
+        let found = pg(&h, &alerts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("unreachable: link down"));
     }
 }

@@ -31,7 +31,6 @@ impl RowKey {
     }
 }
 
-
 #[derive(Debug)]
 pub enum Row<'a> {
     Cluster(&'a HostState, &'a Cluster),
@@ -157,6 +156,17 @@ fn matches(s: &Session, filter: &str) -> bool {
     .any(|f| f.to_lowercase().contains(filter))
 }
 
+/// Connections in use against the cluster's pool alert (and 80 % as an early warning).
+pub fn pool_severity(cluster: &Cluster, usage_pct: f64) -> Severity {
+    if usage_pct >= cluster.spec.pool_alert_pct {
+        Severity::Crit
+    } else if usage_pct >= 80.0_f64.min(cluster.spec.pool_alert_pct) {
+        Severity::Warn
+    } else {
+        Severity::Ok
+    }
+}
+
 /// Slow queries and long idle transactions against the cluster's thresholds.
 pub fn session_severity(cluster: &Cluster, s: &Session, now: jiff::Timestamp) -> Severity {
     let over = |d: Option<Duration>, limit: Duration| d.is_some_and(|d| d > limit);
@@ -185,10 +195,7 @@ pub fn cluster_alerts(
     let waiting: Vec<&Session> = snap.sessions.iter().filter(|s| s.waiting()).collect();
     if !waiting.is_empty() {
         // Since the oldest wait began, where the server says.
-        let since = waiting
-            .iter()
-            .filter_map(|s| s.state_change)
-            .min();
+        let since = waiting.iter().filter_map(|s| s.state_change).min();
         rules.push(
             Domain::Postgres,
             Severity::Crit,
@@ -202,7 +209,13 @@ pub fn cluster_alerts(
         );
     }
     for (severity, what) in alerts(cluster, snap) {
-        rules.push(Domain::Postgres, severity, format!("{name}: {what}"), None, stale);
+        rules.push(
+            Domain::Postgres,
+            severity,
+            format!("{name}: {what}"),
+            None,
+            stale,
+        );
     }
 }
 
@@ -277,9 +290,9 @@ pub fn alerts(cluster: &Cluster, snap: &Snapshot) -> Vec<(Severity, String)> {
 pub(crate) mod tests {
     use super::*;
     use crate::app::containers::tests::fleet_host;
+    use crate::collect::postgres::PgSample;
     use crate::collect::postgres::{self, Endpoint, Target};
     use crate::config::PgSpec;
-    use crate::collect::postgres::PgSample;
     use crate::event::HostEvent;
 
     fn spec() -> PgSpec {

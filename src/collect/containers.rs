@@ -140,9 +140,17 @@ impl super::Collect for Containers {
 }
 
 /// Watches containers when the host has a Docker socket configured.
-pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+pub fn collector(
+    spec: &crate::config::HostSpec,
+    cx: &super::Context,
+) -> Option<Box<dyn super::Collect>> {
     let socket = spec.docker_socket.clone()?;
-    let watcher = Watcher::new(cx.link.clone(), socket, spec.containers_resync, cx.refresh.clone());
+    let watcher = Watcher::new(
+        cx.link.clone(),
+        socket,
+        spec.containers_resync,
+        cx.refresh.clone(),
+    );
     Some(Box::new(Containers(watcher)))
 }
 

@@ -86,7 +86,10 @@ impl super::Collect for Disks {
     }
 }
 
-pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+pub fn collector(
+    spec: &crate::config::HostSpec,
+    cx: &super::Context,
+) -> Option<Box<dyn super::Collect>> {
     (!spec.tunnels_only).then(|| {
         Box::new(Disks {
             link: cx.link.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{CollectError, Collect, Context, Sample, Sampling};
+use super::{Collect, CollectError, Context, Sample, Sampling};
 use crate::config::HostSpec;
 use crate::link::{self, ExitStatus, Link};
 use crate::sanitize::plain;
@@ -169,7 +169,10 @@ pub fn parse(text: &str) -> Result<Reading, String> {
                     .map(|v| num(v, "/proc/stat"))
                     .collect::<Result<Vec<u64>, _>>()?;
                 if ticks.len() < 4 {
-                    return Err(format!("/proc/stat: {} counters, expected 4 or more", ticks.len()));
+                    return Err(format!(
+                        "/proc/stat: {} counters, expected 4 or more",
+                        ticks.len()
+                    ));
                 }
                 // user nice system idle iowait irq softirq steal [guest guest_nice]: guest
                 // time is already in user/nice, so it is not added twice.
@@ -256,13 +259,19 @@ mod tests {
         assert!(parse(&no_mem).unwrap_err().contains("MemTotal"));
         let bad = TWO_READINGS.replace("cpu  100", "cpu  \x1b[2J");
         let err = parse(&bad).unwrap_err();
-        assert!(err.contains("not a number") && !err.contains('\x1b'), "{err:?}");
+        assert!(
+            err.contains("not a number") && !err.contains('\x1b'),
+            "{err:?}"
+        );
         assert!(parse("").unwrap_err().contains("cpu line"));
     }
 
     #[test]
     fn a_counter_going_backwards_gives_no_figure() {
-        let a = CpuTimes { busy: 10, total: 100 };
+        let a = CpuTimes {
+            busy: 10,
+            total: 100,
+        };
         let b = CpuTimes { busy: 5, total: 50 };
         assert_eq!(a.busy_pct(b), None);
         assert_eq!(a.busy_pct(a), None);

@@ -82,7 +82,10 @@ impl super::Collect for Tunnels {
     }
 }
 
-pub fn collector(spec: &crate::config::HostSpec, cx: &super::Context) -> Option<Box<dyn super::Collect>> {
+pub fn collector(
+    spec: &crate::config::HostSpec,
+    cx: &super::Context,
+) -> Option<Box<dyn super::Collect>> {
     Some(Box::new(Tunnels {
         link: cx.link.clone(),
         interval: spec.tunnels_interval,

@@ -383,7 +383,10 @@ mod tests {
     fn docker_unavailable_is_explained_and_old_data_marked_stale() {
         let mut app = fleet_app(1);
         let err = CollectError::Docker { message: "permission denied on /var/run/docker.sock on host0: add the user to the docker group".into() };
-        app.update(AppEvent::Host(HostId(0), HostEvent::Sample(crate::collect::Sample::Containers(Err(err)))));
+        app.update(AppEvent::Host(
+            HostId(0),
+            HostEvent::Sample(crate::collect::Sample::Containers(Err(err))),
+        ));
         let term = render(&app, 80, 24);
         let screen = text(&term);
         assert!(screen.contains("stale"), "{screen}");

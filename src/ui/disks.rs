@@ -1,5 +1,6 @@
 //! Disks pane: per host, its filesystems fullest first: mount, device, size, used, available,
-//! use %, inode use %, and a bar coloured by thresholds (80 % warn, 90 % critical).
+//! use %, inode use %, and a bar styled by the verdict on it (`app::disks::usage_severity`,
+//! against the configured marks), dimmed when the data is stale.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,7 +9,7 @@ use ratatui::widgets::Widget;
 
 use super::theme::Theme;
 use super::widgets::{self, columns};
-use crate::app::disks::{self, Row};
+use crate::app::disks::{self, Row, usage_severity};
 use crate::app::hosts::HostState;
 use crate::app::{App, Pane};
 use crate::collect::disks::Filesystem;
@@ -59,16 +60,26 @@ impl Widget for DisksPane<'_> {
         let rows = disks::rows(&hosts, &app.filter_text(Pane::Disks));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.disks.selection.index(&keys));
-        let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();
+        // A host's filesystems are judged as stale as its last df.
+        let mut stale = false;
+        let lines = rows
+            .iter()
+            .map(|(_, r)| {
+                if let Row::Host(h) = r {
+                    stale = crate::app::alerts::stale_age(&h.disks, app.now).is_some();
+                }
+                self.row(r, &w, stale)
+            })
+            .collect();
         widgets::render_list(lines, selected, list, buf, theme);
     }
 }
 
 impl DisksPane<'_> {
-    fn row(&self, row: &Row<'_>, w: &[u16]) -> Line<'static> {
+    fn row(&self, row: &Row<'_>, w: &[u16], stale: bool) -> Line<'static> {
         match row {
             Row::Host(h) => self.host_row(h),
-            Row::Disk(fs) => self.disk_row(fs, w),
+            Row::Disk(fs) => self.disk_row(fs, w, stale),
         }
     }
 
@@ -84,12 +95,13 @@ impl DisksPane<'_> {
         ])
     }
 
-    fn disk_row(&self, fs: &Filesystem, w: &[u16]) -> Line<'static> {
+    fn disk_row(&self, fs: &Filesystem, w: &[u16], stale: bool) -> Line<'static> {
         let theme = self.theme;
         let pct = fs.use_pct();
+        let judge = |p: f64| theme.verdict(usage_severity(p, &self.app.thresholds), stale);
         let inode = fs.inode_pct().map_or_else(
             || Span::styled("-", theme.muted()),
-            |p| Span::styled(format!("{p:.0}%"), widgets::level_style(p, theme)),
+            |p| Span::styled(format!("{p:.0}%"), judge(p)),
         );
         let bar_width = usize::from(*w.last().unwrap_or(&4));
         let mut line = columns(
@@ -101,12 +113,13 @@ impl DisksPane<'_> {
                 Span::raw(widgets::bytes(fs.size_bytes)),
                 Span::raw(widgets::bytes(fs.used_bytes)),
                 Span::raw(widgets::bytes(fs.avail_bytes)),
-                Span::styled(format!("{pct:.0}%"), widgets::level_style(pct, theme)),
+                Span::styled(format!("{pct:.0}%"), judge(pct)),
                 inode,
             ],
         );
         line.spans.push(Span::raw(" "));
-        line.spans.extend(widgets::bar(pct, bar_width, theme));
+        line.spans
+            .extend(widgets::bar(pct, bar_width, judge(pct), theme));
         line
     }
 }

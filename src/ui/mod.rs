@@ -56,9 +56,10 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         line.render(actions_area, buf);
     }
     status::bar(app, theme, status, buf);
-    let cancelling = app.actions.confirm_cancel.and_then(|id| {
-        app.actions.running.iter().find(|r| r.id == id)
-    });
+    let cancelling = app
+        .actions
+        .confirm_cancel
+        .and_then(|id| app.actions.running.iter().find(|r| r.id == id));
     if let Some(action) = &app.actions.confirm {
         confirm::ConfirmDialog { action, theme }.render(body, buf);
     } else if let Some(job) = cancelling {

@@ -1,5 +1,6 @@
 //! Overview pane: one row per host: link state, age of its newest data, containers
-//! running/total, problems (unhealthy, restart loops, degraded services), fullest disk.
+//! running/total, CPU and memory, fullest disk, and its problems: how many alerts and the
+//! worst one, as `app::alerts` decided them.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -9,7 +10,9 @@ use ratatui::widgets::Widget;
 use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::App;
-use crate::app::containers::Problems;
+use crate::app::alerts::Severity;
+use crate::app::disks::usage_severity;
+use crate::app::health;
 use crate::app::hosts::{HostState, STALE_AFTER_INTERVALS, age};
 use crate::app::overview::summary;
 use crate::collect::disks::worst_pct;
@@ -20,7 +23,9 @@ pub struct OverviewPane<'a> {
     pub theme: &'a Theme,
 }
 
-const FIXED: [u16; 5] = [14, 13, 5, 10, 20];
+/// HOST, LINK, DATA, CONTAINERS, CPU, MEM, FULLEST DISK; PROBLEMS takes the rest.
+const FIXED: [u16; 7] = [12, 13, 5, 10, 4, 4, 13];
+const RIGHT: [usize; 4] = [2, 3, 4, 5];
 
 impl Widget for OverviewPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -63,10 +68,12 @@ impl Widget for OverviewPane<'_> {
             "LINK",
             "DATA",
             "CONTAINERS",
-            "PROBLEMS",
+            "CPU",
+            "MEM",
             "FULLEST DISK",
+            "PROBLEMS",
         ];
-        let list = widgets::table_header(&header, &w, &[2, 3], inner, buf, theme);
+        let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let filter = app.filter().text.to_lowercase();
         let hosts: Vec<&HostState> = app
             .hosts
@@ -80,33 +87,11 @@ impl Widget for OverviewPane<'_> {
     }
 }
 
-/// "1 unhlth 1 loop 1 degr 2 pg", critical when something is down or waiting.
-fn problems(p: Problems, theme: &Theme) -> Span<'static> {
-    if p.is_empty() {
-        return Span::styled("none", theme.muted());
-    }
-    let parts: Vec<String> = [
-        (p.unhealthy, "unhlth"),
-        (p.looping, "loop"),
-        (p.degraded_services, "degr"),
-        (p.postgres, "pg"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    let style = if p.unhealthy + p.looping + p.postgres > 0 {
-        theme.crit()
-    } else {
-        theme.warn()
-    };
-    Span::styled(parts.join(" "), style)
-}
-
 impl OverviewPane<'_> {
     fn row(&self, host: &HostState, w: &[u16]) -> Line<'static> {
         let (theme, now) = (self.theme, self.app.now);
-        let s = summary(host, now);
+        let s = summary(host, &self.app.alerts, now);
+        let t = &self.app.thresholds;
         let link = match &host.link {
             LinkState::Connecting => Span::styled("connecting", theme.warn()),
             LinkState::Up => Span::styled("up", theme.ok()),
@@ -117,33 +102,46 @@ impl OverviewPane<'_> {
         };
         // Stale when older than three of the host's shortest refresh interval.
         let stale_after = host.disks_interval() * STALE_AFTER_INTERVALS;
+        let stale = s.data_age.is_some_and(|a| a > stale_after) || host.link != LinkState::Up;
         let data = match s.data_age {
             None => Span::styled("-", theme.muted()),
             Some(a) if a > stale_after => Span::styled(widgets::age(a), theme.stale()),
             Some(a) => Span::styled(widgets::age(a), theme.muted()),
         };
-        let (containers, unhealthy) = match (&host.containers, s.containers) {
-            (None, _) => (Span::styled("off", theme.muted()), Span::raw("")),
-            (Some(o), None) if o.error().is_some() => {
-                (Span::styled("error", theme.crit()), Span::raw(""))
-            }
-            (Some(_), None) => (Span::styled("-", theme.muted()), Span::raw("")),
+        let containers = match (&host.containers, s.containers) {
+            (None, _) => Span::styled("off", theme.muted()),
+            (Some(o), None) if o.error().is_some() => Span::styled("error", theme.crit()),
+            (Some(_), None) => Span::styled("-", theme.muted()),
             (Some(_), Some(c)) => {
-                let style = if c.running < c.total {
-                    theme.warn()
+                let verdict = if c.is_degraded() {
+                    Severity::Warn
                 } else {
-                    theme.ok()
+                    Severity::Ok
                 };
-                (
-                    Span::styled(format!("{}/{}", c.running, c.total), style),
-                    problems(s.problems.unwrap_or_default(), theme),
+                Span::styled(
+                    format!("{}/{}", c.running, c.total),
+                    theme.verdict(verdict, stale),
                 )
             }
         };
-        // PostgreSQL problems show whatever Docker's state (off, failing, not yet answered).
-        let unhealthy = match s.problems {
-            Some(p) if p.postgres > 0 => problems(p, theme),
-            _ => unhealthy,
+        let (cpu, mem) = match (host.health.as_ref(), s.health) {
+            (Some(h), Some(snap)) => {
+                let stale = stale || crate::app::alerts::stale_age(&h.observed, now).is_some();
+                let cpu = snap.cpu_pct.map_or_else(
+                    || Span::styled("-", theme.muted()),
+                    |pct| {
+                        let (v, _) = health::cpu_severity(h, t, snap.observed_at);
+                        Span::styled(format!("{pct:.0}%"), theme.verdict(v, stale))
+                    },
+                );
+                let v = health::memory_severity(snap, t);
+                let mem = Span::styled(format!("{:.0}%", snap.mem_pct()), theme.verdict(v, stale));
+                (cpu, mem)
+            }
+            _ => (
+                Span::styled("-", theme.muted()),
+                Span::styled("-", theme.muted()),
+            ),
         };
         let disk = match s.fullest_disk {
             None if host.disks.error().is_some() => Span::styled("error", theme.crit()),
@@ -152,20 +150,30 @@ impl OverviewPane<'_> {
                 let pct = worst_pct(fs);
                 Span::styled(
                     format!("{} {pct:.0}%", fs.mount),
-                    widgets::level_style(pct, theme),
+                    theme.verdict(usage_severity(pct, t), stale),
                 )
             }
         };
+        let problems = match s.alerts.as_slice() {
+            [] => Span::styled("none", theme.muted()),
+            [one] => Span::styled(one.what.clone(), theme.severity(one.severity)),
+            [worst, ..] => Span::styled(
+                format!("{} · {}", s.alerts.len(), worst.what),
+                theme.severity(worst.severity),
+            ),
+        };
         columns(
             w,
-            &[2, 3],
+            &RIGHT,
             vec![
                 Span::styled(host.name.clone(), theme.text()),
                 link,
                 data,
                 containers,
-                unhealthy,
+                cpu,
+                mem,
                 disk,
+                problems,
             ],
         )
     }

@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 use super::theme::Theme;
 use super::widgets::{self, columns};
-use crate::app::hosts::{Cluster, HostState};
 use crate::app::alerts::Severity;
+use crate::app::hosts::{Cluster, HostState};
 use crate::app::postgres::{self, Row};
 use crate::app::{App, Pane};
 use crate::collect::postgres::{Database, Session, Standby, State, TreeRow};
@@ -132,11 +132,7 @@ impl PostgresPane<'_> {
             theme.muted(),
         ));
         let usage = snap.usage_pct();
-        let pool = if usage >= c.spec.pool_alert_pct {
-            theme.crit()
-        } else {
-            widgets::level_style(usage, theme)
-        };
+        let pool = theme.severity(postgres::pool_severity(c, usage));
         spans.push(Span::styled(
             format!(
                 "{}/{} conns ({usage:.0}%)",
@@ -313,9 +309,8 @@ fn duration(d: std::time::Duration) -> String {
 
 fn level_style(level: Severity, theme: &Theme) -> Style {
     match level {
-        Severity::Ok => theme.text(),
-        Severity::Warn => theme.warn(),
-        Severity::Crit => theme.crit(),
+        Severity::Ok => theme.text(), // most sessions are fine: plain text, not green
+        _ => theme.severity(level),
     }
 }
 

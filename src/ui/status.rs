@@ -37,6 +37,14 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             theme.warn(),
         ));
     }
+    // The alerts' own count: a host down is one of them.
+    let (crit, warn) = crate::app::alerts::counts(&app.alerts);
+    if crit > 0 {
+        right.push(Span::styled(format!("{crit} crit "), theme.crit()));
+    }
+    if warn > 0 {
+        right.push(Span::styled(format!("{warn} warn "), theme.warn()));
+    }
     if app.read_only {
         right.push(Span::styled(
             " READ-ONLY ",

@@ -9,6 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::app::alerts::Severity;
 use crate::config::ThemeEnv;
 use crate::config::error::{ConfigError, Source, nearest};
 
@@ -80,6 +81,25 @@ roles! {
 }
 
 impl Theme {
+    /// The style of a verdict decided in `app::alerts` and the domain modules.
+    pub fn severity(&self, s: Severity) -> Style {
+        match s {
+            Severity::Ok => self.ok,
+            Severity::Warn => self.warn,
+            Severity::Crit => self.crit,
+        }
+    }
+
+    /// A verdict on data that is no longer current: never the ok colour (it may not be ok any
+    /// more), and a problem stays visible but dimmed.
+    pub fn verdict(&self, s: Severity, stale: bool) -> Style {
+        match (s, stale) {
+            (_, false) => self.severity(s),
+            (Severity::Ok, true) => self.stale,
+            (_, true) => self.severity(s).add_modifier(Modifier::DIM),
+        }
+    }
+
     /// A built-in theme by name.
     pub fn builtin(name: &str) -> Option<Theme> {
         let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;

@@ -9,10 +9,12 @@ use ratatui::widgets::Widget;
 
 use super::theme::Theme;
 use super::widgets::{self, columns};
+use crate::app::alerts::Severity;
 use crate::app::hosts::{HostState, age};
+use crate::app::tunnels::handshake_severity;
 use crate::app::tunnels::{Row, rows};
 use crate::app::{App, Pane};
-use crate::collect::tunnels::{HANDSHAKE_STALE_AFTER, Peer, WgAccess};
+use crate::collect::tunnels::{Peer, WgAccess};
 
 pub struct TunnelsPane<'a> {
     pub app: &'a App,
@@ -113,13 +115,12 @@ impl TunnelsPane<'_> {
             None => Span::styled("never", theme.warn()),
             Some(t) => {
                 let a = age(t, self.app.now);
-                let style = if a > HANDSHAKE_STALE_AFTER {
-                    theme.crit()
-                } else {
-                    theme.ok()
-                };
-                let mark = if a > HANDSHAKE_STALE_AFTER { "!" } else { "" };
-                Span::styled(format!("{}{mark}", widgets::age(a)), style)
+                let verdict = handshake_severity(p, &self.app.thresholds, self.app.now);
+                let mark = if verdict == Severity::Ok { "" } else { "!" };
+                Span::styled(
+                    format!("{}{mark}", widgets::age(a)),
+                    theme.severity(verdict),
+                )
             }
         };
         columns(

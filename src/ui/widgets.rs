@@ -1,7 +1,6 @@
 //! Small pieces every pane uses: column layout of a line, scrolling, bars, and compact
 //! formats for ages and sizes. Pure.
 
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -9,8 +8,8 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme::Theme;
-pub use crate::text::{age, bytes, fit};
 use crate::app::hosts::Freshness;
+pub use crate::text::{age, bytes, fit};
 
 /// A cell: its text and style.
 pub type Cell<'a> = Span<'a>;
@@ -106,24 +105,13 @@ pub fn render_list(
     }
 }
 
-/// A usage bar of `width` cells, filled to `pct`, coloured by thresholds.
-pub fn bar(pct: f64, width: usize, theme: &Theme) -> Vec<Span<'static>> {
+/// A usage bar of `width` cells, filled to `pct`, styled as the verdict on it.
+pub fn bar(pct: f64, width: usize, style: Style, theme: &Theme) -> Vec<Span<'static>> {
     let filled = ((pct.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
     vec![
-        Span::styled("█".repeat(filled), level_style(pct, theme)),
+        Span::styled("█".repeat(filled), style),
         Span::styled("░".repeat(width - filled.min(width)), theme.bar_empty()),
     ]
-}
-
-/// Disk-style thresholds: ≥ 90 % critical, ≥ 80 % warning.
-pub fn level_style(pct: f64, theme: &Theme) -> Style {
-    if pct >= 90.0 {
-        theme.crit()
-    } else if pct >= 80.0 {
-        theme.warn()
-    } else {
-        theme.ok()
-    }
 }
 
 /// How a freshness reads in a title or a cell, and its style.
