@@ -233,3 +233,100 @@ fn read_only_refuses_cancel_and_terminate() {
     assert!(!c.home.join("state/watchfloor/audit.jsonl").exists());
     tmux.keys(&["q"]);
 }
+
+/// `watchfloor snapshot` runs the console's own collectors once: through a real sshd, the JSON
+/// has the cluster's sessions (the test's blocked psql, with who blocks it), the host's health
+/// read from `/proc`, and the lock wait as a critical alert; the Markdown has the lock tree.
+#[test]
+fn snapshot_has_postgres_sessions_health_and_alerts() {
+    let pg = Postgres::start();
+    pg.psql("postgres", "CREATE TABLE snap (x int);");
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let home = client.home.path().to_path_buf();
+    let config = home.join("watchfloor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
+             [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\n",
+            server.spec(),
+            pg.socket_path()
+        ),
+    )
+    .unwrap();
+    let mut holder = pg.spawn_psql("postgres", "holder");
+    holder.send("BEGIN; LOCK TABLE snap IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);");
+    pg.wait_until(
+        "the holder to sleep",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'holder' AND query LIKE '%pg_sleep%')",
+    );
+    let mut waiter = pg.spawn_psql("postgres", "waiter");
+    waiter.send("SELECT count(*) FROM snap;");
+    pg.wait_until(
+        "the waiter to wait",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'waiter' AND wait_event_type = 'Lock')",
+    );
+    let (holder_pid, waiter_pid) = (pg.pid_of("holder"), pg.pid_of("waiter"));
+
+    let run = |format: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchfloor"));
+        common::isolated_env(&mut cmd, &home);
+        let out = cmd
+            .args(["--config", config.to_str().unwrap(), "snapshot", format])
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (status, json) = run("--json");
+    assert!(status.success(), "every collector answered: {json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let host = &v["hosts"][0];
+    let cluster = &host["postgres"][0];
+    assert_eq!(cluster["name"], "main", "{json}");
+    let sessions = cluster["sessions"].as_array().expect("sessions");
+    let waiting = sessions
+        .iter()
+        .find(|s| s["pid"] == waiter_pid)
+        .expect("the waiter is listed");
+    assert_eq!(waiting["blocked_by"][0], holder_pid, "{waiting}");
+    let health = &host["health"];
+    assert!(health["mem_total_bytes"].as_u64().unwrap() > 0, "{health}");
+    assert!(health["cpus"].as_u64().unwrap() >= 1, "{health}");
+    assert!(health["cpu_pct"].as_f64().is_some(), "{health}");
+    let alert = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["domain"] == "postgres")
+        .expect("an alert for the lock wait");
+    assert_eq!(alert["severity"], "crit", "{alert}");
+    assert!(
+        alert["what"].as_str().unwrap().contains("wait for a lock"),
+        "{alert}"
+    );
+
+    let (_, md) = run("--md");
+    assert!(md.contains("### PostgreSQL main"), "{md}");
+    assert!(md.contains("Lock tree"), "{md}");
+    let tree: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("Lock tree"))
+        .collect();
+    let holder_line = tree
+        .iter()
+        .position(|l| l.starts_with(&holder_pid.to_string()));
+    let waiter_line = tree
+        .iter()
+        .position(|l| l.starts_with(&format!("  {waiter_pid}")));
+    assert!(
+        holder_line.is_some() && waiter_line > holder_line,
+        "the waiter indented under the holder:\n{md}"
+    );
+    assert!(md.contains("**Health**"), "{md}");
+    drop((holder, waiter));
+}

@@ -304,3 +304,77 @@ async fn docker_over_ssh_and_twenty_concurrent_execs() {
     }
     docker.remove_project(project, &[]);
 }
+
+/// Host health read through a real sshd: one exec per sample, and the figures are this
+/// machine's (the sshd runs here): the same MemTotal and CPU count as /proc says locally.
+#[tokio::test]
+async fn host_health_through_sshd_is_this_machines_proc_in_one_exec() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use watchfloor::link::{ByteStream, Exec};
+
+    /// Counts the execs a collector makes over the real link.
+    struct Counting(Ssh, AtomicUsize);
+    impl Link for Counting {
+        fn host(&self) -> &str {
+            self.0.host()
+        }
+        fn exec(&self, c: &str) -> futures_util::future::BoxFuture<'_, Result<Exec, LinkError>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.exec(c)
+        }
+        fn open_unix(
+            &self,
+            p: &str,
+        ) -> futures_util::future::BoxFuture<'_, Result<ByteStream, LinkError>> {
+            self.0.open_unix(p)
+        }
+        fn open_tcp(
+            &self,
+            h: &str,
+            p: u16,
+        ) -> futures_util::future::BoxFuture<'_, Result<ByteStream, LinkError>> {
+            self.0.open_tcp(h, p)
+        }
+    }
+
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let t = target(&client, &server.spec(), None);
+    let link = Counting(connect(&t, false).await.unwrap(), AtomicUsize::new(0));
+    let mut last = None;
+    let first = watchfloor::collect::health::sample(&link, &mut last)
+        .await
+        .unwrap();
+    assert_eq!(
+        link.1.load(Ordering::SeqCst),
+        1,
+        "the first sample reads twice in one exec"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = watchfloor::collect::health::sample(&link, &mut last)
+        .await
+        .unwrap();
+    assert_eq!(link.1.load(Ordering::SeqCst), 2);
+
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert_eq!(first.mem_total_bytes, total_kb * 1024);
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
+    assert_eq!(first.cpus as usize, cpus);
+    for s in [&first, &second] {
+        let cpu = s.cpu_pct.expect("a CPU figure");
+        assert!((0.0..=100.0).contains(&cpu), "{cpu}");
+        assert!(s.mem_used_bytes <= s.mem_total_bytes);
+        assert!(s.load.iter().all(|l| *l >= 0.0));
+    }
+    assert!(second.uptime >= first.uptime);
+}
