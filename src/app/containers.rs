@@ -160,6 +160,54 @@ pub struct ContainersView {
     pub folded: HashSet<RowKey>,
     /// The container whose details are shown, if any.
     pub detail: Option<(HostId, String)>,
+    pub filter: super::Filter,
+}
+
+impl ContainersView {
+    pub fn keys(&self, hosts: &[&HostState]) -> Vec<RowKey> {
+        rows(hosts, &self.folded, &self.filter.text)
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
+    }
+}
+
+impl super::pane::PaneState for ContainersView {
+    super::pane::filter_field!();
+    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
+        use crate::config::keymap::Context;
+        &[Context::List, Context::Containers]
+    }
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        if self.detail.is_none() {
+            let keys = self.keys(&cx.hosts);
+            self.selection.move_by(&keys, delta);
+        }
+    }
+    /// A container opens its details; a group folds or unfolds.
+    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
+        let keys = self.keys(&cx.hosts);
+        let key = keys.get(self.selection.index(&keys)).cloned()?;
+        if let RowKey::Container(host, id) = &key {
+            self.detail = Some((*host, id.clone()));
+        } else if !self.folded.remove(&key) {
+            self.folded.insert(key);
+        }
+        None
+    }
+    fn back(&mut self) -> bool {
+        self.detail.take().is_some()
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        use crate::config::keymap::Action;
+        &[
+            (Action::Open, "open"),
+            (Action::Logs, "logs"),
+            (Action::Restart, "restart"),
+            (Action::Stop, "stop"),
+            (Action::Start, "start"),
+        ]
+    }
 }
 
 /// The rows to show, in order. With a filter, only matching containers and their groups are

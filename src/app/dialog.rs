@@ -393,7 +393,7 @@ mod tests {
         app.read_only = read_only;
         let keys = app.container_keys();
         let i = keys.iter().position(|k| *k == row).expect("row exists");
-        app.containers.selection.select(&keys, i);
+        app.panes.containers.selection.select(&keys, i);
         assert_eq!(app.pane, Pane::Containers);
         app
     }
@@ -592,7 +592,7 @@ mod tests {
         let keys = app.container_keys();
         let one = RowKey::Container(HostId(0), "id-shop-api-2".into());
         let i = keys.iter().position(|k| *k == one).expect("row");
-        app.containers.selection.select(&keys, i);
+        app.panes.containers.selection.select(&keys, i);
         key(&mut app, KeyCode::Char('S'));
         assert!(app.actions.confirm.is_none());
         let status = app.status.clone().unwrap_or_default();

@@ -21,6 +21,21 @@ pub enum Row<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct DisksView {
     pub selection: Selection<RowKey>,
+    pub filter: super::Filter,
+}
+
+impl super::pane::PaneState for DisksView {
+    super::pane::filter_field!();
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        let keys: Vec<RowKey> = rows(&cx.hosts, &self.filter.text)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        self.selection.move_by(&keys, delta);
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        &[]
+    }
 }
 
 /// Host rows each followed by their filesystems, fullest (by space or inodes) first.

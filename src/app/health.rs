@@ -3,10 +3,57 @@
 
 use std::time::Duration;
 
+use super::list::Selection;
+use super::pane::{Ctx, Nav, PaneState, filter_field};
+use crate::event::HostId;
+
 use super::alerts::{Domain, Rules, Severity, held_for};
 use super::hosts::Health;
 use crate::collect::health::HealthSnapshot;
 use crate::config::Thresholds;
+
+/// The hosts pane's own state: one row per host with its health; Enter shows one host.
+#[derive(Debug, Clone, Default)]
+pub struct HealthView {
+    pub selection: Selection<HostId>,
+    pub filter: super::Filter,
+}
+
+/// The hosts the pane lists: those with a health reading to show (not the admin's own
+/// tunnels-only machine), matching the filter.
+pub fn hosts<'a>(
+    hosts: &[&'a super::hosts::HostState],
+    filter: &str,
+) -> Vec<&'a super::hosts::HostState> {
+    let filter = filter.to_lowercase();
+    hosts
+        .iter()
+        .filter(|h| h.health.is_some() && h.name.to_lowercase().contains(&filter))
+        .copied()
+        .collect()
+}
+
+impl PaneState for HealthView {
+    filter_field!();
+    fn move_by(&mut self, cx: &Ctx<'_>, delta: isize) {
+        let ids: Vec<HostId> = hosts(&cx.hosts, &self.filter.text)
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        self.selection.move_by(&ids, delta);
+    }
+    fn open(&mut self, cx: &Ctx<'_>) -> Option<Nav> {
+        let ids: Vec<HostId> = hosts(&cx.hosts, &self.filter.text)
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        ids.get(self.selection.index(&ids))
+            .map(|id| Nav::Scope(*id))
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        &[(crate::config::keymap::Action::Open, "one host")]
+    }
+}
 
 /// CPU over its mark since when, if for at least `cpu_for`: a warning. A short burst is not.
 pub fn cpu_severity(

@@ -441,6 +441,21 @@ impl LogView {
     }
 }
 
+/// The log pane's tab. The open log view itself lives on `App` (it follows in the background
+/// while other panes are shown); its keys are handled there.
+#[derive(Debug, Clone, Default)]
+pub struct LogsPane {
+    pub filter: super::Filter,
+}
+
+impl super::pane::PaneState for LogsPane {
+    super::pane::filter_field!();
+    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
+        use crate::config::keymap::Context;
+        &[Context::List, Context::Containers, Context::Logs]
+    }
+}
+
 impl super::App {
     /// l / L: opens a log view on the selected row: a container, a service's replicas, a
     /// project, or every container of a host; with `everywhere`, the selected service on every

@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod list;
 pub mod logs;
 pub mod overview;
+pub mod pane;
 pub mod postgres;
 pub mod tunnels;
 
@@ -22,12 +23,12 @@ use jiff::Timestamp;
 
 use crate::actions::audit::AuditRecord;
 use crate::collect::stats::StatsTarget;
-use crate::config::keymap::{Action, Context};
+use crate::config::keymap::Action;
 use crate::config::{Keymap, Settings};
 use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
-use containers::{ContainersView, RowKey};
+use containers::RowKey;
 use hosts::HostState;
-use list::Selection;
+pub use pane::{Pane, Panes};
 
 /// Something the UI task must do after an update, without waiting for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,52 +39,6 @@ pub enum Effect {
     Audit(AuditRecord),
     /// Write a log view's buffer to a file and say where.
     Save { path: PathBuf, text: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Overview,
-    Containers,
-    Disks,
-    Tunnels,
-    Logs,
-    Postgres,
-}
-
-impl Pane {
-    pub const ALL: [Pane; 6] = [
-        Pane::Overview,
-        Pane::Containers,
-        Pane::Disks,
-        Pane::Tunnels,
-        Pane::Logs,
-        Pane::Postgres,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Pane::Overview => "Overview",
-            Pane::Containers => "Containers",
-            Pane::Disks => "Disks",
-            Pane::Tunnels => "WireGuard",
-            Pane::Logs => "Logs",
-            Pane::Postgres => "PostgreSQL",
-        }
-    }
-
-    /// The key contexts active in this pane (global ones always are).
-    fn contexts(self) -> &'static [Context] {
-        match self {
-            Pane::Containers => &[Context::List, Context::Containers],
-            Pane::Logs => &[Context::List, Context::Containers, Context::Logs],
-            Pane::Postgres => &[Context::List, Context::Postgres],
-            _ => &[Context::List],
-        }
-    }
-
-    fn index(self) -> usize {
-        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
-    }
 }
 
 /// The text filter of one pane: `/` starts typing, Enter keeps it, Esc clears it.
@@ -105,12 +60,8 @@ pub struct App {
     /// Set by drilling down from the overview: panes show only this host.
     pub scope: Option<HostId>,
     pub help: bool,
-    pub filters: [Filter; 6],
-    pub overview: Selection<HostId>,
-    pub containers: ContainersView,
-    pub disks: disks::DisksView,
-    pub tunnels: Selection<tunnels::RowKey>,
-    pub postgres: postgres::PostgresView,
+    /// Every pane's own state: selection, filter, folds, details.
+    pub panes: Panes,
     /// The open log view, following in the background while other panes are shown.
     pub logs: Option<logs::LogView>,
     next_view: u64,
@@ -155,12 +106,7 @@ impl App {
             pane,
             scope: None,
             help: false,
-            filters: Default::default(),
-            overview: Selection::default(),
-            containers: ContainersView::default(),
-            disks: disks::DisksView::default(),
-            tunnels: Selection::default(),
-            postgres: postgres::PostgresView::default(),
+            panes: Panes::default(),
             logs: None,
             next_view: 0,
             actions: dialog::Actions::default(),
@@ -220,10 +166,10 @@ impl App {
                     h.apply(ev, self.now);
                 }
                 // A session shown in full that has ended: nothing left to show.
-                if let Some(detail) = self.postgres.detail
+                if let Some(detail) = self.panes.postgres.detail
                     && self.postgres_session(detail).is_none()
                 {
-                    self.postgres.detail = None;
+                    self.panes.postgres.detail = None;
                 }
                 Vec::new()
             }
@@ -251,11 +197,11 @@ impl App {
         if self.pane == Pane::Containers && !self.quit {
             let rows = containers::rows(
                 &self.visible_hosts(),
-                &self.containers.folded,
+                &self.panes.containers.folded,
                 &self.filter_text(Pane::Containers),
             );
             let keys: Vec<RowKey> = rows.iter().map(|r| r.key.clone()).collect();
-            let at = self.containers.selection.index(&keys);
+            let at = self.panes.containers.selection.index(&keys);
             let span = usize::from(self.screen.1);
             let lo = at.saturating_sub(span);
             for row in rows.iter().skip(lo).take(span * 2) {
@@ -299,19 +245,15 @@ impl App {
     /// Hosts the current pane shows: the drilled-into host, or all.
     /// The admin's own machine (tunnels only) appears in the WireGuard pane alone.
     pub fn visible_hosts(&self) -> Vec<&HostState> {
-        self.hosts
-            .iter()
-            .filter(|h| self.scope.is_none_or(|s| s == h.id))
-            .filter(|h| self.pane == Pane::Tunnels || !h.tunnels_only)
-            .collect()
+        visible(&self.hosts, self.scope, self.pane)
     }
 
     pub fn filter(&self) -> &Filter {
-        &self.filters[self.pane.index()]
+        self.panes.get(self.pane).filter()
     }
 
     fn filter_mut(&mut self) -> &mut Filter {
-        &mut self.filters[self.pane.index()]
+        self.panes.get_mut(self.pane).filter_mut()
     }
 
     /// Rows a page key moves by: the list's visible height.
@@ -333,7 +275,8 @@ impl App {
         if self.filter().editing {
             return self.on_filter_key(key);
         }
-        let Some(action) = self.keymap.action(self.pane.contexts(), key) else {
+        let contexts = self.panes.get(self.pane).contexts();
+        let Some(action) = self.keymap.action(contexts, key) else {
             return Vec::new();
         };
         if self.help {
@@ -353,16 +296,15 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.help = true,
-            Action::NextPane => self.pane = Pane::ALL[(self.pane.index() + 1) % Pane::ALL.len()],
-            Action::PrevPane => {
-                self.pane = Pane::ALL[(self.pane.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
-            }
+            Action::NextPane => self.pane = self.pane.cycle(1),
+            Action::PrevPane => self.pane = self.pane.cycle(-1),
             Action::PaneOverview => self.pane = Pane::Overview,
             Action::PaneContainers => self.pane = Pane::Containers,
             Action::PaneDisks => self.pane = Pane::Disks,
             Action::PaneTunnels => self.pane = Pane::Tunnels,
             Action::PaneLogs => self.pane = Pane::Logs,
             Action::PanePostgres => self.pane = Pane::Postgres,
+            Action::PaneHealth => self.pane = Pane::Health,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -413,19 +355,17 @@ impl App {
 
     /// The selected row of the containers pane: the open detail's container, or the cursor's.
     fn selected_container_row(&self) -> Option<RowKey> {
-        if let Some((host, id)) = &self.containers.detail {
+        if let Some((host, id)) = &self.panes.containers.detail {
             return Some(RowKey::Container(*host, id.clone()));
         }
         let keys = self.container_keys();
-        keys.get(self.containers.selection.index(&keys)).cloned()
+        keys.get(self.panes.containers.selection.index(&keys))
+            .cloned()
     }
 
     /// Esc: close the innermost thing open: details, then the filter, then the drill-down.
     fn back(&mut self) {
-        if self.pane == Pane::Containers && self.containers.detail.take().is_some() {
-            return;
-        }
-        if self.pane == Pane::Postgres && self.postgres.detail.take().is_some() {
+        if self.panes.get_mut(self.pane).back() {
             return;
         }
         if !self.filter().text.is_empty() {
@@ -434,7 +374,10 @@ impl App {
         }
         if let Some(host) = self.scope.take() {
             self.pane = Pane::Overview;
-            self.overview.select(&self.host_ids(), host.0);
+            let ids = self.host_ids();
+            if let Some(at) = ids.iter().position(|id| *id == host) {
+                self.panes.overview.selection.select(&ids, at);
+            }
         }
     }
 
@@ -460,67 +403,24 @@ impl App {
             .collect()
     }
 
-    pub fn tunnel_keys(&self) -> Vec<tunnels::RowKey> {
-        tunnels::rows(&self.visible_hosts(), &self.filter_text(Pane::Tunnels))
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
-    }
-
     pub fn container_keys(&self) -> Vec<RowKey> {
-        containers::rows(
-            &self.visible_hosts(),
-            &self.containers.folded,
-            &self.filter_text(Pane::Containers),
-        )
-        .into_iter()
-        .map(|r| r.key)
-        .collect()
-    }
-
-    pub fn disk_keys(&self) -> Vec<disks::RowKey> {
-        disks::rows(&self.visible_hosts(), &self.filter_text(Pane::Disks))
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
+        self.panes.containers.keys(&self.visible_hosts())
     }
 
     pub fn filter_text(&self, pane: Pane) -> String {
-        self.filters[pane.index()].text.clone()
+        self.panes.get(pane).filter().text.clone()
     }
 
     fn move_by(&mut self, delta: isize) {
-        match self.pane {
-            Pane::Overview => {
-                let keys = self.host_ids();
-                self.overview.move_by(&keys, delta);
-            }
-            Pane::Containers if self.containers.detail.is_none() => {
-                let keys = self.container_keys();
-                self.containers.selection.move_by(&keys, delta);
-            }
-            Pane::Containers => {}
-            Pane::Disks => {
-                let keys = self.disk_keys();
-                self.disks.selection.move_by(&keys, delta);
-            }
-            Pane::Tunnels => {
-                let keys = self.tunnel_keys();
-                self.tunnels.move_by(&keys, delta);
-            }
-            Pane::Postgres if self.postgres.detail.is_none() => {
-                let keys = self.postgres_keys();
-                self.postgres.selection.move_by(&keys, delta);
-            }
-            Pane::Logs | Pane::Postgres => {}
-        }
+        let cx = pane::Ctx {
+            hosts: visible(&self.hosts, self.scope, self.pane),
+            host_ids: self.host_ids(),
+        };
+        self.panes.get_mut(self.pane).move_by(&cx, delta);
     }
 
     pub fn postgres_keys(&self) -> Vec<postgres::RowKey> {
-        postgres::rows(&self.visible_hosts(), &self.filter_text(Pane::Postgres))
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
+        self.panes.postgres.keys(&self.visible_hosts())
     }
 
     /// A PostgreSQL session by (host, cluster index, pid), with its cluster and the snapshot
@@ -541,36 +441,35 @@ impl App {
     /// The PostgreSQL pane's selected row.
     pub fn selected_postgres_row(&self) -> Option<postgres::RowKey> {
         let keys = self.postgres_keys();
-        keys.get(self.postgres.selection.index(&keys)).cloned()
+        keys.get(self.panes.postgres.selection.index(&keys))
+            .cloned()
     }
 
-    /// Enter: drill down from the overview into a host; fold a group; open a container.
+    /// Enter: whatever the pane does with it; it may ask to show one host only.
     fn open(&mut self) {
-        match self.pane {
-            Pane::Overview => {
-                let keys = self.host_ids();
-                if let Some(id) = keys.get(self.overview.index(&keys)) {
-                    self.scope = Some(*id);
-                    self.pane = Pane::Containers;
-                }
+        let cx = pane::Ctx {
+            hosts: visible(&self.hosts, self.scope, self.pane),
+            host_ids: self.host_ids(),
+        };
+        match self.panes.get_mut(self.pane).open(&cx) {
+            Some(pane::Nav::DrillInto(host)) => {
+                self.scope = Some(host);
+                self.pane = Pane::Containers;
             }
-            Pane::Containers => {
-                let keys = self.container_keys();
-                let Some(key) = keys.get(self.containers.selection.index(&keys)).cloned() else {
-                    return;
-                };
-                if let RowKey::Container(host, id) = &key {
-                    self.containers.detail = Some((*host, id.clone()));
-                } else if !self.containers.folded.remove(&key) {
-                    self.containers.folded.insert(key);
-                }
-            }
-            Pane::Postgres => {
-                self.postgres.detail = self.selected_postgres_row().and_then(|k| k.backend());
-            }
-            Pane::Disks | Pane::Tunnels | Pane::Logs => {}
+            Some(pane::Nav::Scope(host)) => self.scope = Some(host),
+            None => {}
         }
     }
+}
+
+/// Hosts `pane` shows: the drilled-into host, or all. The admin's own machine (tunnels only)
+/// appears in the WireGuard pane alone.
+fn visible(hosts: &[HostState], scope: Option<HostId>, pane: Pane) -> Vec<&HostState> {
+    hosts
+        .iter()
+        .filter(|h| scope.is_none_or(|s| s == h.id))
+        .filter(|h| pane == Pane::Tunnels || !h.tunnels_only)
+        .collect()
 }
 
 #[cfg(test)]
@@ -728,7 +627,7 @@ pub(crate) mod tests {
 
     fn selected(app: &App) -> RowKey {
         let keys = app.container_keys();
-        keys[app.containers.selection.index(&keys)].clone()
+        keys[app.panes.containers.selection.index(&keys)].clone()
     }
 
     #[test]
@@ -742,12 +641,12 @@ pub(crate) mod tests {
         let mut app = with_fleet(2);
         press(&mut app, KeyCode::Tab);
         assert_eq!(app.pane, Pane::Containers);
-        for _ in 0..5 {
+        for _ in 0..Pane::ALL.len() - 1 {
             press(&mut app, KeyCode::Tab);
         }
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Postgres);
+        assert_eq!(app.pane, Pane::Health);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());
@@ -764,7 +663,7 @@ pub(crate) mod tests {
         assert!(app.visible_hosts().iter().all(|h| h.id == HostId(1)));
         press(&mut app, KeyCode::Esc);
         assert_eq!((app.pane, app.scope), (Pane::Overview, None));
-        assert_eq!(app.overview.index(&app.host_ids()), 1);
+        assert_eq!(app.panes.overview.selection.index(&app.host_ids()), 1);
     }
 
     #[test]
@@ -781,11 +680,11 @@ pub(crate) mod tests {
         chars(&mut app, "j");
         press(&mut app, KeyCode::Enter);
         assert_eq!(
-            app.containers.detail,
+            app.panes.containers.detail,
             Some((HostId(0), "id-shop-api-1".into()))
         );
         press(&mut app, KeyCode::Esc);
-        assert_eq!(app.containers.detail, None);
+        assert_eq!(app.panes.containers.detail, None);
     }
 
     #[test]

@@ -11,6 +11,29 @@ use super::hosts::{HostState, age};
 use crate::collect::disks::{self, Filesystem};
 use crate::collect::health::HealthSnapshot;
 
+/// The overview pane's own state: the selected host and the filter on host names.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewView {
+    pub selection: super::list::Selection<crate::event::HostId>,
+    pub filter: super::Filter,
+}
+
+impl super::pane::PaneState for OverviewView {
+    super::pane::filter_field!();
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        self.selection.move_by(&cx.host_ids, delta);
+    }
+    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
+        let at = self.selection.index(&cx.host_ids);
+        cx.host_ids
+            .get(at)
+            .map(|id| super::pane::Nav::DrillInto(*id))
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        &[(crate::config::keymap::Action::Open, "drill down")]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSummary<'a> {
     /// Age of the newest data from this host; None when nothing was observed yet.

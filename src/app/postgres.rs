@@ -58,6 +58,49 @@ pub struct PostgresView {
     pub selection: super::list::Selection<RowKey>,
     /// The session whose full query is shown (Enter), until Esc.
     pub detail: Option<(HostId, usize, i32)>,
+    pub filter: super::Filter,
+}
+
+impl PostgresView {
+    pub fn keys(&self, hosts: &[&HostState]) -> Vec<RowKey> {
+        rows(hosts, &self.filter.text)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+impl super::pane::PaneState for PostgresView {
+    super::pane::filter_field!();
+    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
+        use crate::config::keymap::Context;
+        &[Context::List, Context::Postgres]
+    }
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        if self.detail.is_none() {
+            let keys = self.keys(&cx.hosts);
+            self.selection.move_by(&keys, delta);
+        }
+    }
+    /// Enter on a session shows its full query.
+    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
+        let keys = self.keys(&cx.hosts);
+        self.detail = keys
+            .get(self.selection.index(&keys))
+            .and_then(RowKey::backend);
+        None
+    }
+    fn back(&mut self) -> bool {
+        self.detail.take().is_some()
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        use crate::config::keymap::Action;
+        &[
+            (Action::Open, "query"),
+            (Action::Cancel, "cancel query"),
+            (Action::Terminate, "terminate"),
+        ]
+    }
 }
 
 /// Every cluster of the shown hosts. A filter keeps sessions whose user, database,

@@ -19,6 +19,33 @@ pub enum Row<'a> {
     Peer(&'a Peer),
 }
 
+/// The WireGuard pane's own state.
+#[derive(Debug, Clone, Default)]
+pub struct TunnelsView {
+    pub selection: super::list::Selection<RowKey>,
+    pub filter: super::Filter,
+}
+
+impl TunnelsView {
+    pub fn keys(&self, hosts: &[&HostState]) -> Vec<RowKey> {
+        rows(hosts, &self.filter.text)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+impl super::pane::PaneState for TunnelsView {
+    super::pane::filter_field!();
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        let keys = self.keys(&cx.hosts);
+        self.selection.move_by(&keys, delta);
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        &[]
+    }
+}
+
 /// Hosts, each followed by its interfaces and their peers. A filter keeps peers whose key,
 /// endpoint or allowed IPs contain it (and interfaces whose name does).
 pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {

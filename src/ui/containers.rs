@@ -53,7 +53,7 @@ impl Widget for ContainersPane<'_> {
 
         let rows = containers::rows(
             &hosts,
-            &app.containers.folded,
+            &app.panes.containers.folded,
             &app.filter_text(Pane::Containers),
         );
         if rows.is_empty() {
@@ -71,11 +71,11 @@ impl Widget for ContainersPane<'_> {
             return;
         }
         let keys: Vec<_> = rows.iter().map(|r| r.key.clone()).collect();
-        let selected = app.containers.selection.index(&keys);
+        let selected = app.panes.containers.selection.index(&keys);
         let lines = rows.iter().map(|r| self.row(r, &w)).collect();
         widgets::render_list(lines, Some(selected), list, buf, theme);
 
-        if let Some((host, id)) = &app.containers.detail
+        if let Some((host, id)) = &app.panes.containers.detail
             && let Some(c) = containers::find(&app.hosts, *host, id)
         {
             self.detail(c, &app.hosts[host.0], area, buf);
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn containers_detail_80x24() {
         let mut app = fleet_app(1);
-        app.containers.detail = Some((HostId(0), "id-shop-api-3".into()));
+        app.panes.containers.detail = Some((HostId(0), "id-shop-api-3".into()));
         insta::assert_snapshot!(render(&app, 80, 24).backend());
     }
 

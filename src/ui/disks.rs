@@ -59,7 +59,7 @@ impl Widget for DisksPane<'_> {
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = disks::rows(&hosts, &app.filter_text(Pane::Disks));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
-        let selected = (!keys.is_empty()).then(|| app.disks.selection.index(&keys));
+        let selected = (!keys.is_empty()).then(|| app.panes.disks.selection.index(&keys));
         // A host's filesystems are judged as stale as its last df.
         let mut stale = false;
         let lines = rows

@@ -369,7 +369,7 @@ mod tests {
         let row = RowKey::Service(HostId(0), Some("shop".into()), "api".into());
         let keys = app.container_keys();
         let i = keys.iter().position(|k| *k == row).unwrap();
-        app.containers.selection.select(&keys, i);
+        app.panes.containers.selection.select(&keys, i);
         key(&mut app, KeyCode::Char('l'));
         assert_eq!(app.pane, Pane::Logs);
         batch(
@@ -454,7 +454,7 @@ mod tests {
         let row = RowKey::Service(HostId(0), Some("shop".into()), "api".into());
         let keys = app.container_keys();
         let i = keys.iter().position(|k| *k == row).unwrap();
-        app.containers.selection.select(&keys, i);
+        app.panes.containers.selection.select(&keys, i);
         key(&mut app, KeyCode::Char('R'));
         insta::assert_snapshot!(render(&app, 80, 24).backend());
     }

@@ -4,6 +4,7 @@
 pub mod confirm;
 pub mod containers;
 pub mod disks;
+pub mod health;
 pub mod help;
 pub mod logs;
 pub mod overview;
@@ -51,6 +52,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Tunnels => tunnels::TunnelsPane { app, theme }.render(body, buf),
         Pane::Logs => logs::LogsPane { app, theme }.render(body, buf),
         Pane::Postgres => postgres::PostgresPane { app, theme }.render(body, buf),
+        Pane::Health => health::HealthPane { app, theme }.render(body, buf),
     }
     if let Some(line) = actions {
         line.render(actions_area, buf);

@@ -82,7 +82,7 @@ impl Widget for OverviewPane<'_> {
             .collect();
         let lines: Vec<Line<'_>> = hosts.iter().map(|h| self.row(h, &w)).collect();
         let ids: Vec<_> = hosts.iter().map(|h| h.id).collect();
-        let selected = (!ids.is_empty()).then(|| app.overview.index(&ids));
+        let selected = (!ids.is_empty()).then(|| app.panes.overview.selection.index(&ids));
         widgets::render_list(lines, selected, list, buf, theme);
     }
 }

@@ -69,10 +69,15 @@ impl Widget for PostgresPane<'_> {
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = postgres::rows(&hosts, &app.filter_text(Pane::Postgres));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
-        let selected = (!keys.is_empty()).then(|| app.postgres.selection.index(&keys));
+        let selected = (!keys.is_empty()).then(|| app.panes.postgres.selection.index(&keys));
         let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();
         widgets::render_list(lines, selected, list, buf, theme);
-        if let Some((_, _, session)) = app.postgres.detail.and_then(|d| app.postgres_session(d)) {
+        if let Some((_, _, session)) = app
+            .panes
+            .postgres
+            .detail
+            .and_then(|d| app.postgres_session(d))
+        {
             Detail { session, theme }.render(inner, buf);
         }
     }
@@ -409,7 +414,7 @@ mod tests {
         app.hosts[0] = pg_host(&json);
         for detail in [false, true] {
             if detail {
-                app.postgres.detail = app.selected_postgres_row().and_then(|k| k.backend());
+                app.panes.postgres.detail = app.selected_postgres_row().and_then(|k| k.backend());
             }
             let term = render(&app, 120, 40);
             let buf = term.backend().buffer();

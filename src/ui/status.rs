@@ -114,37 +114,25 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 (k(Action::Back), "close"),
                 (k(Action::Help), "help"),
             ]
-        } else if app.pane == Pane::Containers {
-            vec![
-                (k(Action::Help), "help"),
-                (k(Action::Filter), "filter"),
-                (k(Action::Open), "open"),
-                (k(Action::Logs), "logs"),
-                (k(Action::Restart), "restart"),
-                (k(Action::Stop), "stop"),
-                (k(Action::Start), "start"),
-                (k(Action::Back), "back"),
-                (k(Action::Quit), "quit"),
-            ]
-        } else if app.pane == Pane::Postgres {
-            vec![
-                (k(Action::Help), "help"),
-                (k(Action::Filter), "filter"),
-                (k(Action::Open), "query"),
-                (k(Action::Cancel), "cancel query"),
-                (k(Action::Terminate), "terminate"),
-                (k(Action::Back), "back"),
-                (k(Action::Quit), "quit"),
-            ]
         } else {
-            vec![
-                (k(Action::Help), "help"),
-                (k(Action::Filter), "filter"),
-                (k(Action::Open), "open"),
+            // Each pane names its own keys; the global ones frame them.
+            let mut hints = vec![(k(Action::Help), "help"), (k(Action::Filter), "filter")];
+            hints.extend(
+                app.panes
+                    .get(app.pane)
+                    .hints()
+                    .iter()
+                    .map(|(action, what)| (k(*action), *what)),
+            );
+            if !app.actions.running.is_empty() {
+                hints.push((k(Action::CancelJob), "cancel job"));
+            }
+            hints.extend([
                 (k(Action::Back), "back"),
                 (k(Action::NextPane), "pane"),
                 (k(Action::Quit), "quit"),
-            ]
+            ]);
+            hints
         };
         let hints: Vec<String> = hints
             .iter()

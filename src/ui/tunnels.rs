@@ -62,7 +62,7 @@ impl Widget for TunnelsPane<'_> {
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = rows(&hosts, &app.filter_text(Pane::Tunnels));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
-        let selected = (!keys.is_empty()).then(|| app.tunnels.index(&keys));
+        let selected = (!keys.is_empty()).then(|| app.panes.tunnels.selection.index(&keys));
         let lines = rows
             .iter()
             .map(|(_, r)| match r {
