@@ -1,19 +1,27 @@
-//! watchfloor: a terminal ops console for small self-hosted fleets.
+//! watchfloor: a terminal ops console for small self-hosted fleets. ARCHITECTURE.md follows
+//! one sample and one key through these modules and says how to add a domain.
 //!
 //! The modules, in the order data flows through them:
 //!
-//! - [`config`]   the TOML config, keymap and theme files, with errors that point at file:line:column;
+//! - [`config`]   the TOML config, keymap, theme files and alert thresholds, with errors that
+//!   point at file:line:column;
 //! - [`link`]     how a host is reached: [`link::Link`] (exec, unix socket, TCP), locally or over SSH;
-//! - [`collect`]  collectors: I/O over a `Link` at the top, pure parsers below (containers, disks);
-//! - [`host`]     one worker task per host: owns the link, schedules collectors, sends [`event::HostEvent`]s;
+//! - [`collect`]  one module per domain (containers, disks, WireGuard, host health, PostgreSQL,
+//!   logs, stats): a `Collect` impl over pure parsers, run by `collect::runner` for the console
+//!   and for `watchfloor snapshot` alike;
+//! - [`host`]     one worker task per host: owns the link (connect, keepalive, reconnect) and hands
+//!   it to the collector and job runners;
+//! - [`actions`]  jobs that change hosts (restart, stop, start, cancel/terminate a backend): run
+//!   side by side with cancel, timeout and cleanup, and audited;
 //! - [`event`]    the messages between tasks (facts in, commands out), no logic;
-//! - [`app`]      pure state: `App::update(event) -> effects`, no I/O, no clock;
-//! - [`ui`]       pure rendering of `&App` into a ratatui frame;
+//! - [`app`]      pure state: `App::update(event) -> effects`, every verdict in `app::alerts`,
+//!   each pane's state behind `app::pane::PaneState`; no I/O, no clock;
+//! - [`ui`]       pure rendering of `&App` into a ratatui frame; maps verdicts to styles;
 //! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
 //! - [`check`]    `watchfloor check`: every host tried step by step;
-//! - [`actions`]  changes to hosts (restart, stop, start) and their audit log;
-//! - [`sanitize`] untrusted text from hosts made safe for the terminal.
+//! - [`sanitize`] untrusted text from hosts made safe for the terminal;
+//! - [`text`]     widths, ages and sizes as text, shared by `app`, `ui` and `export`.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]

@@ -688,6 +688,27 @@ mod tests {
     }
 
     #[test]
+    fn the_example_documents_the_default_thresholds_and_alerts_keys_are_checked() {
+        let text = include_str!("../../config.example.toml");
+        let config = parse(Path::new("config.example.toml"), text).unwrap();
+        assert_eq!(config.alerts, Thresholds::default());
+        let custom = parse(
+            Path::new("c.toml"),
+            "[alerts]\ndisk_warn_pct = 70.0\ncpu_for = \"5m\"\n",
+        )
+        .unwrap();
+        assert_eq!(custom.alerts.disk_warn_pct, 70.0);
+        assert_eq!(custom.alerts.cpu_for.0, Duration::from_secs(300));
+        assert_eq!(
+            custom.alerts.disk_crit_pct, 90.0,
+            "unset keys keep their default"
+        );
+        let err = parse(Path::new("c.toml"), "[alerts]\ndisk_warn = 70.0\n").unwrap_err();
+        let shown = format!("{err:?}");
+        assert!(shown.contains("disk_warn_pct"), "suggests the key: {shown}");
+    }
+
+    #[test]
     fn no_hosts_means_this_machine() {
         let specs = host_specs(
             &Config::default(),

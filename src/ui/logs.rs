@@ -5,7 +5,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use unicode_width::UnicodeWidthChar;
@@ -14,7 +14,7 @@ use super::theme::Theme;
 use super::widgets;
 use crate::app::App;
 use crate::app::logs::{LogStream, LogView};
-use crate::collect::logs::line::{Level, LogLine, RunKind};
+use crate::collect::logs::line::{Colour, Level, LogLine, RunKind, Sgr};
 use crate::config::keymap::Action;
 
 pub struct LogsPane<'a> {
@@ -239,7 +239,7 @@ fn styled<'a>(view: &LogView, line: &'a LogLine, theme: &Theme) -> Vec<Span<'a>>
             .find(|r| (r.start as usize) <= a && a < r.end as usize)
         {
             style = style.patch(match r.kind {
-                RunKind::Sgr(s) => s,
+                RunKind::Sgr(s) => sgr_style(s),
                 RunKind::Dim => theme.muted(),
                 RunKind::Level(l) => level_style(l, theme),
             });
@@ -250,6 +250,51 @@ fn styled<'a>(view: &LogView, line: &'a LogLine, theme: &Theme) -> Vec<Span<'a>>
         spans.push(Span::styled(&text[a..b], style));
     }
     spans
+}
+
+/// What a line's own colour codes asked for, as a terminal style. The 16 named colours map to
+/// ANSI names, so they follow the terminal's palette like the line would in a terminal.
+fn sgr_style(s: Sgr) -> Style {
+    const NAMED: [Color; 16] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+    let colour = |c: Colour| match c {
+        Colour::Named(n) => NAMED[usize::from(n & 15)],
+        Colour::Indexed(n) => Color::Indexed(n),
+        Colour::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    };
+    let mut style = Style {
+        fg: s.fg.map(colour),
+        bg: s.bg.map(colour),
+        ..Style::default()
+    };
+    for (on, m) in [
+        (s.bold, Modifier::BOLD),
+        (s.dim, Modifier::DIM),
+        (s.italic, Modifier::ITALIC),
+        (s.underlined, Modifier::UNDERLINED),
+        (s.reversed, Modifier::REVERSED),
+    ] {
+        if on {
+            style.add_modifier.insert(m);
+        }
+    }
+    style
 }
 
 pub fn level_style(level: Level, theme: &Theme) -> Style {

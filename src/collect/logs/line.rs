@@ -13,7 +13,6 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 
 use jiff::Timestamp;
-use ratatui::style::{Color, Modifier, Style};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -56,11 +55,33 @@ impl Level {
     }
 }
 
+/// A colour a line's own SGR codes ask for: one of the 16 named ones (0–7 normal, 8–15
+/// bright, in SGR order: black, red, green, yellow, blue, magenta, cyan, white), one of the 256
+/// indexed, or RGB. Plain data: `ui/logs.rs` maps it to the terminal's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    Named(u8),
+    Indexed(u8),
+    Rgb(u8, u8, u8),
+}
+
+/// What a line's SGR codes ask for, as plain data. `Sgr::default()` is "no style".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sgr {
+    pub fg: Option<Colour>,
+    pub bg: Option<Colour>,
+    pub bold: bool,
+    pub dim: bool,
+    pub italic: bool,
+    pub underlined: bool,
+    pub reversed: bool,
+}
+
 /// How a byte range of [`LogLine::text`] is drawn. The UI maps `Dim` and `Level` through the
-/// theme; `Sgr` is the style the line's own colour codes asked for.
+/// theme; `Sgr` is what the line's own colour codes asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
-    Sgr(Style),
+    Sgr(Sgr),
     /// JSON fields other than time, level and message.
     Dim,
     /// The level word (JSON level value or the text level token).
@@ -244,7 +265,7 @@ struct TextBuilder {
     text: String,
     runs: Vec<Run>,
     /// What the SGR codes so far ask for, and where in `text` that took effect.
-    style: Style,
+    style: Sgr,
     style_from: usize,
     /// The display column at byte `col_at` of `text`; the width of what follows is only
     /// measured when a tab needs it.
@@ -260,7 +281,7 @@ impl TextBuilder {
         TextBuilder {
             text: String::with_capacity(capacity),
             runs: Vec::new(),
-            style: Style::default(),
+            style: Sgr::default(),
             style_from: 0,
             col: 0,
             col_at: 0,
@@ -319,7 +340,7 @@ impl TextBuilder {
     }
 
     fn close_run(&mut self) {
-        if self.style != Style::default() && self.style_from < self.text.len() {
+        if self.style != Sgr::default() && self.style_from < self.text.len() {
             let kind = RunKind::Sgr(self.style);
             self.runs.push(run(self.style_from, self.text.len(), kind));
         }
@@ -342,31 +363,9 @@ impl TextBuilder {
     }
 }
 
-const BASIC: [Color; 8] = [
-    Color::Black,
-    Color::Red,
-    Color::Green,
-    Color::Yellow,
-    Color::Blue,
-    Color::Magenta,
-    Color::Cyan,
-    Color::Gray,
-];
-const BRIGHT: [Color; 8] = [
-    Color::DarkGray,
-    Color::LightRed,
-    Color::LightGreen,
-    Color::LightYellow,
-    Color::LightBlue,
-    Color::LightMagenta,
-    Color::LightCyan,
-    Color::White,
-];
-
 /// `style` after the SGR parameters `params` ("1;31", "38;5;208", "38:2::255:0:0"); unknown
-/// codes are ignored. Modifiers are only ever added to `add_modifier`, so a reset style is
-/// `Style::default()` again.
-fn apply_sgr(mut style: Style, params: &str) -> Style {
+/// codes are ignored. A reset style is `Sgr::default()` again.
+fn apply_sgr(mut style: Sgr, params: &str) -> Sgr {
     let mut params = params.split(';');
     while let Some(param) = params.next() {
         let mut sub = param.split(':');
@@ -385,26 +384,28 @@ fn apply_sgr(mut style: Style, params: &str) -> Style {
         } else {
             None
         };
-        let index = |base: u16| usize::from(code - base);
+        // The code's offset from `base`: 0..=7 by the match arms below.
+        let named =
+            |base: u16, bright: u8| Colour::Named(u8::try_from(code - base).unwrap_or(0) + bright);
         match code {
-            0 => style = Style::default(),
-            1 => style.add_modifier.insert(Modifier::BOLD),
-            2 => style.add_modifier.insert(Modifier::DIM),
-            3 => style.add_modifier.insert(Modifier::ITALIC),
-            4 => style.add_modifier.insert(Modifier::UNDERLINED),
-            7 => style.add_modifier.insert(Modifier::REVERSED),
-            22 => style.add_modifier.remove(Modifier::BOLD | Modifier::DIM),
-            23 => style.add_modifier.remove(Modifier::ITALIC),
-            24 => style.add_modifier.remove(Modifier::UNDERLINED),
-            27 => style.add_modifier.remove(Modifier::REVERSED),
-            30..=37 => style.fg = Some(BASIC[index(30)]),
+            0 => style = Sgr::default(),
+            1 => style.bold = true,
+            2 => style.dim = true,
+            3 => style.italic = true,
+            4 => style.underlined = true,
+            7 => style.reversed = true,
+            22 => (style.bold, style.dim) = (false, false),
+            23 => style.italic = false,
+            24 => style.underlined = false,
+            27 => style.reversed = false,
+            30..=37 => style.fg = Some(named(30, 0)),
             38 => style.fg = extended.or(style.fg),
             39 => style.fg = None,
-            40..=47 => style.bg = Some(BASIC[index(40)]),
+            40..=47 => style.bg = Some(named(40, 0)),
             48 => style.bg = extended.or(style.bg),
             49 => style.bg = None,
-            90..=97 => style.fg = Some(BRIGHT[index(90)]),
-            100..=107 => style.bg = Some(BRIGHT[index(100)]),
+            90..=97 => style.fg = Some(named(90, 8)),
+            100..=107 => style.bg = Some(named(100, 8)),
             _ => {}
         }
     }
@@ -420,17 +421,17 @@ fn sgr_number(s: &str) -> Option<u16> {
     }
 }
 
-fn extended_colour<'a>(mut args: impl Iterator<Item = &'a str>, itu: bool) -> Option<Color> {
+fn extended_colour<'a>(mut args: impl Iterator<Item = &'a str>, itu: bool) -> Option<Colour> {
     let byte = |s: &str| sgr_number(s).and_then(|n| u8::try_from(n).ok());
     match sgr_number(args.next()?)? {
-        5 => Some(Color::Indexed(byte(args.next()?)?)),
+        5 => Some(Colour::Indexed(byte(args.next()?)?)),
         2 => {
             let mut rgb = [args.next()?, args.next()?, args.next()?];
             // ITU T.416 puts a colour space id before r, g, b; often left empty.
             if itu && let Some(b) = args.next() {
                 rgb = [rgb[1], rgb[2], b];
             }
-            Some(Color::Rgb(byte(rgb[0])?, byte(rgb[1])?, byte(rgb[2])?))
+            Some(Colour::Rgb(byte(rgb[0])?, byte(rgb[1])?, byte(rgb[2])?))
         }
         _ => None,
     }
@@ -1037,7 +1038,9 @@ mod tests {
         lines.iter().map(|l| &*l.text).collect()
     }
 
-    fn sgr(style: Style, start: u32, end: u32) -> Run {
+    const RED: Colour = Colour::Named(1);
+
+    fn sgr(style: Sgr, start: u32, end: u32) -> Run {
         Run {
             start,
             end,
@@ -1075,29 +1078,86 @@ mod tests {
         assert_eq!(
             &*l.runs,
             [
-                sgr(Style::new().red().add_modifier(Modifier::BOLD), 0, 3),
-                sgr(Style::new().fg(Color::Indexed(208)), 10, 16),
-                sgr(Style::new().bg(Color::Rgb(1, 2, 3)), 17, 19),
+                sgr(
+                    Sgr {
+                        fg: Some(RED),
+                        bold: true,
+                        ..Sgr::default()
+                    },
+                    0,
+                    3
+                ),
+                sgr(
+                    Sgr {
+                        fg: Some(Colour::Indexed(208)),
+                        ..Sgr::default()
+                    },
+                    10,
+                    16
+                ),
+                sgr(
+                    Sgr {
+                        bg: Some(Colour::Rgb(1, 2, 3)),
+                        ..Sgr::default()
+                    },
+                    17,
+                    19
+                ),
             ]
         );
         assert_invariants(&l);
     }
 
     #[test]
-    fn sgr_codes_map_to_ratatui_styles() {
-        let s = |params| apply_sgr(Style::default(), params);
-        assert_eq!(s("37;90"), Style::new().fg(Color::DarkGray));
-        assert_eq!(s("30;47"), Style::new().black().on_gray());
-        assert_eq!(s("97;104"), Style::new().white().on_light_blue());
-        assert_eq!(s("1;2;3;4;7;22;23;24;27"), Style::default());
-        assert_eq!(s("31;39;41;49"), Style::default());
-        assert_eq!(s("38:2::10:20:30"), Style::new().fg(Color::Rgb(10, 20, 30)));
-        assert_eq!(s("38:2:10:20:30"), Style::new().fg(Color::Rgb(10, 20, 30)));
-        assert_eq!(s("48:5:17"), Style::new().bg(Color::Indexed(17)));
+    fn sgr_codes_map_to_plain_styles() {
+        let s = |params| apply_sgr(Sgr::default(), params);
+        let fg = |c| Sgr {
+            fg: Some(c),
+            ..Sgr::default()
+        };
+        assert_eq!(s("37;90"), fg(Colour::Named(8)));
+        assert_eq!(
+            s("30;47"),
+            Sgr {
+                fg: Some(Colour::Named(0)),
+                bg: Some(Colour::Named(7)),
+                ..Sgr::default()
+            }
+        );
+        assert_eq!(
+            s("97;104"),
+            Sgr {
+                fg: Some(Colour::Named(15)),
+                bg: Some(Colour::Named(12)),
+                ..Sgr::default()
+            }
+        );
+        assert_eq!(s("1;2;3;4;7;22;23;24;27"), Sgr::default());
+        assert_eq!(s("31;39;41;49"), Sgr::default());
+        assert_eq!(s("38:2::10:20:30"), fg(Colour::Rgb(10, 20, 30)));
+        assert_eq!(s("38:2:10:20:30"), fg(Colour::Rgb(10, 20, 30)));
+        assert_eq!(
+            s("48:5:17"),
+            Sgr {
+                bg: Some(Colour::Indexed(17)),
+                ..Sgr::default()
+            }
+        );
         // The arguments of colours are not codes: no bold, no underline here.
-        assert_eq!(s("58;5;1;38;5;4"), Style::new().fg(Color::Indexed(4)));
-        assert_eq!(s("38;5;300;3"), Style::new().italic());
-        assert_eq!(apply_sgr(Style::new().red().bold(), ""), Style::default());
+        assert_eq!(s("58;5;1;38;5;4"), fg(Colour::Indexed(4)));
+        assert_eq!(
+            s("38;5;300;3"),
+            Sgr {
+                italic: true,
+                ..Sgr::default()
+            }
+        );
+        let red_bold = Sgr {
+            fg: Some(RED),
+            bold: true,
+            ..Sgr::default()
+        };
+        assert_eq!(apply_sgr(red_bold, ""), Sgr::default());
     }
 
     #[test]
@@ -1126,7 +1186,17 @@ mod tests {
         // Colours carry over a '\r', as on a terminal.
         let l = line("\u{1b}[32mok 1\rok 2\u{1b}[0m");
         assert_eq!(&*l.text, "ok 2");
-        assert_eq!(&*l.runs, [sgr(Style::new().green(), 0, 4)]);
+        assert_eq!(
+            &*l.runs,
+            [sgr(
+                Sgr {
+                    fg: Some(Colour::Named(2)),
+                    ..Sgr::default()
+                },
+                0,
+                4
+            )]
+        );
     }
 
     #[test]
@@ -1137,7 +1207,17 @@ mod tests {
         assert_eq!(&*line("漢\tx").text, "漢      x");
         let l = line("\u{1b}[1mab\u{1b}[0m\tc");
         assert_eq!(&*l.text, "ab      c");
-        assert_eq!(&*l.runs, [sgr(Style::new().bold(), 0, 2)]);
+        assert_eq!(
+            &*l.runs,
+            [sgr(
+                Sgr {
+                    bold: true,
+                    ..Sgr::default()
+                },
+                0,
+                2
+            )]
+        );
     }
 
     #[test]
@@ -1311,7 +1391,17 @@ mod tests {
         // Coloured by the line itself: the level is known, the colour stays.
         let l = line("\u{1b}[31mERROR\u{1b}[0m x");
         assert_eq!(l.level, Some(Level::Error));
-        assert_eq!(&*l.runs, [sgr(Style::new().red(), 0, 5)]);
+        assert_eq!(
+            &*l.runs,
+            [sgr(
+                Sgr {
+                    fg: Some(RED),
+                    ..Sgr::default()
+                },
+                0,
+                5
+            )]
+        );
     }
 
     #[test]
