@@ -5,7 +5,7 @@
 use crossterm::event::KeyEvent;
 use jiff::Timestamp;
 
-use crate::actions::{ActionRequest, JobId, Progress};
+use crate::actions::{JobId, JobRequest, Progress};
 use crate::collect::logs::line::LogLine;
 use crate::collect::stats::{StatsSample, StatsTarget};
 use crate::collect::{CollectError, Sample};
@@ -78,7 +78,7 @@ pub enum HostCommand {
     /// Sample CPU and memory of these containers every interval (empty: stop).
     Stats { containers: Vec<StatsTarget> },
     /// Start a confirmed job.
-    Run(ActionRequest),
+    Run(JobRequest),
     /// Cancel a running job: it stops at its next step and cleans up.
     CancelJob(JobId),
 }

@@ -87,7 +87,7 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     // When the next frame is due; None: nothing changed since the last.
     let mut due = Some(Instant::now());
     let mut last_frame = Instant::now();
-    let mut shown = Shown::default();
+    let mut shown = OnScreen::default();
 
     loop {
         tokio::select! {
@@ -220,7 +220,7 @@ fn save(path: &std::path::Path, text: &str) -> io::Result<()> {
 /// the next one. Keeping and comparing a copy of every cell cost more than drawing did while a
 /// log firehose asked for ten frames a second; a 64-bit hash says the same.
 #[derive(Default)]
-struct Shown {
+struct OnScreen {
     hash: Option<u64>,
     scratch: Buffer,
     hasher: foldhash::fast::RandomState,
@@ -232,7 +232,7 @@ fn draw(
     terminal: &mut Term,
     app: &App,
     theme: &ui::theme::Theme,
-    shown: &mut Shown,
+    shown: &mut OnScreen,
 ) -> io::Result<()> {
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);

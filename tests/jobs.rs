@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use watchfloor::actions::runner::{JobCommand, Reporter, serve};
 use watchfloor::actions::{
-    ActionKind, ActionRequest, JobId, JobOutcome, Member, Pace, PendingAction, Progress, Target,
+    Job, JobId, JobKind, JobOutcome, JobRequest, JobTarget, Member, Pace, Progress,
 };
 use watchfloor::collect::clients::Clients;
 use watchfloor::config::HostSpec;
@@ -51,10 +51,10 @@ fn member(docker: &Docker, name: &str, has_health: bool) -> Member {
     }
 }
 
-fn request(id: u64, kind: ActionKind, target: Target) -> Box<ActionRequest> {
-    Box::new(ActionRequest {
+fn request(id: u64, kind: JobKind, target: JobTarget) -> Box<JobRequest> {
+    Box::new(JobRequest {
         id: JobId(id),
-        action: PendingAction {
+        action: Job {
             host: HostId(0),
             host_name: "local".into(),
             target,
@@ -110,13 +110,13 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
         serve(clients, spec, &mut queue, Reporter::new(HostId(0), events)).await;
     });
 
-    let rollout = Target::Service {
+    let rollout = JobTarget::Service {
         project: Some(project.into()),
         service: "api".into(),
         containers: names.iter().map(|n| member(&docker, n, true)).collect(),
     };
     commands
-        .send(JobCommand::Start(request(1, ActionKind::Restart, rollout)))
+        .send(JobCommand::Start(request(1, JobKind::Restart, rollout)))
         .unwrap();
     // It restarts replica 1, then waits for it to be healthy: which it never is.
     loop {
@@ -128,13 +128,13 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
     }
 
     // Meanwhile: a job on a replica of the rollout is refused, naming it; another runs.
-    let replica = Target::Container {
+    let replica = JobTarget::Container {
         project: Some(project.into()),
         service: Some("api".into()),
         container: member(&docker, &names[2], true),
     };
     commands
-        .send(JobCommand::Start(request(2, ActionKind::Stop, replica)))
+        .send(JobCommand::Start(request(2, JobKind::Stop, replica)))
         .unwrap();
     match next_of(&mut rx, JobId(2)).await {
         Progress::Done {
@@ -145,13 +145,13 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
         }
         other => panic!("expected a refusal: {other:?}"),
     }
-    let other = Target::Container {
+    let other = JobTarget::Container {
         project: None,
         service: None,
         container: member(&docker, "jobcancel-other", false),
     };
     commands
-        .send(JobCommand::Start(request(3, ActionKind::Stop, other)))
+        .send(JobCommand::Start(request(3, JobKind::Stop, other)))
         .unwrap();
     loop {
         if let Progress::Done { outcome, .. } = next_of(&mut rx, JobId(3)).await {

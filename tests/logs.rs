@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::Docker;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
-use watchfloor::actions::{ActionKind, Member, Pace, PendingAction, Target, restart};
+use watchfloor::actions::{Job, JobKind, JobTarget, Member, Pace, restart};
 use watchfloor::app::logs::{LogScope, LogStream, LogView};
 use watchfloor::collect::containers::from_inspect;
 use watchfloor::collect::logs::line::{Level, LogLine, MAX_LINE_BYTES};
@@ -317,15 +317,15 @@ async fn a_service_restarts_one_by_one_waiting_for_health_and_its_logs_go_on() {
             has_health: true,
         })
         .collect();
-    let action = PendingAction {
+    let action = Job {
         host: HostId(0),
         host_name: "local".into(),
-        target: Target::Service {
+        target: JobTarget::Service {
             project: Some("rolling".into()),
             service: "api".into(),
             containers: members,
         },
-        kind: ActionKind::Restart,
+        kind: JobKind::Restart,
         pace: Pace::OneByOne,
     };
     let steps = std::sync::Mutex::new(Vec::new());
@@ -385,10 +385,10 @@ async fn a_replica_that_fails_after_restart_stops_the_rollout() {
         .collect();
     let c = client(&docker).await;
     let before = started_at(&c, &names[1]).await;
-    let action = PendingAction {
+    let action = Job {
         host: HostId(0),
         host_name: "local".into(),
-        target: Target::Service {
+        target: JobTarget::Service {
             project: Some("badroll".into()),
             service: "api".into(),
             containers: names
@@ -400,7 +400,7 @@ async fn a_replica_that_fails_after_restart_stops_the_rollout() {
                 })
                 .collect(),
         },
-        kind: ActionKind::Restart,
+        kind: JobKind::Restart,
         pace: Pace::OneByOne,
     };
     let err = restart::run(&c, &action, &|_| {})

@@ -19,14 +19,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use common::postgres::{APP_PASSWORD, Postgres};
 use watchfloor::collect::postgres::{
-    Endpoint, PasswordSource, PgError, PgSession, Snapshot, State, Target, connect, lock_tree,
+    Conninfo, Endpoint, PasswordSource, PgError, PgSession, Snapshot, State, connect, lock_tree,
 };
 use watchfloor::link::local::Local;
 use watchfloor::link::{BoxFuture, ByteStream, Exec, Link, LinkError};
 
 /// Role root over the unix socket: peer authentication, as an SSH login as root would get.
-fn root_target(pg: &Postgres) -> Target {
-    Target {
+fn root_target(pg: &Postgres) -> Conninfo {
+    Conninfo {
         name: "main".into(),
         endpoint: Endpoint::Unix(pg.socket_path()),
         user: "root".into(),
@@ -35,8 +35,8 @@ fn root_target(pg: &Postgres) -> Target {
     }
 }
 
-fn app_target(endpoint: Endpoint, password: Option<PasswordSource>) -> Target {
-    Target {
+fn app_target(endpoint: Endpoint, password: Option<PasswordSource>) -> Conninfo {
+    Conninfo {
         name: "app".into(),
         endpoint,
         user: "app".into(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{ActionKind, Pace, Target};
+use super::{JobKind, JobTarget, Pace};
 
 /// One audit line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,8 +20,8 @@ pub struct AuditRecord {
     /// The local user who confirmed it.
     pub user: String,
     pub host: String,
-    pub target: Target,
-    pub action: ActionKind,
+    pub target: JobTarget,
+    pub action: JobKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<Pace>,
     /// "started" when confirmed; at the end "ok", "failed", "cancelled", "timed_out",
@@ -76,7 +76,7 @@ mod tests {
             job: crate::actions::JobId(1),
             user: "alice".into(),
             host: "web".into(),
-            target: Target::Container {
+            target: JobTarget::Container {
                 project: Some("shop".into()),
                 service: Some("api".into()),
                 container: Member {
@@ -85,7 +85,7 @@ mod tests {
                     has_health: false,
                 },
             },
-            action: ActionKind::Restart,
+            action: JobKind::Restart,
             pace: None,
             outcome: "ok",
             duration_ms: 1234,

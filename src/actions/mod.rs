@@ -1,6 +1,6 @@
 //! Jobs: everything that changes a host. A job is a value from the key press to the audit
-//! lines: `PendingAction` (built by the pure `App`, never in read-only mode) → confirmed in a
-//! dialog ("started" audit line) → `ActionRequest` sent to the host worker → run by
+//! lines: `Job` (built by the pure `App`, never in read-only mode) → confirmed in a
+//! dialog ("started" audit line) → `JobRequest` sent to the host worker → run by
 //! [`runner`], which may run several at once, cancels, times out and cleans up → `Progress`
 //! events → a typed [`JobOutcome`] ("ended" audit line). A job still running when the console
 //! exits is audited "abandoned". Execution is I/O and lives in the submodules (one per kind
@@ -18,7 +18,7 @@ use crate::event::HostId;
 /// What an action does to its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ActionKind {
+pub enum JobKind {
     Restart,
     Stop,
     Start,
@@ -28,25 +28,25 @@ pub enum ActionKind {
     Terminate,
 }
 
-impl ActionKind {
+impl JobKind {
     /// One word for it, as the audit log writes it.
     pub fn name(self) -> &'static str {
         match self {
-            ActionKind::Restart => "restart",
-            ActionKind::Stop => "stop",
-            ActionKind::Start => "start",
-            ActionKind::Cancel => "cancel",
-            ActionKind::Terminate => "terminate",
+            JobKind::Restart => "restart",
+            JobKind::Stop => "stop",
+            JobKind::Start => "start",
+            JobKind::Cancel => "cancel",
+            JobKind::Terminate => "terminate",
         }
     }
 
     pub fn verb(self) -> &'static str {
         match self {
-            ActionKind::Restart => "restart",
-            ActionKind::Stop => "stop",
-            ActionKind::Start => "start",
-            ActionKind::Cancel => "cancel the query of",
-            ActionKind::Terminate => "terminate",
+            JobKind::Restart => "restart",
+            JobKind::Stop => "stop",
+            JobKind::Start => "start",
+            JobKind::Cancel => "cancel the query of",
+            JobKind::Terminate => "terminate",
         }
     }
 }
@@ -63,7 +63,7 @@ pub struct Member {
 /// What an action is aimed at, named in full in the dialog and the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Target {
+pub enum JobTarget {
     Container {
         project: Option<String>,
         service: Option<String>,
@@ -95,19 +95,19 @@ pub enum Target {
     },
 }
 
-impl Target {
+impl JobTarget {
     pub fn members(&self) -> &[Member] {
         match self {
-            Target::Container { container, .. } => std::slice::from_ref(container),
-            Target::Service { containers, .. } => containers,
-            Target::Backend { .. } => &[],
+            JobTarget::Container { container, .. } => std::slice::from_ref(container),
+            JobTarget::Service { containers, .. } => containers,
+            JobTarget::Backend { .. } => &[],
         }
     }
 
     /// "shop/api (4 containers)" or "shop/api/shop-api-2".
     pub fn describe(&self) -> String {
         match self {
-            Target::Container {
+            JobTarget::Container {
                 project,
                 service,
                 container,
@@ -120,7 +120,7 @@ impl Target {
             .flatten()
             .collect::<Vec<_>>()
             .join("/"),
-            Target::Service {
+            JobTarget::Service {
                 project,
                 service,
                 containers,
@@ -133,7 +133,7 @@ impl Target {
                 containers.len(),
                 if containers.len() == 1 { "" } else { "s" }
             ),
-            Target::Backend {
+            JobTarget::Backend {
                 cluster,
                 pid,
                 user,
@@ -158,17 +158,17 @@ pub enum Pace {
 
 /// An action the admin asked for, before confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingAction {
+pub struct Job {
     #[serde(skip)]
     pub host: HostId,
     #[serde(rename = "host")]
     pub host_name: String,
-    pub target: Target,
-    pub kind: ActionKind,
+    pub target: JobTarget,
+    pub kind: JobKind,
     pub pace: Pace,
 }
 
-impl PendingAction {
+impl Job {
     /// "restart shop/api (4 containers) on web".
     pub fn describe(&self) -> String {
         format!(
@@ -193,29 +193,29 @@ impl std::fmt::Display for JobId {
 
 /// A confirmed action on its way to the host worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionRequest {
+pub struct JobRequest {
     pub id: JobId,
-    pub action: PendingAction,
+    pub action: Job,
 }
 
-impl ActionRequest {
+impl JobRequest {
     /// Two jobs on the same container or backend would undo each other: the second is refused.
-    pub fn overlaps(&self, other: &PendingAction) -> bool {
+    pub fn overlaps(&self, other: &Job) -> bool {
         overlaps(&self.action, other)
     }
 }
 
 /// Whether two jobs touch a common container or PostgreSQL backend of the same host.
-pub fn overlaps(a: &PendingAction, b: &PendingAction) -> bool {
+pub fn overlaps(a: &Job, b: &Job) -> bool {
     if a.host != b.host {
         return false;
     }
     match (&a.target, &b.target) {
         (
-            Target::Backend {
+            JobTarget::Backend {
                 index: i, pid: p, ..
             },
-            Target::Backend {
+            JobTarget::Backend {
                 index: j, pid: q, ..
             },
         ) => i == j && p == q,

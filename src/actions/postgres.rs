@@ -2,7 +2,7 @@
 //! when it is open (an exhausted pool would refuse a new connection just when this is needed),
 //! else over a connection of its own. The backend is checked to still be the session chosen.
 
-use super::{ActionKind, Target};
+use super::{JobKind, JobTarget};
 use crate::collect::clients::Clients;
 use crate::collect::postgres::{self, Backend};
 use crate::config::HostSpec;
@@ -10,11 +10,11 @@ use crate::config::HostSpec;
 /// Signals the backend of `target`; Ok says what was done, Err why nothing was.
 pub async fn signal(
     clients: &Clients,
-    target: &Target,
-    kind: ActionKind,
+    target: &JobTarget,
+    kind: JobKind,
     spec: &HostSpec,
 ) -> Result<String, String> {
-    let Target::Backend {
+    let JobTarget::Backend {
         index,
         pid,
         backend_start,
@@ -32,7 +32,7 @@ pub async fn signal(
         backend_start: *backend_start,
         query_start: *query_start,
     };
-    let terminate = kind == ActionKind::Terminate;
+    let terminate = kind == JobKind::Terminate;
     let own;
     let session = match clients.postgres(*index) {
         Some(s) => s,

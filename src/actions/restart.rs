@@ -9,7 +9,7 @@ use bollard::query_parameters::{RestartContainerOptions, StopContainerOptions};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::{ActionKind, Member, Pace, PendingAction};
+use super::{Job, JobKind, Member, Pace};
 use crate::collect::containers::{ContainerState, Health, from_inspect};
 use crate::collect::docker::api_error;
 
@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_millis(250);
 const SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ActionError {
+pub enum RestartError {
     #[error("{0}")]
     Docker(String),
     #[error("{container} {reason}")]
@@ -38,21 +38,21 @@ pub enum ActionError {
     Partial {
         done: usize,
         total: usize,
-        cause: Box<ActionError>,
+        cause: Box<RestartError>,
     },
 }
 
 /// Carries out `action`; `step` hears about each step. Returns what was done.
 pub async fn run(
     docker: &Docker,
-    action: &PendingAction,
+    action: &Job,
     step: &(dyn Fn(String) + Send + Sync),
-) -> Result<String, ActionError> {
+) -> Result<String, RestartError> {
     let host = action.host_name.as_str();
     let members = action.target.members();
     let total = members.len();
     match (action.kind, action.pace) {
-        (ActionKind::Restart, Pace::OneByOne) if total > 1 => {
+        (JobKind::Restart, Pace::OneByOne) if total > 1 => {
             for (i, m) in members.iter().enumerate() {
                 step(format!("restarting {} ({}/{total})", m.name, i + 1));
                 let one = async {
@@ -60,7 +60,7 @@ pub async fn run(
                     step(format!("waiting for {} ({}/{total})", m.name, i + 1));
                     wait_ready(docker, host, m).await
                 };
-                one.await.map_err(|cause| ActionError::Partial {
+                one.await.map_err(|cause| RestartError::Partial {
                     done: i,
                     total,
                     cause: Box::new(cause),
@@ -68,7 +68,7 @@ pub async fn run(
             }
             Ok(format!("restarted {total} containers one by one"))
         }
-        (ActionKind::Cancel | ActionKind::Terminate, _) => Err(ActionError::Docker(format!(
+        (JobKind::Cancel | JobKind::Terminate, _) => Err(RestartError::Docker(format!(
             "{} is not a container action",
             action.kind.verb()
         ))),
@@ -76,22 +76,22 @@ pub async fn run(
             step(format!(
                 "{} {}",
                 match kind {
-                    ActionKind::Restart => "restarting",
-                    ActionKind::Stop => "stopping",
+                    JobKind::Restart => "restarting",
+                    JobKind::Stop => "stopping",
                     _ => "starting",
                 },
                 names(members)
             ));
             let results = join_all(members.iter().map(|m| async move {
                 match kind {
-                    ActionKind::Restart => restart(docker, host, m).await,
-                    ActionKind::Stop => stop(docker, host, m).await,
+                    JobKind::Restart => restart(docker, host, m).await,
+                    JobKind::Stop => stop(docker, host, m).await,
                     _ => start(docker, host, m).await,
                 }
             }))
             .await;
             first_error(results, total)?;
-            if kind == ActionKind::Stop {
+            if kind == JobKind::Stop {
                 return Ok(format!("stopped {}", names(members)));
             }
             step(format!("waiting for {}", names(members)));
@@ -99,7 +99,7 @@ pub async fn run(
             first_error(ready, total)?;
             Ok(format!(
                 "{} {}",
-                if kind == ActionKind::Start {
+                if kind == JobKind::Start {
                     "started"
                 } else {
                     "restarted"
@@ -117,12 +117,12 @@ fn names(members: &[Member]) -> String {
     }
 }
 
-fn first_error(results: Vec<Result<(), ActionError>>, total: usize) -> Result<(), ActionError> {
+fn first_error(results: Vec<Result<(), RestartError>>, total: usize) -> Result<(), RestartError> {
     let done = results.iter().filter(|r| r.is_ok()).count();
     match results.into_iter().find_map(Result::err) {
         None => Ok(()),
         Some(cause) if total == 1 => Err(cause),
-        Some(cause) => Err(ActionError::Partial {
+        Some(cause) => Err(RestartError::Partial {
             done,
             total,
             cause: Box::new(cause),
@@ -130,11 +130,11 @@ fn first_error(results: Vec<Result<(), ActionError>>, total: usize) -> Result<()
     }
 }
 
-fn docker_error(host: &str, e: bollard::errors::Error) -> ActionError {
-    ActionError::Docker(api_error(host, e).to_string())
+fn docker_error(host: &str, e: bollard::errors::Error) -> RestartError {
+    RestartError::Docker(api_error(host, e).to_string())
 }
 
-async fn restart(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionError> {
+async fn restart(docker: &Docker, host: &str, m: &Member) -> Result<(), RestartError> {
     let options = RestartContainerOptions {
         t: Some(STOP_GRACE_SECS),
         ..Default::default()
@@ -145,7 +145,7 @@ async fn restart(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionEr
         .map_err(|e| docker_error(host, e))
 }
 
-async fn stop(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionError> {
+async fn stop(docker: &Docker, host: &str, m: &Member) -> Result<(), RestartError> {
     let options = StopContainerOptions {
         t: Some(STOP_GRACE_SECS),
         ..Default::default()
@@ -159,7 +159,7 @@ async fn stop(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionError
     }
 }
 
-async fn start(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionError> {
+async fn start(docker: &Docker, host: &str, m: &Member) -> Result<(), RestartError> {
     match docker.start_container(&m.id, None).await {
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 304, ..
@@ -170,7 +170,7 @@ async fn start(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionErro
 
 /// Waits until `m` is healthy (with a healthcheck) or has kept running for [`SETTLE`]
 /// (without). A container that exits, loops or turns unhealthy fails at once.
-async fn wait_ready(docker: &Docker, host: &str, m: &Member) -> Result<(), ActionError> {
+async fn wait_ready(docker: &Docker, host: &str, m: &Member) -> Result<(), RestartError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let wanted = if m.has_health { "healthy" } else { "running" };
     let mut running_since: Option<Instant> = None;
@@ -179,7 +179,7 @@ async fn wait_ready(docker: &Docker, host: &str, m: &Member) -> Result<(), Actio
             .inspect_container(&m.id, None)
             .await
             .map_err(|e| docker_error(host, e))?;
-        let c = from_inspect(inspected).ok_or_else(|| ActionError::NotReady {
+        let c = from_inspect(inspected).ok_or_else(|| RestartError::NotReady {
             container: m.name.clone(),
             reason: "disappeared".into(),
         })?;
@@ -194,20 +194,20 @@ async fn wait_ready(docker: &Docker, host: &str, m: &Member) -> Result<(), Actio
                 }
             }
             (ContainerState::Restarting, _) => {
-                return Err(ActionError::NotReady {
+                return Err(RestartError::NotReady {
                     container: m.name.clone(),
                     reason: "is in a restart loop; look at its logs (l)".into(),
                 });
             }
             (ContainerState::Running, Some(Health::Healthy)) => return Ok(()),
             (ContainerState::Running, Some(Health::Unhealthy)) => {
-                return Err(ActionError::NotReady {
+                return Err(RestartError::NotReady {
                     container: m.name.clone(),
                     reason: "is unhealthy after the restart; look at its logs (l)".into(),
                 });
             }
             (ContainerState::Exited | ContainerState::Dead, _) => {
-                return Err(ActionError::NotReady {
+                return Err(RestartError::NotReady {
                     container: m.name.clone(),
                     reason: format!(
                         "exited{} instead of running; look at its logs (l)",
@@ -220,7 +220,7 @@ async fn wait_ready(docker: &Docker, host: &str, m: &Member) -> Result<(), Actio
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(ActionError::Timeout {
+            return Err(RestartError::Timeout {
                 container: m.name.clone(),
                 wanted,
                 secs: READY_TIMEOUT.as_secs(),

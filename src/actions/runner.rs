@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{ActionKind, ActionRequest, JobId, JobOutcome, Progress, Target, postgres, restart};
+use super::{JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, postgres, restart};
 use crate::collect::clients::Clients;
 use crate::config::HostSpec;
 use crate::event::{AppEvent, HostEvent, HostId};
@@ -26,7 +26,7 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the host worker passes on to the runner.
 #[derive(Debug)]
 pub enum JobCommand {
-    Start(Box<ActionRequest>),
+    Start(Box<JobRequest>),
     Cancel(JobId),
 }
 
@@ -72,9 +72,9 @@ pub trait Work: Send {
 }
 
 /// The work a request asks for, on this connection's clients.
-fn work_for(request: &ActionRequest, clients: Arc<Clients>, spec: Arc<HostSpec>) -> Box<dyn Work> {
+fn work_for(request: &JobRequest, clients: Arc<Clients>, spec: Arc<HostSpec>) -> Box<dyn Work> {
     match request.action.kind {
-        ActionKind::Cancel | ActionKind::Terminate => Box::new(Signal {
+        JobKind::Cancel | JobKind::Terminate => Box::new(Signal {
             clients,
             spec,
             target: request.action.target.clone(),
@@ -89,7 +89,7 @@ fn work_for(request: &ActionRequest, clients: Arc<Clients>, spec: Arc<HostSpec>)
 
 struct Containers {
     clients: Arc<Clients>,
-    action: super::PendingAction,
+    action: super::Job,
 }
 
 impl Work for Containers {
@@ -114,8 +114,8 @@ impl Work for Containers {
 struct Signal {
     clients: Arc<Clients>,
     spec: Arc<HostSpec>,
-    target: Target,
-    kind: ActionKind,
+    target: JobTarget,
+    kind: JobKind,
 }
 
 impl Work for Signal {
@@ -124,7 +124,7 @@ impl Work for Signal {
         step: &'a (dyn Fn(String) + Send + Sync),
     ) -> BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
-            if let Target::Backend { pid, .. } = &self.target {
+            if let JobTarget::Backend { pid, .. } = &self.target {
                 step(format!("signalling backend {pid}"));
             }
             postgres::signal(&self.clients, &self.target, self.kind, &self.spec).await
@@ -167,7 +167,7 @@ pub async fn execute(
 }
 
 struct Running {
-    request: ActionRequest,
+    request: JobRequest,
     cancel: watch::Sender<bool>,
     _task: AbortOnDrop,
 }

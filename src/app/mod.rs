@@ -4,10 +4,10 @@
 
 pub mod alerts;
 pub mod containers;
-pub mod dialog;
 pub mod disks;
 pub mod health;
 pub mod hosts;
+pub mod jobs;
 pub mod list;
 pub mod logs;
 pub mod overview;
@@ -65,7 +65,7 @@ pub struct App {
     /// The open log view, following in the background while other panes are shown.
     pub logs: Option<logs::LogView>,
     next_view: u64,
-    pub actions: dialog::Actions,
+    pub jobs: jobs::Jobs,
     /// The containers each host samples stats for, as last asked.
     stats_asked: HashMap<HostId, Vec<StatsTarget>>,
     pub log_settings: crate::config::LogsConfig,
@@ -109,7 +109,7 @@ impl App {
             panes: Panes::default(),
             logs: None,
             next_view: 0,
-            actions: dialog::Actions::default(),
+            jobs: jobs::Jobs::default(),
             stats_asked: HashMap::new(),
             log_settings: settings.logs,
             user: settings.user.clone(),
@@ -159,7 +159,7 @@ impl App {
                 Vec::new()
             }
             AppEvent::Host(_, HostEvent::Action(id, progress)) => {
-                self.actions.progress(id, progress, &self.user)
+                self.jobs.progress(id, progress, &self.user)
             }
             AppEvent::Host(id, ev) => {
                 if let Some(h) = self.hosts.get_mut(id.0) {
@@ -187,7 +187,7 @@ impl App {
     /// are audited "abandoned" and cancelled. Idempotent.
     pub fn exit(&mut self) -> Vec<Effect> {
         self.quit = true;
-        self.actions.abandon(&self.user, self.now)
+        self.jobs.abandon(&self.user, self.now)
     }
 
     /// Asks each host for stats of the running containers on (or near) the screen, and only
@@ -265,8 +265,8 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
-        if self.actions.is_open() {
-            return self.actions.dialog_key(key, self.now, &self.user);
+        if self.jobs.is_open() {
+            return self.jobs.dialog_key(key, self.now, &self.user);
         }
         if self.pane == Pane::Logs && self.logs.as_ref().is_some_and(|v| v.search.editing) {
             self.on_search_key(key);
@@ -316,9 +316,9 @@ impl App {
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Open => self.open(),
             Action::Restart | Action::Stop | Action::Start | Action::Cancel | Action::Terminate => {
-                self.ask_action(action)
+                self.ask_job(action)
             }
-            Action::CancelJob => self.status = self.actions.ask_cancel(),
+            Action::CancelJob => self.status = self.jobs.ask_cancel(),
             Action::Logs => return self.open_logs(false),
             Action::LogsEverywhere => return self.open_logs(true),
             // Log pane actions, handled above.

@@ -334,13 +334,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::containers::tests::fleet_host;
     use crate::collect::postgres::PgSample;
-    use crate::collect::postgres::{self, Endpoint, Target};
+    use crate::collect::postgres::{self, Conninfo, Endpoint};
     use crate::config::PgSpec;
     use crate::event::HostEvent;
 
     fn spec() -> PgSpec {
         PgSpec {
-            target: Target {
+            target: Conninfo {
                 name: "main".into(),
                 endpoint: Endpoint::Unix(postgres::DEFAULT_SOCKET.into()),
                 user: "root".into(),

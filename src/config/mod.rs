@@ -15,7 +15,7 @@ use toml::Spanned;
 pub use error::{ConfigError, Source};
 pub use keymap::Keymap;
 
-use crate::collect::postgres::{Endpoint as PgEndpoint, PasswordSource, Target as PgTarget};
+use crate::collect::postgres::{Conninfo, Endpoint as PgEndpoint, PasswordSource};
 use crate::link::ssh::target::{SshConfig, Target, TargetError};
 use crate::ui::theme::Theme;
 
@@ -221,7 +221,7 @@ fn duration(text: &str, min: Duration, examples: &str) -> Result<Duration, Strin
 /// A cluster as the host worker and the UI need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgSpec {
-    pub target: PgTarget,
+    pub target: Conninfo,
     pub interval: Duration,
     pub slow_query: Duration,
     pub idle_in_transaction: Duration,
@@ -541,7 +541,7 @@ fn postgres_specs(
             ));
         }
         out.push(PgSpec {
-            target: PgTarget {
+            target: Conninfo {
                 name,
                 endpoint,
                 user: pg.user.clone().unwrap_or_else(|| login.to_owned()),

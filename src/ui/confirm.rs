@@ -8,15 +8,15 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 use super::theme::Theme;
 use super::widgets;
-use crate::actions::{ActionKind, JobOutcome, Pace, PendingAction, Target};
+use crate::actions::{Job, JobKind, JobOutcome, JobTarget, Pace};
 use crate::app::App;
-use crate::app::dialog::is_service_restart;
+use crate::app::jobs::is_service_restart;
 
 /// Containers listed by name before "and N more".
 const LISTED: usize = 8;
 
 pub struct ConfirmDialog<'a> {
-    pub action: &'a PendingAction,
+    pub action: &'a Job,
     pub theme: &'a Theme,
 }
 
@@ -31,7 +31,7 @@ impl Widget for ConfirmDialog<'_> {
         };
         let mut lines = vec![field("host", a.host_name.clone())];
         match &a.target {
-            Target::Container {
+            JobTarget::Container {
                 project,
                 service,
                 container,
@@ -42,12 +42,12 @@ impl Widget for ConfirmDialog<'_> {
                 service.as_ref(),
                 std::slice::from_ref(container),
             ),
-            Target::Service {
+            JobTarget::Service {
                 project,
                 service,
                 containers,
             } => members(&mut lines, &field, project, Some(service), containers),
-            Target::Backend {
+            JobTarget::Backend {
                 cluster,
                 pid,
                 user,
@@ -98,11 +98,11 @@ impl Widget for ConfirmDialog<'_> {
         }
         lines.push(Line::from(keys));
         let verb = match a.kind {
-            ActionKind::Restart => "Restart",
-            ActionKind::Stop => "Stop",
-            ActionKind::Start => "Start",
-            ActionKind::Cancel => "Cancel the query of",
-            ActionKind::Terminate => "Terminate",
+            JobKind::Restart => "Restart",
+            JobKind::Stop => "Stop",
+            JobKind::Start => "Start",
+            JobKind::Cancel => "Cancel the query of",
+            JobKind::Terminate => "Terminate",
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);
@@ -112,13 +112,11 @@ impl Widget for ConfirmDialog<'_> {
         let popup = widgets::centered(area, width, height.min(area.height));
         Clear.render(popup, buf);
         let block = Block::bordered()
-            .border_style(
-                if matches!(a.kind, ActionKind::Stop | ActionKind::Terminate) {
-                    theme.crit()
-                } else {
-                    theme.border_focused()
-                },
-            )
+            .border_style(if matches!(a.kind, JobKind::Stop | JobKind::Terminate) {
+                theme.crit()
+            } else {
+                theme.border_focused()
+            })
             .title(Span::styled(
                 widgets::fit(&title, usize::from(width.saturating_sub(2))),
                 theme.title(),
@@ -159,7 +157,7 @@ fn members<'a>(
 
 /// Asks to cancel a running job, naming it in full.
 pub struct CancelDialog<'a> {
-    pub job: &'a crate::app::dialog::Running,
+    pub job: &'a crate::app::jobs::Running,
     pub theme: &'a Theme,
 }
 
@@ -201,9 +199,9 @@ impl Widget for CancelDialog<'_> {
 /// One line about jobs: those running (with their step and elapsed time), else the last
 /// outcome. None when there is nothing to say.
 pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
-    if let Some(run) = app.actions.running.last() {
+    if let Some(run) = app.jobs.running.last() {
         let elapsed = crate::app::hosts::age(run.confirmed_at, app.now);
-        let more = app.actions.running.len() - 1;
+        let more = app.jobs.running.len() - 1;
         let mut text = format!(
             " ⟳ {} {}: {} · {}",
             run.id,
@@ -221,7 +219,7 @@ pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
         text.push_str(" · X cancels");
         return Some(Line::from(Span::styled(text, theme.warn())));
     }
-    let last = app.actions.last.as_ref()?;
+    let last = app.jobs.last.as_ref()?;
     let took = widgets::age(last.elapsed);
     Some(match &last.outcome {
         JobOutcome::Done(what) => Line::from(Span::styled(

@@ -59,10 +59,10 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     status::bar(app, theme, status, buf);
     let cancelling = app
-        .actions
+        .jobs
         .confirm_cancel
-        .and_then(|id| app.actions.running.iter().find(|r| r.id == id));
-    if let Some(action) = &app.actions.confirm {
+        .and_then(|id| app.jobs.running.iter().find(|r| r.id == id));
+    if let Some(action) = &app.jobs.confirm {
         confirm::ConfirmDialog { action, theme }.render(body, buf);
     } else if let Some(job) = cancelling {
         confirm::CancelDialog { job, theme }.render(body, buf);

@@ -124,7 +124,7 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                     .iter()
                     .map(|(action, what)| (k(*action), *what)),
             );
-            if !app.actions.running.is_empty() {
+            if !app.jobs.running.is_empty() {
                 hints.push((k(Action::CancelJob), "cancel job"));
             }
             hints.extend([

@@ -72,7 +72,7 @@ impl std::fmt::Display for Endpoint {
 
 /// One cluster to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct Conninfo {
     /// The cluster's name in the config, for messages.
     pub name: String,
     pub endpoint: Endpoint,
@@ -229,7 +229,7 @@ pub fn collectors(
 
 /// Connects to `target` through `link`, as application_name [`APPLICATION_NAME`], without
 /// TLS (the link is the host itself or an SSH channel). Bounded by [`CONNECT_TIMEOUT`].
-pub async fn connect(link: &dyn Link, target: &Target) -> Result<PgSession, PgError> {
+pub async fn connect(link: &dyn Link, target: &Conninfo) -> Result<PgSession, PgError> {
     tokio::time::timeout(CONNECT_TIMEOUT, connect_unbounded(link, target))
         .await
         .unwrap_or_else(|_| {
@@ -241,7 +241,7 @@ pub async fn connect(link: &dyn Link, target: &Target) -> Result<PgSession, PgEr
         })
 }
 
-async fn connect_unbounded(link: &dyn Link, target: &Target) -> Result<PgSession, PgError> {
+async fn connect_unbounded(link: &dyn Link, target: &Conninfo) -> Result<PgSession, PgError> {
     let password = password::resolve(target).await?;
     let stream = match &target.endpoint {
         Endpoint::Unix(path) => link.open_unix(path).await?,
@@ -506,7 +506,7 @@ fn query_error(cluster: &str, e: &tokio_postgres::Error) -> PgError {
 /// Classifies a failed startup. SQLSTATE class 28 is authentication; 3D000 an unknown
 /// database; everything else from the server (57P03 starting up, 53300 too many clients)
 /// is transient.
-fn connect_error(target: &Target, had_password: bool, e: &tokio_postgres::Error) -> PgError {
+fn connect_error(target: &Conninfo, had_password: bool, e: &tokio_postgres::Error) -> PgError {
     let cluster = target.name.clone();
     let user = &target.user;
     let Some(db) = e.as_db_error() else {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Endpoint, PgError, Target};
+use super::{Conninfo, Endpoint, PgError};
 use crate::sanitize::plain;
 
 /// How long a `password_command` may run (it may ask an unlocked password manager).
@@ -37,7 +37,7 @@ impl PasswordSource {
 }
 
 /// The password for `target`, or None when it has no source (peer or trust auth).
-pub async fn resolve(target: &Target) -> Result<Option<String>, PgError> {
+pub async fn resolve(target: &Conninfo) -> Result<Option<String>, PgError> {
     let Some(source) = &target.password else {
         return Ok(None);
     };

@@ -1,7 +1,7 @@
 //! Jobs in the UI: the confirmation dialogs (start a job, cancel one), the jobs running, the
 //! last outcome, and the audit records they produce: "started" when confirmed, the outcome
 //! when it ends, "abandoned" when the console exits first. Pure: `y` on the dialog is the only
-//! way to an `ActionRequest` or a cancel.
+//! way to an `JobRequest` or a cancel.
 
 use std::time::Duration;
 
@@ -10,15 +10,13 @@ use jiff::Timestamp;
 
 use super::Effect;
 use crate::actions::audit::AuditRecord;
-use crate::actions::{
-    ActionKind, ActionRequest, JobId, JobOutcome, Pace, PendingAction, Progress, Target,
-};
+use crate::actions::{Job, JobId, JobKind, JobOutcome, JobRequest, JobTarget, Pace, Progress};
 use crate::event::HostCommand;
 
 #[derive(Debug, Clone)]
 pub struct Running {
     pub id: JobId,
-    pub action: PendingAction,
+    pub action: Job,
     pub confirmed_at: Timestamp,
     /// The step the host reported last.
     pub step: Option<String>,
@@ -29,15 +27,15 @@ pub struct Running {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub id: JobId,
-    pub action: PendingAction,
+    pub action: Job,
     pub outcome: JobOutcome,
     pub elapsed: Duration,
 }
 
 #[derive(Debug, Default)]
-pub struct Actions {
+pub struct Jobs {
     /// The dialog asking to confirm this action, if open.
-    pub confirm: Option<PendingAction>,
+    pub confirm: Option<Job>,
     /// The dialog asking to cancel this running job, if open.
     pub confirm_cancel: Option<JobId>,
     pub running: Vec<Running>,
@@ -45,13 +43,13 @@ pub struct Actions {
     next_id: u64,
 }
 
-impl Actions {
-    pub fn ask(&mut self, action: PendingAction) {
+impl Jobs {
+    pub fn ask(&mut self, action: Job) {
         self.confirm = Some(action);
     }
 
     /// The running job that works on something `action` touches.
-    pub fn conflict(&self, action: &PendingAction) -> Option<&Running> {
+    pub fn conflict(&self, action: &Job) -> Option<&Running> {
         self.running
             .iter()
             .find(|r| crate::actions::overlaps(&r.action, action))
@@ -116,7 +114,7 @@ impl Actions {
                 let host = action.host;
                 vec![
                     Effect::Audit(started),
-                    Effect::Send(host, HostCommand::Run(ActionRequest { id, action })),
+                    Effect::Send(host, HostCommand::Run(JobRequest { id, action })),
                 ]
             }
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
@@ -194,9 +192,9 @@ impl Actions {
     }
 }
 
-pub fn is_service_restart(a: &PendingAction) -> bool {
-    a.kind == ActionKind::Restart
-        && matches!(&a.target, Target::Service { containers, .. } if containers.len() > 1)
+pub fn is_service_restart(a: &Job) -> bool {
+    a.kind == JobKind::Restart
+        && matches!(&a.target, JobTarget::Service { containers, .. } if containers.len() > 1)
 }
 
 fn record(
@@ -226,17 +224,17 @@ fn record(
 impl super::App {
     /// R / S / U: builds the action for the selected container or service (or the log view's
     /// target) and opens the dialog. In read-only mode nothing is built; the status says why.
-    pub(super) fn ask_action(&mut self, key: crate::config::keymap::Action) {
+    pub(super) fn ask_job(&mut self, key: crate::config::keymap::Action) {
         use crate::config::keymap::Action as A;
         let kind = match key {
-            A::Restart => ActionKind::Restart,
-            A::Stop => ActionKind::Stop,
-            A::Start => ActionKind::Start,
-            A::Cancel => ActionKind::Cancel,
-            A::Terminate => ActionKind::Terminate,
+            A::Restart => JobKind::Restart,
+            A::Stop => JobKind::Stop,
+            A::Start => JobKind::Start,
+            A::Cancel => JobKind::Cancel,
+            A::Terminate => JobKind::Terminate,
             _ => return,
         };
-        let backend = matches!(kind, ActionKind::Cancel | ActionKind::Terminate);
+        let backend = matches!(kind, JobKind::Cancel | JobKind::Terminate);
         let target = if backend {
             self.backend_target()
         } else {
@@ -262,14 +260,14 @@ impl super::App {
             self.status = Some(format!("read-only: {} is disabled ({why})", kind.name()));
             return;
         }
-        let action = PendingAction {
+        let action = Job {
             host,
             host_name: h.name.clone(),
             target,
             kind,
             pace: Pace::OneByOne,
         };
-        if let Some(busy) = self.actions.conflict(&action) {
+        if let Some(busy) = self.jobs.conflict(&action) {
             self.status = Some(format!(
                 "job {} ({}) is still working on it; wait for it, or cancel it with X",
                 busy.id,
@@ -277,11 +275,11 @@ impl super::App {
             ));
             return;
         }
-        self.actions.ask(action);
+        self.jobs.ask(action);
     }
 
     /// The PostgreSQL session a cancel or terminate key aims at: the selected row's.
-    fn backend_target(&self) -> Option<(crate::event::HostId, Target)> {
+    fn backend_target(&self) -> Option<(crate::event::HostId, JobTarget)> {
         if self.pane != super::Pane::Postgres {
             return None;
         }
@@ -296,7 +294,7 @@ impl super::App {
         let query = crate::sanitize::folded(&session.query);
         Some((
             host,
-            Target::Backend {
+            JobTarget::Backend {
                 index,
                 cluster: cluster.name().to_owned(),
                 pid,
@@ -311,7 +309,7 @@ impl super::App {
     }
 
     /// What an action key aims at: the selected row, or what the log view follows.
-    fn action_target(&self) -> Option<(crate::event::HostId, Target)> {
+    fn action_target(&self) -> Option<(crate::event::HostId, JobTarget)> {
         use super::containers::RowKey;
         use super::logs::LogScope;
         let (host, service, container) = match self.pane {
@@ -343,7 +341,7 @@ impl super::App {
         let target = match (service, container) {
             (_, Some(id)) => {
                 let c = snapshot.containers.iter().find(|c| c.id == id)?;
-                Target::Container {
+                JobTarget::Container {
                     project: c.project.clone(),
                     service: c.service.clone(),
                     container: member(c),
@@ -361,7 +359,7 @@ impl super::App {
                 if members.is_empty() {
                     return None;
                 }
-                Target::Service {
+                JobTarget::Service {
                     project,
                     service,
                     containers: members.into_iter().map(member).collect(),
@@ -413,7 +411,7 @@ mod tests {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
         let effects = key(&mut app, KeyCode::Char('R'));
         assert!(sends(&effects).is_empty(), "nothing before confirming");
-        let pending = app.actions.confirm.clone().expect("dialog open");
+        let pending = app.jobs.confirm.clone().expect("dialog open");
         assert_eq!(pending.describe(), "restart shop/api/shop-api-2 on host0");
         let effects = key(&mut app, KeyCode::Char('y'));
         let [HostCommand::Run(req)] = sends(&effects)[..] else {
@@ -429,12 +427,12 @@ mod tests {
             .collect();
         assert_eq!(started.len(), 1, "a started line when confirmed");
         assert_eq!((started[0].outcome, started[0].job), ("started", req.id));
-        assert_eq!(app.actions.running.len(), 1);
+        assert_eq!(app.jobs.running.len(), 1);
 
         let step = Progress::Step("restarting shop-api-2".into());
         app.update(AppEvent::Host(HostId(0), HostEvent::Action(req.id, step)));
         assert_eq!(
-            app.actions.running[0].step.as_deref(),
+            app.jobs.running[0].step.as_deref(),
             Some("restarting shop-api-2")
         );
         let done = Progress::Done {
@@ -458,17 +456,17 @@ mod tests {
             ),
             ("ok", 1500, "alice")
         );
-        assert!(app.actions.running.is_empty());
+        assert!(app.jobs.running.is_empty());
     }
 
     #[test]
     fn n_cancels_and_nothing_is_sent() {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
         key(&mut app, KeyCode::Char('S'));
-        assert!(app.actions.confirm.is_some());
+        assert!(app.jobs.confirm.is_some());
         assert!(sends(&key(&mut app, KeyCode::Char('n'))).is_empty());
-        assert!(app.actions.confirm.is_none());
-        assert!(app.actions.running.is_empty());
+        assert!(app.jobs.confirm.is_none());
+        assert!(app.jobs.running.is_empty());
     }
 
     #[test]
@@ -477,15 +475,15 @@ mod tests {
         for k in ['R', 'S', 'U'] {
             let effects = key(&mut app, KeyCode::Char(k));
             assert!(sends(&effects).is_empty());
-            assert!(app.actions.confirm.is_none());
+            assert!(app.jobs.confirm.is_none());
             assert!(app.status.as_deref().unwrap_or("").starts_with("read-only"));
             key(&mut app, KeyCode::Char('y'));
-            assert!(app.actions.running.is_empty());
+            assert!(app.jobs.running.is_empty());
         }
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
         app.hosts[0].read_only = true;
         key(&mut app, KeyCode::Char('R'));
-        assert!(app.actions.confirm.is_none());
+        assert!(app.jobs.confirm.is_none());
         assert!(
             app.status
                 .as_deref()
@@ -499,7 +497,7 @@ mod tests {
         let row = RowKey::Service(HostId(0), Some("shop".into()), "api".into());
         let mut app = at(row, false);
         key(&mut app, KeyCode::Char('R'));
-        let pending = app.actions.confirm.clone().expect("dialog");
+        let pending = app.jobs.confirm.clone().expect("dialog");
         let names: Vec<&str> = pending
             .target
             .members()
@@ -512,7 +510,7 @@ mod tests {
         );
         assert_eq!(pending.pace, Pace::OneByOne);
         key(&mut app, KeyCode::Tab);
-        assert_eq!(app.actions.confirm.as_ref().unwrap().pace, Pace::AllAtOnce);
+        assert_eq!(app.jobs.confirm.as_ref().unwrap().pace, Pace::AllAtOnce);
         let effects = key(&mut app, KeyCode::Enter);
         let [HostCommand::Run(req)] = sends(&effects)[..] else {
             panic!("{effects:?}")
@@ -564,7 +562,7 @@ mod tests {
             sends(&key(&mut app, KeyCode::Char('X'))).is_empty(),
             "asks first"
         );
-        assert_eq!(app.actions.confirm_cancel, Some(id));
+        assert_eq!(app.jobs.confirm_cancel, Some(id));
         assert_eq!(
             sends(&key(&mut app, KeyCode::Char('y'))),
             [&HostCommand::CancelJob(id)]
@@ -594,7 +592,7 @@ mod tests {
         let i = keys.iter().position(|k| *k == one).expect("row");
         app.panes.containers.selection.select(&keys, i);
         key(&mut app, KeyCode::Char('S'));
-        assert!(app.actions.confirm.is_none());
+        assert!(app.jobs.confirm.is_none());
         let status = app.status.clone().unwrap_or_default();
         assert!(
             status.contains("job #1") && status.contains("X"),
@@ -625,10 +623,7 @@ mod tests {
         assert_eq!(tags, ["api-1", "api-2", "api-3", "api-4"]);
         // The log view's target can be restarted from there.
         key(&mut app, KeyCode::Char('R'));
-        assert_eq!(
-            app.actions.confirm.as_ref().unwrap().target.members().len(),
-            4
-        );
+        assert_eq!(app.jobs.confirm.as_ref().unwrap().target.members().len(), 4);
         key(&mut app, KeyCode::Esc);
         let view = *view;
         let effects = key(&mut app, KeyCode::Esc);
