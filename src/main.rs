@@ -81,6 +81,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let theme = match watchfloor::ui::theme::load(&settings.theme) {
+        Ok(t) => t,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     if let Err(e) = color_eyre::install() {
         eprintln!("watchfloor: {e}");
     }
@@ -89,7 +96,7 @@ fn main() -> ExitCode {
     let options = Options {
         accept_new: cli.accept_new,
     };
-    match run(cli.command, settings, options) {
+    match run(cli.command, settings, theme, options) {
         Ok(code) => code,
         Err(report) => {
             eprintln!("watchfloor: {report:?}");
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
 fn run(
     command: Option<Command>,
     settings: Settings,
+    theme: watchfloor::ui::theme::Theme,
     options: Options,
 ) -> color_eyre::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -111,7 +119,7 @@ fn run(
     match command {
         None => {
             runtime
-                .block_on(tui::run(settings, options))
+                .block_on(tui::run(settings, theme, options))
                 .wrap_err("terminal error")?;
             Ok(ExitCode::SUCCESS)
         }

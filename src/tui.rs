@@ -51,7 +51,7 @@ type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Runs the console until the user quits, the terminal goes away or a signal arrives.
-pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
+pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) -> io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<AppEvent>(1024);
     let workers: Vec<HostHandle> = settings
         .hosts
@@ -65,7 +65,6 @@ pub async fn run(settings: Settings, options: Options) -> io::Result<()> {
     drop(tx);
 
     let mut app = App::new(&settings, Timestamp::now());
-    let theme = settings.theme;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;

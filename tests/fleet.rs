@@ -34,7 +34,7 @@ fn settings(hosts: Vec<HostSpec>) -> Settings {
     Settings {
         hosts,
         keymap: Keymap::defaults(),
-        theme: watchfloor::ui::theme::Theme::builtin("mono").unwrap(),
+        theme: Default::default(),
         read_only: false,
         logs: Default::default(),
         thresholds: Default::default(),

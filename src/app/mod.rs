@@ -489,7 +489,7 @@ pub(crate) mod tests {
         Settings {
             hosts: (0..hosts).map(spec).collect(),
             keymap: Keymap::defaults(),
-            theme: crate::ui::theme::Theme::builtin("dark").unwrap(),
+            theme: Default::default(),
             read_only: false,
             logs: crate::config::LogsConfig::default(),
             thresholds: crate::config::Thresholds::default(),

@@ -17,7 +17,6 @@ pub use keymap::Keymap;
 
 use crate::collect::postgres::{Conninfo, Endpoint as PgEndpoint, PasswordSource};
 use crate::link::ssh::target::{SshConfig, Target, TargetError};
-use crate::ui::theme::Theme;
 
 /// The whole config file. Every key is documented in `config.example.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -304,7 +303,7 @@ pub type SshResolver<'a> = dyn FnMut(&str) -> Result<Target, TargetError> + 'a;
 pub struct Settings {
     pub hosts: Vec<HostSpec>,
     pub keymap: Keymap,
-    pub theme: Theme,
+    pub theme: ThemeChoice,
     pub read_only: bool,
     pub logs: LogsConfig,
     pub thresholds: Thresholds,
@@ -356,17 +355,23 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
     let docker_host = std::env::var("DOCKER_HOST").ok();
     let hosts = host_specs(&config, source, docker_host.as_deref(), &mut resolve)?;
     let keymap = Keymap::with_overrides(&config.keymap, source)?;
-    let env = ThemeEnv::from_env();
-    let dir = theme_dir();
-    let theme = match (&over.theme, &config.ui.theme) {
-        (Some(cli), _) => crate::ui::theme::resolve(Some(cli), dir.as_deref(), &env)?,
-        // Point at the config's value when the theme it names does not exist.
-        (None, Some(t)) => crate::ui::theme::resolve(Some(t.get_ref()), dir.as_deref(), &env)
-            .map_err(|e| match e.path {
-                Some(_) => e, // the error is in the theme file itself
-                None => ConfigError::at(source, t.span(), e.message, e.help.unwrap_or_default()),
-            })?,
-        (None, None) => crate::ui::theme::resolve(None, dir.as_deref(), &env)?,
+    // Which theme, not what it contains: `ui::theme::load` resolves it (config does not know
+    // about styles), pointing at this line of the config when no such theme exists.
+    let theme = ThemeChoice {
+        name: over
+            .theme
+            .clone()
+            .or_else(|| config.ui.theme.as_ref().map(|t| t.get_ref().clone())),
+        written_at: match (&over.theme, &config.ui.theme, source) {
+            (None, Some(t), Some(src)) => Some(WrittenAt {
+                path: src.path.to_path_buf(),
+                text: src.text.to_owned(),
+                span: t.span(),
+            }),
+            _ => None,
+        },
+        env: ThemeEnv::from_env(),
+        user_dir: theme_dir(),
     };
     Ok(Settings {
         hosts,
@@ -604,6 +609,35 @@ pub fn theme_dir() -> Option<PathBuf> {
 /// `$XDG_STATE_HOME/watchfloor`: the log file (and later the audit log and saved buffers).
 pub fn state_dir() -> Option<PathBuf> {
     project_dirs().map(|d| d.state_dir().unwrap_or_else(|| d.data_dir()).to_path_buf())
+}
+
+/// Which theme the command line or the config asks for; `ui::theme::load` resolves it.
+#[derive(Debug, Clone, Default)]
+pub struct ThemeChoice {
+    /// A built-in name or a path; None: chosen from the environment.
+    pub name: Option<String>,
+    /// Where the config file names it, when it does (not the command line).
+    pub written_at: Option<WrittenAt>,
+    pub env: ThemeEnv,
+    /// `$XDG_CONFIG_HOME/watchfloor/themes`, where named user themes live.
+    pub user_dir: Option<PathBuf>,
+}
+
+/// A value's place in the config file, to point at it in a later error.
+#[derive(Debug, Clone)]
+pub struct WrittenAt {
+    pub path: PathBuf,
+    pub text: String,
+    pub span: std::ops::Range<usize>,
+}
+
+impl WrittenAt {
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            path: &self.path,
+            text: &self.text,
+        }
+    }
 }
 
 /// What the environment says about colour, read once at startup.

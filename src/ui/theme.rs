@@ -10,8 +10,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::app::alerts::Severity;
-use crate::config::ThemeEnv;
 use crate::config::error::{ConfigError, Source, nearest};
+use crate::config::{ThemeChoice, ThemeEnv};
 
 const BUILTIN: &[(&str, &str)] = &[
     ("dark", include_str!("../../themes/dark.toml")),
@@ -153,6 +153,27 @@ fn builtin_help(asked: &str) -> String {
 }
 
 /// Picks the theme: an explicit name or path wins over the environment.
+/// The theme `choice` asks for; an unknown name written in the config points at its line.
+pub fn load(choice: &ThemeChoice) -> Result<Theme, ConfigError> {
+    resolve(
+        choice.name.as_deref(),
+        choice.user_dir.as_deref(),
+        &choice.env,
+    )
+    .map_err(|e| {
+        match (&e.path, &choice.written_at) {
+            // An error inside a theme file points there already.
+            (None, Some(at)) => ConfigError::at(
+                Some(at.source()),
+                at.span.clone(),
+                e.message,
+                e.help.unwrap_or_default(),
+            ),
+            _ => e,
+        }
+    })
+}
+
 pub fn resolve(
     choice: Option<&str>,
     user_dir: Option<&Path>,
