@@ -60,6 +60,7 @@ fn request(id: u64, kind: JobKind, target: JobTarget) -> Box<JobRequest> {
             target,
             kind,
             pace: Pace::OneByOne,
+            stale: None,
         },
     })
 }

@@ -327,6 +327,7 @@ async fn a_service_restarts_one_by_one_waiting_for_health_and_its_logs_go_on() {
         },
         kind: JobKind::Restart,
         pace: Pace::OneByOne,
+        stale: None,
     };
     let steps = std::sync::Mutex::new(Vec::new());
     let step = |s: String| steps.lock().unwrap().push(s);
@@ -402,6 +403,7 @@ async fn a_replica_that_fails_after_restart_stops_the_rollout() {
         },
         kind: JobKind::Restart,
         pace: Pace::OneByOne,
+        stale: None,
     };
     let err = restart::run(&c, &action, &|_| {})
         .await

@@ -28,6 +28,9 @@ pub struct AuditRecord {
     /// "refused" or "unknown" (the link dropped); "abandoned" when watchfloor exited first.
     pub outcome: &'static str,
     pub duration_ms: u64,
+    /// The target was chosen from data this old (its source had stopped answering).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_age_s: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +92,7 @@ mod tests {
             pace: None,
             outcome: "ok",
             duration_ms: 1234,
+            data_age_s: None,
             detail: Some("restarted shop-api-1".into()),
             error: None,
         };

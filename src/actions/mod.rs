@@ -166,6 +166,21 @@ pub struct Job {
     pub target: JobTarget,
     pub kind: JobKind,
     pub pace: Pace,
+    /// The target was chosen from data this old, whose source stopped answering: the dialog
+    /// warns that it may have changed, and the audit line records it.
+    #[serde(
+        rename = "data_age_s",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secs"
+    )]
+    pub stale: Option<std::time::Duration>,
+}
+
+fn secs<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_secs()),
+        None => s.serialize_none(),
+    }
 }
 
 impl Job {

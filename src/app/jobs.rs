@@ -216,6 +216,7 @@ fn record(
         pace: is_service_restart(a).then_some(a.pace),
         outcome,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        data_age_s: a.stale.map(|d| d.as_secs()),
         detail,
         error,
     }
@@ -260,12 +261,23 @@ impl super::App {
             self.status = Some(format!("read-only: {} is disabled ({why})", kind.name()));
             return;
         }
+        let observed_stale = match &target {
+            JobTarget::Backend { index, .. } => h
+                .postgres
+                .get(*index)
+                .and_then(|c| super::alerts::stale_age(&c.observed, self.now)),
+            _ => h
+                .containers
+                .as_ref()
+                .and_then(|c| super::alerts::stale_age(c, self.now)),
+        };
         let action = Job {
             host,
             host_name: h.name.clone(),
             target,
             kind,
             pace: Pace::OneByOne,
+            stale: observed_stale,
         };
         if let Some(busy) = self.jobs.conflict(&action) {
             self.status = Some(format!(
@@ -457,6 +469,37 @@ mod tests {
             ("ok", 1500, "alice")
         );
         assert!(app.jobs.running.is_empty());
+    }
+
+    #[test]
+    fn a_job_chosen_from_stale_data_says_so_and_records_its_age() {
+        let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
+        key(&mut app, KeyCode::Char('R'));
+        assert_eq!(app.jobs.confirm.as_ref().unwrap().stale, None, "live data");
+        key(&mut app, KeyCode::Char('n'));
+        let err = crate::collect::CollectError::Docker {
+            message: "Docker connection to host0 was reset".into(),
+        };
+        let now = app.now;
+        app.hosts[0]
+            .containers
+            .as_mut()
+            .unwrap()
+            .record(Err(err), now);
+        key(&mut app, KeyCode::Char('R'));
+        let job = app.jobs.confirm.clone().expect("dialog");
+        assert!(job.stale.is_some());
+        let screen = crate::ui::testing::text(&crate::ui::testing::render(&app, 120, 40));
+        assert!(screen.contains("the target may have changed"), "{screen}");
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let Effect::Audit(started) = &effects[0] else {
+            panic!("{effects:?}")
+        };
+        let line = serde_json::to_value(started).unwrap();
+        assert!(
+            line["target"].is_object() && line["data_age_s"].is_u64(),
+            "{line}"
+        );
     }
 
     #[test]

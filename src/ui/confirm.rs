@@ -67,6 +67,16 @@ impl Widget for ConfirmDialog<'_> {
                 }
             }
         }
+        if let Some(age) = a.stale {
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "! data {} old, not refreshing: the target may have changed",
+                    widgets::age(age)
+                ),
+                theme.warn(),
+            )));
+        }
         if is_service_restart(a) {
             lines.push(Line::default());
             let choice = |pace: Pace, text: &'static str| {

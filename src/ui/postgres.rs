@@ -70,7 +70,19 @@ impl Widget for PostgresPane<'_> {
         let rows = postgres::rows(&hosts, &app.filter_text(Pane::Postgres));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.panes.postgres.selection.index(&keys));
-        let lines = rows.iter().map(|(_, r)| self.row(r, &w)).collect();
+        // Every row of a cluster whose data stopped arriving is dimmed: sessions that may have
+        // ended must not look live.
+        let mut stale = false;
+        let lines = rows
+            .iter()
+            .map(|(_, r)| {
+                if let Row::Cluster(_, c) = r {
+                    stale = crate::app::alerts::stale_age(&c.observed, app.now).is_some();
+                }
+                let line = self.row(r, &w);
+                if stale { dimmed(line, theme) } else { line }
+            })
+            .collect();
         widgets::render_list(lines, selected, list, buf, theme);
         if let Some((_, _, session)) = app
             .panes
@@ -167,10 +179,11 @@ impl PostgresPane<'_> {
                 theme.muted(),
             ));
         }
+        // Right after the name, where a narrow screen never cuts it.
         let freshness = c.observed.freshness(self.app.now);
         if matches!(freshness, crate::app::hosts::Freshness::Stale(_)) {
-            spans.push(Span::raw(" "));
-            spans.push(widgets::freshness(&freshness, theme));
+            spans.insert(1, widgets::freshness(&freshness, theme));
+            spans.insert(2, Span::raw("  "));
         }
         Line::from(spans)
     }
@@ -208,6 +221,19 @@ impl PostgresPane<'_> {
         };
         session_line(s, &format!("{indent}{mark}"), what, time, style, w, theme)
     }
+}
+
+/// A line of stale data: problems keep their colour but dimmed, and nothing stays in the ok
+/// colour (it may not be ok any more).
+fn dimmed<'a>(mut line: Line<'a>, theme: &Theme) -> Line<'a> {
+    for span in &mut line.spans {
+        span.style = if span.style.fg.is_some() && span.style.fg == theme.ok().fg {
+            theme.stale()
+        } else {
+            span.style.add_modifier(Modifier::DIM)
+        };
+    }
+    line
 }
 
 /// A session on one line: PID (with a tree prefix), USER, DATABASE, APP, CLIENT, STATE, WAIT,
@@ -426,5 +452,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_cluster_that_stopped_answering_is_dimmed_and_marked_stale() {
+        let mut app = app();
+        let now = app.hosts[0].postgres[0].observed.observed_at().unwrap();
+        app.now = now;
+        let live = render(&app, 120, 40);
+        let row_of = |term: &ratatui::Terminal<ratatui::backend::TestBackend>| {
+            let text = crate::ui::testing::text(term);
+            text.lines()
+                .position(|l| l.contains("pg_sleep"))
+                .expect("a session row")
+        };
+        let y = u16::try_from(row_of(&live)).unwrap();
+        let dim = |term: &ratatui::Terminal<ratatui::backend::TestBackend>, y: u16| {
+            let buf = term.backend().buffer();
+            (0..120).all(|x| {
+                let c = &buf[(x, y)];
+                c.symbol() == " "
+                    || c.modifier.contains(ratatui::style::Modifier::DIM)
+                    || c.fg
+                        == crate::ui::theme::Theme::builtin("dark")
+                            .unwrap()
+                            .stale()
+                            .fg
+                            .unwrap()
+            })
+        };
+        assert!(!dim(&live, y), "live data is not dimmed");
+        let err = crate::collect::CollectError::Docker {
+            message: "connection refused".into(),
+        };
+        let later = now + jiff::SignedDuration::from_secs(8);
+        app.hosts[0].postgres[0].observed.record(Err(err), later);
+        app.now = later;
+        let stale = render(&app, 120, 40);
+        let text = crate::ui::testing::text(&stale);
+        assert!(text.contains("stale 8s"), "{text}");
+        let y = u16::try_from(row_of(&stale)).unwrap();
+        assert!(dim(&stale, y), "{text}");
     }
 }
