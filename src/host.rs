@@ -50,6 +50,10 @@ pub fn spawn(
     events: mpsc::Sender<AppEvent>,
 ) -> HostHandle {
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+    let options = Options {
+        keepalive: spec.keepalive,
+        ..options
+    };
     let task = tokio::spawn(run(id, spec, options, events, rx));
     HostHandle {
         id,
@@ -398,6 +402,10 @@ pub async fn collect_once(
     deadline: Duration,
 ) -> Vec<HostEvent> {
     let started = tokio::time::Instant::now();
+    let options = &Options {
+        keepalive: spec.keepalive,
+        ..options.clone()
+    };
     let connect = async {
         let link: Arc<dyn Link> = match &spec.transport {
             Transport::Local => Arc::new(Local::new(spec.name.clone())),

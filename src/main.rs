@@ -95,6 +95,7 @@ fn main() -> ExitCode {
     let _log = init_logging();
     let options = Options {
         accept_new: cli.accept_new,
+        ..Options::default()
     };
     match run(cli.command, settings, theme, options) {
         Ok(code) => code,

@@ -15,7 +15,7 @@ use watchfloor::config::{HostSpec, Keymap, Settings, Transport};
 use watchfloor::event::{AppEvent, HostId};
 use watchfloor::host;
 use watchfloor::link::LinkState;
-use watchfloor::link::ssh::session::Options;
+use watchfloor::link::ssh::session::{Keepalive, Options};
 use watchfloor::link::ssh::target::SshConfig;
 
 fn spec(client: &Client, name: &str, server: &Sshd) -> HostSpec {
@@ -155,7 +155,14 @@ async fn a_hung_host_is_detected_by_keepalives() {
     let client = Client::new();
     let a = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&a);
-    let settings = settings(vec![spec(&client, "a", &a)]);
+    // The host's own keepalive setting is what the worker uses: 1 s × 2 ends a silent
+    // session after about 3 s (the default, 3 s × 2, after about 9 s).
+    let mut s = spec(&client, "a", &a);
+    s.keepalive = Keepalive {
+        interval: Duration::from_secs(1),
+        count: 2,
+    };
+    let settings = settings(vec![s]);
     let mut app = App::new(&settings, Timestamp::now());
     let (tx, mut rx) = mpsc::channel(1024);
     let _worker = host::spawn(HostId(0), settings.hosts[0].clone(), Options::default(), tx);
@@ -173,11 +180,18 @@ async fn a_hung_host_is_detected_by_keepalives() {
     until(
         &mut app,
         &mut rx,
-        Duration::from_secs(20),
-        "hung host shown down",
+        Duration::from_secs(10),
+        "hung host shown down by its keepalives",
         |app| is_down(app, 0),
     )
     .await;
     eprintln!("hung host down {:?} after it froze", frozen.elapsed());
+    let LinkState::Down { error, .. } = &app.hosts[0].link else {
+        unreachable!()
+    };
+    assert!(
+        error.contains("keepalive"),
+        "the keepalives noticed: {error}"
+    );
     a.signal_all("CONT");
 }

@@ -26,7 +26,16 @@ fn target(client: &Client, spec: &str, agent: Option<&Agent>) -> Target {
 }
 
 async fn connect(t: &Target, accept_new: bool) -> Result<Ssh, LinkError> {
-    let c = session::connect("test", t, &Options { accept_new }, &mut |_, _| {}).await?;
+    let c = session::connect(
+        "test",
+        t,
+        &Options {
+            accept_new,
+            ..Options::default()
+        },
+        &mut |_, _| {},
+    )
+    .await?;
     Ok(Ssh::new("test".into(), c))
 }
 

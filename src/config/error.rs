@@ -31,6 +31,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "tunnels_interval",
     "stats_interval",
     "health_interval",
+    "keepalive_interval",
+    "keepalive_count",
     "alerts",
     "disk_warn_pct",
     "disk_crit_pct",

@@ -16,6 +16,7 @@ pub use error::{ConfigError, Source};
 pub use keymap::Keymap;
 
 use crate::collect::postgres::{Conninfo, Endpoint as PgEndpoint, PasswordSource};
+use crate::link::ssh::session::Keepalive;
 use crate::link::ssh::target::{SshConfig, Target, TargetError};
 
 /// The whole config file. Every key is documented in `config.example.toml`.
@@ -100,6 +101,10 @@ pub struct HostDefaults {
     pub stats_interval: Interval,
     pub postgres_interval: Interval,
     pub health_interval: Interval,
+    /// SSH keepalives: one after this much silence ...
+    pub keepalive_interval: Interval,
+    /// ... and the session ends when this many in a row go unanswered.
+    pub keepalive_count: usize,
 }
 
 impl Default for HostDefaults {
@@ -111,6 +116,8 @@ impl Default for HostDefaults {
             stats_interval: Interval(Duration::from_secs(2)),
             postgres_interval: Interval(Duration::from_secs(2)),
             health_interval: Interval(Duration::from_secs(5)),
+            keepalive_interval: Interval(Keepalive::default().interval),
+            keepalive_count: Keepalive::default().count,
         }
     }
 }
@@ -140,6 +147,10 @@ pub struct HostConfig {
     pub stats_interval: Option<Interval>,
     #[serde(default)]
     pub health_interval: Option<Interval>,
+    #[serde(default)]
+    pub keepalive_interval: Option<Interval>,
+    #[serde(default)]
+    pub keepalive_count: Option<usize>,
     /// Run `wg` through `sudo -n` (needs a passwordless sudo rule for wg).
     #[serde(default)]
     pub wg_sudo: bool,
@@ -260,6 +271,8 @@ pub struct HostSpec {
     pub stats_interval: Duration,
     /// How often CPU, load and memory are read.
     pub health_interval: Duration,
+    /// How a dead SSH link is noticed.
+    pub keepalive: Keepalive,
     pub wg_sudo: bool,
     /// Only WireGuard is watched: the admin's own machine, added when no host is local.
     pub tunnels_only: bool,
@@ -288,6 +301,7 @@ impl HostSpec {
             tunnels_interval: d.tunnels_interval.0,
             stats_interval: d.stats_interval.0,
             health_interval: d.health_interval.0,
+            keepalive: Keepalive::default(),
             wg_sudo: false,
             tunnels_only: false,
             postgres: Vec::new(),
@@ -459,6 +473,10 @@ pub fn host_specs(
             tunnels_interval: h.tunnels_interval.unwrap_or(d.tunnels_interval).0,
             stats_interval: h.stats_interval.unwrap_or(d.stats_interval).0,
             health_interval: h.health_interval.unwrap_or(d.health_interval).0,
+            keepalive: Keepalive {
+                interval: h.keepalive_interval.unwrap_or(d.keepalive_interval).0,
+                count: h.keepalive_count.unwrap_or(d.keepalive_count),
+            },
             wg_sudo: h.wg_sudo,
             tunnels_only: false,
             postgres,

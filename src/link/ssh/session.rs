@@ -20,9 +20,30 @@ use crate::link::LinkError;
 /// Without ConnectTimeout in ~/.ssh/config: TCP connect, then key exchange plus auth.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-/// A keepalive after 3 s of silence; three unanswered end the session (~9 s to notice).
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(3);
-const KEEPALIVE_MAX: usize = 2;
+/// How a dead link is noticed: a keepalive after `interval` of silence; when `count` of them
+/// in a row go unanswered, the session ends. A host that stops answering is down after
+/// interval × (count + 1): 9 s by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub count: usize,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            interval: Duration::from_secs(3),
+            count: 2,
+        }
+    }
+}
+
+impl Keepalive {
+    /// How long after the host stops answering the session ends.
+    pub fn detection(&self) -> Duration {
+        self.interval * u32::try_from(self.count + 1).unwrap_or(u32::MAX)
+    }
+}
 /// OpenSSH's system-wide known_hosts, consulted after the user's files.
 const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 
@@ -39,6 +60,7 @@ pub enum Step {
 pub struct Options {
     /// Like StrictHostKeyChecking=accept-new: record unknown host keys (never changed ones).
     pub accept_new: bool,
+    pub keepalive: Keepalive,
 }
 
 /// A live session and what keeps it alive.
@@ -69,7 +91,7 @@ pub async fn connect(
         let timeout = hop.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let outcome = Arc::new(Mutex::new(None));
         let client = Client::new(name, hop, options, outcome.clone(), closed_tx.clone());
-        let config = Arc::new(client_config(hop));
+        let config = Arc::new(client_config(hop, options.keepalive));
         let handshake = match &previous {
             None => {
                 progress(&hop.alias, Step::Resolve);
@@ -244,7 +266,7 @@ async fn tcp(
     })
 }
 
-fn client_config(hop: &Target) -> client::Config {
+fn client_config(hop: &Target, keepalive: Keepalive) -> client::Config {
     let mut preferred = russh::Preferred::default();
     // Like OpenSSH: ask first for the key types known_hosts already has for this host, so a
     // host with only an RSA line is not reported as changed because it offered Ed25519.
@@ -278,8 +300,8 @@ fn client_config(hop: &Target) -> client::Config {
     }
     client::Config {
         preferred,
-        keepalive_interval: Some(KEEPALIVE_INTERVAL),
-        keepalive_max: KEEPALIVE_MAX,
+        keepalive_interval: Some(keepalive.interval),
+        keepalive_max: keepalive.count,
         inactivity_timeout: None,
         nodelay: true,
         ..Default::default()
