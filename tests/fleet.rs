@@ -71,6 +71,15 @@ async fn until(
     }
 }
 
+/// Feeds worker events into `app` for `time`.
+async fn pump(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>, time: Duration) {
+    let deadline = tokio::time::Instant::now() + time;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        app.update(AppEvent::Clock(Timestamp::now()));
+        app.update(ev);
+    }
+}
+
 fn is_down(app: &App, i: usize) -> bool {
     matches!(app.hosts[i].link, LinkState::Down { .. })
 }
@@ -138,12 +147,15 @@ async fn a_killed_host_goes_down_alone_and_comes_back_by_itself() {
     .await;
     assert_eq!(app.hosts[1].link, LinkState::Up);
 
-    // sshd back: a reconnects with no key pressed.
+    // A longer outage grows the backoff (1, 2, 4, 8 s...). It is capped at 8 s (±20 %), so
+    // once sshd is back, a reconnects with no key pressed within one capped pause.
+    let down_for = Duration::from_secs(16);
+    pump(&mut app, &mut rx, down_for.saturating_sub(killed.elapsed())).await;
     a.restart();
     until(
         &mut app,
         &mut rx,
-        Duration::from_secs(60),
+        Duration::from_secs(12),
         "host a up again",
         |app| app.hosts[0].link == LinkState::Up && app.hosts[0].disks.error().is_none(),
     )
