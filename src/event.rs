@@ -11,6 +11,21 @@ use crate::collect::stats::{StatsSample, StatsTarget};
 use crate::collect::{CollectError, Sample};
 use crate::link::LinkState;
 
+/// A host worker's way to the UI: its id and the one event channel.
+#[derive(Debug, Clone)]
+pub struct HostSender {
+    pub id: HostId,
+    pub events: tokio::sync::mpsc::Sender<AppEvent>,
+}
+
+impl HostSender {
+    /// Waits for room in the channel. False when the UI has gone away and the worker should
+    /// stop.
+    pub async fn send(&self, ev: HostEvent) -> bool {
+        self.events.send(AppEvent::Host(self.id, ev)).await.is_ok()
+    }
+}
+
 /// Index of a host in the config order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostId(pub usize);

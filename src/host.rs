@@ -5,10 +5,9 @@
 //! with capped, jittered backoff, forever. Reconnecting lives here and only here. A slow or
 //! dead host only ever delays its own worker.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,16 +16,14 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::actions::runner::{self as jobs, JobCommand, Reporter};
 use crate::actions::{JobOutcome, Progress};
 use crate::collect::clients::Clients;
-use crate::collect::logs::line::LogLine;
-use crate::collect::stats::{Sampler, StatsTarget};
-use crate::collect::{Context, logs, runner};
+use crate::collect::demand::{self, Demand};
+use crate::collect::{Context, runner};
 use crate::config::{HostSpec, Transport};
-use crate::event::{AppEvent, HostCommand, HostEvent, HostId, LogBatch};
+use crate::event::{AppEvent, HostCommand, HostEvent, HostId, HostSender};
 use crate::link::local::Local;
 use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options};
 use crate::link::{AbortOnDrop, Link, LinkError, LinkState};
-use crate::lock;
 
 /// Commands queued per host; the UI never waits on a full queue (it says "host busy").
 const COMMAND_QUEUE: usize = 8;
@@ -69,23 +66,13 @@ struct Triggers {
     reconnect: Notify,
 }
 
-/// What the UI asked for that outlives a connection: log follows (resumed after a reconnect
-/// from their last line), the containers to sample, and queued actions.
+/// What outlives a connection: what the UI asked for on demand (log follows, resumed after a
+/// reconnect from their last line; the containers to sample), the job queue, and whether the
+/// link is up now.
 struct Wanted {
-    follows: Mutex<HashMap<(u64, u16), FollowState>>,
-    follows_changed: Notify,
-    stats: Mutex<Vec<StatsTarget>>,
-    stats_changed: Notify,
+    demand: Arc<Demand>,
     jobs: tokio::sync::Mutex<mpsc::UnboundedReceiver<JobCommand>>,
     link_up: AtomicBool,
-}
-
-#[derive(Debug, Clone)]
-struct FollowState {
-    container: String,
-    tail: usize,
-    /// The newest line delivered: a new connection continues after it.
-    since: Option<Timestamp>,
 }
 
 async fn run(
@@ -95,17 +82,14 @@ async fn run(
     events: mpsc::Sender<AppEvent>,
     mut commands: mpsc::Receiver<HostCommand>,
 ) {
-    let out = Sender { id, events };
+    let out = HostSender { id, events };
     let triggers = Triggers {
         collectors: watch::channel(()).0,
         reconnect: Notify::new(),
     };
     let (queue, jobs) = mpsc::unbounded_channel();
     let wanted = Arc::new(Wanted {
-        follows: Mutex::default(),
-        follows_changed: Notify::new(),
-        stats: Mutex::default(),
-        stats_changed: Notify::new(),
+        demand: Arc::new(Demand::default()),
         jobs: tokio::sync::Mutex::new(jobs),
         link_up: AtomicBool::new(false),
     });
@@ -120,27 +104,9 @@ async fn run(
                     view,
                     follows,
                     tail,
-                } => {
-                    let mut map = lock(&wanted.follows);
-                    for f in follows {
-                        let state = FollowState {
-                            container: f.container,
-                            tail,
-                            since: None,
-                        };
-                        map.insert((view, f.stream), state);
-                    }
-                    drop(map);
-                    wanted.follows_changed.notify_one();
-                }
-                HostCommand::StopLogs { view } => {
-                    lock(&wanted.follows).retain(|(v, _), _| *v != view);
-                    wanted.follows_changed.notify_one();
-                }
-                HostCommand::Stats { containers } => {
-                    *lock(&wanted.stats) = containers;
-                    wanted.stats_changed.notify_one();
-                }
+                } => wanted.demand.follow(view, follows, tail),
+                HostCommand::StopLogs { view } => wanted.demand.stop_view(view),
+                HostCommand::Stats { containers } => wanted.demand.set_stats(containers),
                 HostCommand::Run(request) => {
                     // A job is never queued for "whenever the host comes back".
                     if wanted.link_up.load(Ordering::SeqCst) {
@@ -192,6 +158,7 @@ async fn run(
                                 reason = ssh.closed() => LinkError::Down { host: spec.name.clone(), reason },
                             };
                             wanted.link_up.store(false, Ordering::SeqCst);
+                            refuse_queued(&wanted, &out).await;
                             down
                         }
                         Err(e) => e,
@@ -224,19 +191,6 @@ async fn run(
     }
 }
 
-#[derive(Clone)]
-struct Sender {
-    id: HostId,
-    events: mpsc::Sender<AppEvent>,
-}
-
-impl Sender {
-    /// False when the UI has gone away and the worker should stop.
-    async fn send(&self, ev: HostEvent) -> bool {
-        self.events.send(AppEvent::Host(self.id, ev)).await.is_ok()
-    }
-}
-
 /// Runs every collector of the host over `link`, the log follows and stats the UI asked for,
 /// and its jobs; returns only when the UI has gone away.
 async fn collect(
@@ -244,7 +198,7 @@ async fn collect(
     link: Arc<dyn Link>,
     triggers: &Triggers,
     wanted: &Arc<Wanted>,
-    out: &Sender,
+    out: &HostSender,
 ) {
     let clients = Arc::new(Clients::new(
         link.clone(),
@@ -274,115 +228,27 @@ async fn collect(
     };
     tokio::select! {
         () = collectors => {}
-        () = follow_logs(&clients, wanted, out) => {}
-        () = sample_stats(spec, &*link, &clients, wanted, out) => {}
+        () = demand::follow_logs(&clients, &wanted.demand, out) => {}
+        () = demand::sample_stats(spec.stats_interval, &clients, &wanted.demand, out) => {}
         () = jobs => {}
     }
 }
 
-/// Keeps one task per wanted log follow; tasks of closed views are dropped (aborted).
-async fn follow_logs(docker: &Clients, wanted: &Arc<Wanted>, out: &Sender) {
-    let mut running: HashMap<(u64, u16), AbortOnDrop> = HashMap::new();
-    loop {
-        let follows = lock(&wanted.follows).clone();
-        running.retain(|k, _| follows.contains_key(k));
-        for (key, f) in follows {
-            if running.contains_key(&key) {
-                continue;
-            }
-            let mut sink = LogSink {
-                out: out.clone(),
-                key,
-                wanted: wanted.clone(),
+/// Jobs still queued when the link went down are refused, never run on a later connection
+/// against a changed host.
+async fn refuse_queued(wanted: &Wanted, out: &HostSender) {
+    let mut queue = wanted.jobs.lock().await;
+    while let Ok(cmd) = queue.try_recv() {
+        if let JobCommand::Start(req) = cmd {
+            let done = Progress::Done {
+                outcome: JobOutcome::Refused(format!(
+                    "the link to {} went down before the job started; nothing was done",
+                    req.action.host_name
+                )),
+                elapsed: Duration::ZERO,
             };
-            let client = match docker.docker().await {
-                Ok(d) => d,
-                Err(e) => {
-                    sink.deliver(Vec::new(), 0, Some(e.to_string())).await;
-                    continue;
-                }
-            };
-            let (link, socket) = (
-                docker.link().clone(),
-                docker.docker_socket().unwrap_or_default().to_owned(),
-            );
-            let task = tokio::spawn(async move {
-                let src = logs::Source {
-                    link: &*link,
-                    socket: &socket,
-                    docker: &client,
-                };
-                logs::follow(&src, &f.container, f.tail, f.since, &mut sink).await;
-            });
-            running.insert(key, AbortOnDrop(task.abort_handle()));
+            out.send(HostEvent::Action(req.id, done)).await;
         }
-        wanted.follows_changed.notified().await;
-    }
-}
-
-/// Delivers a follow's lines to the UI and remembers the newest for a reconnect.
-struct LogSink {
-    out: Sender,
-    key: (u64, u16),
-    wanted: Arc<Wanted>,
-}
-
-impl LogSink {
-    async fn deliver(
-        &mut self,
-        lines: Vec<LogLine>,
-        duplicates: u64,
-        paused: Option<String>,
-    ) -> bool {
-        if let Some(last) = lines.last()
-            && let Some(f) = lock(&self.wanted.follows).get_mut(&self.key)
-        {
-            f.since = Some(last.at);
-        }
-        let batch = LogBatch {
-            view: self.key.0,
-            stream: self.key.1,
-            lines,
-            duplicates,
-            paused,
-        };
-        self.out.send(HostEvent::Logs(batch)).await
-    }
-}
-
-impl logs::Sink for LogSink {
-    fn send(
-        &mut self,
-        lines: Vec<LogLine>,
-        duplicates: u64,
-        paused: Option<String>,
-    ) -> impl Future<Output = bool> + Send {
-        self.deliver(lines, duplicates, paused)
-    }
-}
-
-/// Samples the containers the UI shows, every `stats_interval` while there are any.
-async fn sample_stats(
-    spec: &HostSpec,
-    link: &dyn Link,
-    docker: &Clients,
-    wanted: &Wanted,
-    out: &Sender,
-) {
-    let mut sampler = Sampler::default();
-    loop {
-        let targets = lock(&wanted.stats).clone();
-        if targets.is_empty() {
-            wanted.stats_changed.notified().await;
-            continue;
-        }
-        let client = docker.docker().await.ok();
-        let result = sampler.sample(link, client.as_ref(), &targets).await;
-        if !out.send(HostEvent::Stats(result)).await {
-            return;
-        }
-        // At most one sample per interval, however fast the list scrolls.
-        tokio::time::sleep(spec.stats_interval).await;
     }
 }
 

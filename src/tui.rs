@@ -87,6 +87,9 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
     let mut due = Some(Instant::now());
     let mut last_frame = Instant::now();
     let mut shown = OnScreen::default();
+    // A job whose start could not be handed to its host ends refused: fed back next round.
+    let mut undelivered: Vec<(JobId, String)> = Vec::new();
+    let mut failed = None;
 
     loop {
         tokio::select! {
@@ -100,7 +103,11 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             n = rx.recv_many(&mut incoming, BATCH), if hosts_open => hosts_open = n > 0,
             _ = clock.tick() => pending.push(AppEvent::Clock(Timestamp::now())),
             () = sleep_until(due.unwrap_or(last_frame)), if due.is_some() => {
-                draw(&mut terminal, &app, &theme, &mut shown)?;
+                // A write error means the terminal is gone: leave through the exit path.
+                if let Err(e) = draw(&mut terminal, &app, &theme, &mut shown) {
+                    failed = Some(e);
+                    break;
+                }
                 due = None;
                 last_frame = Instant::now();
             }
@@ -115,17 +122,22 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             };
             let at = last_frame + gap;
             due = Some(due.map_or(at, |d| d.min(at)));
-            for effect in app.update(ev) {
-                if let Some(msg) = dispatch(effect, &workers, &local) {
-                    app.status = Some(msg);
-                }
+            apply(&mut app, ev, &workers, &local, &mut undelivered);
+        }
+        for (id, why) in undelivered.drain(..) {
+            for effect in app.job_undelivered(id, why) {
+                dispatch(effect, &workers, &local);
             }
         }
         if app.should_quit() {
             break;
         }
     }
-    // Every way out passes here: a signal, the terminal gone, q.
+    // Every way out passes here: q, a signal, the terminal gone, a failed write. What hosts
+    // already reported is taken in first, so a job that has ended is not called abandoned.
+    while let Ok(ev) = rx.try_recv() {
+        apply(&mut app, ev, &workers, &local, &mut undelivered);
+    }
     let mut abandoned = Vec::new();
     for effect in app.exit() {
         if let Effect::Send(_, HostCommand::CancelJob(id)) = &effect {
@@ -134,22 +146,61 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         dispatch(effect, &workers, &local);
     }
     drop(_restore);
-    wait_for_cancels(&mut rx, abandoned).await;
+    let signals = [&mut sigterm, &mut sigint, &mut sighup];
+    wait_for_cancels(&mut app, &mut rx, abandoned, &workers, &local, signals).await;
     drop(workers);
-    Ok(())
+    failed.map_or(Ok(()), Err)
+}
+
+/// One event into the App, and its effects out.
+fn apply(
+    app: &mut App,
+    ev: AppEvent,
+    workers: &[HostHandle],
+    local: &LocalFiles,
+    undelivered: &mut Vec<(JobId, String)>,
+) {
+    for effect in app.update(ev) {
+        let run = match &effect {
+            Effect::Send(_, HostCommand::Run(req)) => Some(req.id),
+            _ => None,
+        };
+        if let Some(msg) = dispatch(effect, workers, local) {
+            match run {
+                Some(id) => undelivered.push((id, msg)),
+                None => app.status = Some(msg),
+            }
+        }
+    }
 }
 
 /// Gives cancelled jobs up to [`CLEANUP_GRACE`] to end (and clean up) behind the restored
-/// screen; the abandoned audit lines are already written.
-async fn wait_for_cancels(rx: &mut mpsc::Receiver<AppEvent>, mut jobs: Vec<JobId>) {
+/// screen: the abandoned audit lines are written already, and each end that arrives meanwhile
+/// gets its own line. A second SIGTERM, SIGINT or SIGHUP stops waiting.
+async fn wait_for_cancels(
+    app: &mut App,
+    rx: &mut mpsc::Receiver<AppEvent>,
+    mut jobs: Vec<JobId>,
+    workers: &[HostHandle],
+    local: &LocalFiles,
+    [sigterm, sigint, sighup]: [&mut tokio::signal::unix::Signal; 3],
+) {
     let deadline = Instant::now() + CLEANUP_GRACE;
     while !jobs.is_empty() {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(AppEvent::Host(_, HostEvent::Action(id, Progress::Done { .. })))) => {
-                jobs.retain(|j| *j != id);
+        let ev = tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx.recv()) => match r {
+                Ok(Some(ev)) => ev,
+                Ok(None) | Err(_) => return,
+            },
+            _ = sigterm.recv() => return,
+            _ = sigint.recv() => return,
+            _ = sighup.recv() => return,
+        };
+        if let AppEvent::Host(_, HostEvent::Action(id, Progress::Done { .. })) = &ev {
+            jobs.retain(|j| j != id);
+            for effect in app.update(ev) {
+                dispatch(effect, workers, local);
             }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return,
         }
     }
 }

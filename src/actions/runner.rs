@@ -30,7 +30,9 @@ pub enum JobCommand {
     Cancel(JobId),
 }
 
-/// Sends a job's progress to the UI. Steps may be skipped when the UI is behind; the end never.
+/// Sends a job's progress to the UI. Steps may be skipped when the UI is behind; the end never
+/// is: it waits for room, in a task of its own, so that neither a full channel nor the job's
+/// task being dropped (the link went down) can lose it.
 #[derive(Clone)]
 pub struct Reporter {
     host: HostId,
@@ -47,12 +49,22 @@ impl Reporter {
         let _ = self.events.try_send(ev);
     }
 
-    async fn done(&self, id: JobId, outcome: JobOutcome, elapsed: Duration) {
+    /// Reports the end; callable from `Drop`.
+    fn done(&self, id: JobId, outcome: JobOutcome, elapsed: Duration) {
         let done = Progress::Done { outcome, elapsed };
-        let _ = self
-            .events
-            .send(AppEvent::Host(self.host, HostEvent::Action(id, done)))
-            .await;
+        let ev = AppEvent::Host(self.host, HostEvent::Action(id, done));
+        let events = self.events.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = events.send(ev).await;
+                });
+            }
+            // The runtime is shutting down: nobody is left to read it anyway.
+            Err(_) => {
+                let _ = events.try_send(ev);
+            }
+        }
     }
 }
 
@@ -156,7 +168,8 @@ pub async fn execute(
             Ok(done) => JobOutcome::Done(done),
             Err(why) => JobOutcome::Failed(why),
         },
-        _ = cancel.wait_for(|c| *c) => JobOutcome::Cancelled { during: lock(&last).clone() },
+        // Only a cancel that was asked for: a dropped sender (the runner went away) is not one.
+        Ok(_) = cancel.wait_for(|c| *c) => JobOutcome::Cancelled { during: lock(&last).clone() },
         () = tokio::time::sleep(timeout) => JobOutcome::TimedOut {
             after: timeout,
             during: lock(&last).clone(),
@@ -166,31 +179,26 @@ pub async fn execute(
     outcome
 }
 
+/// A running job. Fields drop in order: the task is stopped before its cancel sender goes.
 struct Running {
+    _task: AbortOnDrop,
     request: JobRequest,
     cancel: watch::Sender<bool>,
-    _task: AbortOnDrop,
 }
 
-/// Reports "lost" for a job whose task is dropped before it reported its end (the link went
-/// down, and the connection's runner with it).
-struct LostGuard {
+/// Reports a job's end exactly once: its outcome, or "lost" when its task is dropped first
+/// (the link went down, and the connection's runner with it).
+struct EndGuard {
     id: JobId,
     report: Reporter,
     started: Instant,
-    ended: bool,
+    outcome: Option<JobOutcome>,
 }
 
-impl Drop for LostGuard {
+impl Drop for EndGuard {
     fn drop(&mut self) {
-        if !self.ended {
-            let done = Progress::Done {
-                outcome: JobOutcome::Lost,
-                elapsed: self.started.elapsed(),
-            };
-            let ev = AppEvent::Host(self.report.host, HostEvent::Action(self.id, done));
-            let _ = self.report.events.try_send(ev);
-        }
+        let outcome = self.outcome.take().unwrap_or(JobOutcome::Lost);
+        self.report.done(self.id, outcome, self.started.elapsed());
     }
 }
 
@@ -206,6 +214,8 @@ pub async fn serve(
     let (ended_tx, mut ended) = mpsc::unbounded_channel::<JobId>();
     loop {
         let cmd = tokio::select! {
+            // A job that ended frees its target before the next command is looked at.
+            biased;
             Some(id) = ended.recv() => {
                 running.remove(&id);
                 continue;
@@ -231,9 +241,7 @@ pub async fn serve(
                         busy.request.id,
                         busy.request.action.describe()
                     );
-                    report
-                        .done(request.id, JobOutcome::Refused(why), Duration::ZERO)
-                        .await;
+                    report.done(request.id, JobOutcome::Refused(why), Duration::ZERO);
                     continue;
                 }
                 let (cancel, cancelled) = watch::channel(false);
@@ -241,26 +249,121 @@ pub async fn serve(
                 let work = work_for(&request, clients.clone(), spec.clone());
                 let (report, ended_tx) = (report.clone(), ended_tx.clone());
                 let task = tokio::spawn(async move {
-                    let mut guard = LostGuard {
+                    let mut guard = EndGuard {
                         id,
                         report: report.clone(),
                         started: Instant::now(),
-                        ended: false,
+                        outcome: None,
                     };
-                    let outcome = execute(id, work, cancelled, &report).await;
-                    guard.ended = true;
-                    report.done(id, outcome, guard.started.elapsed()).await;
+                    guard.outcome = Some(execute(id, work, cancelled, &report).await);
+                    drop(guard);
                     let _ = ended_tx.send(id);
                 });
                 running.insert(
                     id,
                     Running {
+                        _task: AbortOnDrop(task.abort_handle()),
                         request: *request,
                         cancel,
-                        _task: AbortOnDrop(task.abort_handle()),
                     },
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sleeps, then reports done; counts its cleanups.
+    struct Nap(Duration, Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Work for Nap {
+        fn run<'a>(
+            &'a mut self,
+            step: &'a (dyn Fn(String) + Send + Sync),
+        ) -> BoxFuture<'a, Result<String, String>> {
+            Box::pin(async move {
+                step("napping".into());
+                tokio::time::sleep(self.0).await;
+                Ok("rested".into())
+            })
+        }
+        fn cleanup(&mut self) -> BoxFuture<'_, ()> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async {})
+        }
+        fn timeout(&self) -> Duration {
+            Duration::from_secs(10)
+        }
+    }
+
+    fn reporter() -> (Reporter, mpsc::Receiver<AppEvent>) {
+        let (tx, rx) = mpsc::channel(16);
+        (Reporter::new(HostId(0), tx), rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_stops_the_work_names_the_step_and_still_cleans_up() {
+        let cleanups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (report, _rx) = reporter();
+        let (cancel, rx) = watch::channel(false);
+        let work = Box::new(Nap(Duration::from_secs(5), cleanups.clone()));
+        let job = tokio::spawn(async move { execute(JobId(1), work, rx, &report).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.send_replace(true);
+        let outcome = job.await.unwrap();
+        assert_eq!(
+            outcome,
+            JobOutcome::Cancelled {
+                during: Some("napping".into())
+            }
+        );
+        assert_eq!(cleanups.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_cancel_sender_is_not_a_cancel_and_timeouts_clean_up() {
+        let cleanups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (report, _rx) = reporter();
+        let (cancel, rx) = watch::channel(false);
+        drop(cancel);
+        let work = Box::new(Nap(Duration::from_secs(1), cleanups.clone()));
+        let outcome = execute(JobId(1), work, rx, &report).await;
+        assert_eq!(outcome, JobOutcome::Done("rested".into()));
+        let (_keep, rx) = watch::channel(false);
+        let work = Box::new(Nap(Duration::from_secs(60), cleanups.clone()));
+        let outcome = execute(JobId(2), work, rx, &report).await;
+        assert!(
+            matches!(outcome, JobOutcome::TimedOut { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(cleanups.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_job_dropped_before_its_end_reports_lost_even_through_a_full_channel() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let report = Reporter::new(HostId(0), tx.clone());
+        // The channel is full: a try_send would lose the end.
+        tx.try_send(AppEvent::Clock(jiff::Timestamp::UNIX_EPOCH))
+            .unwrap();
+        drop(EndGuard {
+            id: JobId(7),
+            report,
+            started: Instant::now(),
+            outcome: None,
+        });
+        assert!(matches!(rx.recv().await, Some(AppEvent::Clock(_))));
+        match rx.recv().await {
+            Some(AppEvent::Host(
+                _,
+                HostEvent::Action(JobId(7), Progress::Done { outcome, .. }),
+            )) => {
+                assert_eq!(outcome, JobOutcome::Lost)
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct Jobs {
     /// The dialog asking to cancel this running job, if open.
     pub confirm_cancel: Option<JobId>,
     pub running: Vec<Running>,
+    /// Jobs audited "abandoned" at exit whose end may still arrive (their cancel and cleanup
+    /// get a few seconds): that end is audited too.
+    abandoned: Vec<Running>,
     pub last: Option<Outcome>,
     next_id: u64,
 }
@@ -136,6 +139,20 @@ impl Jobs {
 
     /// A report from a host; the end of a job yields its audit record.
     pub fn progress(&mut self, id: JobId, progress: Progress, user: &str) -> Vec<Effect> {
+        if let Some(i) = self.abandoned.iter().position(|r| r.id == id)
+            && let Progress::Done { outcome, elapsed } = &progress
+        {
+            let run = self.abandoned.remove(i);
+            let error = Some(format!("after watchfloor exited: {}", outcome.text()));
+            return vec![Effect::Audit(record(
+                &run,
+                user,
+                outcome.audit_name(),
+                *elapsed,
+                None,
+                error,
+            ))];
+        }
         let Some(i) = self.running.iter().position(|r| r.id == id) else {
             return Vec::new();
         };
@@ -171,8 +188,10 @@ impl Jobs {
     /// is audited "abandoned" with the step it had reached, and the hosts are told to cancel
     /// it (its cleanup still runs if the worker gets the time).
     pub fn abandon(&mut self, user: &str, now: Timestamp) -> Vec<Effect> {
-        self.running
-            .drain(..)
+        let running = std::mem::take(&mut self.running);
+        self.abandoned.extend(running.iter().cloned());
+        running
+            .into_iter()
             .flat_map(|run| {
                 let elapsed = crate::app::hosts::age(run.confirmed_at, now);
                 let why = format!(
@@ -189,6 +208,53 @@ impl Jobs {
                 ]
             })
             .collect()
+    }
+}
+
+impl Jobs {
+    /// `host`'s link went down: its running jobs were dropped with the connection. Their end
+    /// is audited "unknown" now (a late report of the same end is then ignored).
+    pub fn link_lost(
+        &mut self,
+        host: crate::event::HostId,
+        user: &str,
+        now: Timestamp,
+    ) -> Vec<Effect> {
+        let (lost, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|r| r.action.host == host);
+        self.running = kept;
+        lost.into_iter()
+            .map(|run| {
+                let elapsed = crate::app::hosts::age(run.confirmed_at, now);
+                let outcome = JobOutcome::Lost;
+                let r = record(
+                    &run,
+                    user,
+                    outcome.audit_name(),
+                    elapsed,
+                    None,
+                    Some(outcome.text()),
+                );
+                self.last = Some(Outcome {
+                    id: run.id,
+                    action: run.action,
+                    outcome,
+                    elapsed,
+                });
+                Effect::Audit(r)
+            })
+            .collect()
+    }
+
+    /// The start of job `id` could not be handed to its host (queue full or worker gone):
+    /// it ends refused, saying why.
+    pub fn undelivered(&mut self, id: JobId, why: String, user: &str) -> Vec<Effect> {
+        let done = Progress::Done {
+            outcome: JobOutcome::Refused(why),
+            elapsed: Duration::ZERO,
+        };
+        self.progress(id, done, user)
     }
 }
 
@@ -499,6 +565,76 @@ mod tests {
         assert!(
             line["target"].is_object() && line["data_age_s"].is_u64(),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn a_link_lost_mid_job_ends_it_unknown_and_a_late_report_is_ignored() {
+        let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
+        key(&mut app, KeyCode::Char('R'));
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        let id = req.id;
+        let down = crate::link::LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: "connection reset".into(),
+            since: app.now,
+            retry_at: None,
+        };
+        let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Link(down)));
+        let [Effect::Audit(r)] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!((r.outcome, r.job), ("unknown", id));
+        assert!(app.jobs.running.is_empty(), "the target is free again");
+        let late = Progress::Done {
+            outcome: JobOutcome::Lost,
+            elapsed: Duration::from_secs(1),
+        };
+        assert!(
+            app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, late)))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_undelivered_start_ends_refused_and_a_late_end_after_exit_is_audited() {
+        let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
+        key(&mut app, KeyCode::Char('R'));
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        let effects = app.job_undelivered(req.id, "host #1 is busy".into());
+        let [Effect::Audit(r)] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(r.outcome, "refused");
+        assert!(app.jobs.running.is_empty());
+
+        key(&mut app, KeyCode::Char('R'));
+        let effects = key(&mut app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        let id = req.id;
+        app.exit();
+        let done = Progress::Done {
+            outcome: JobOutcome::Cancelled { during: None },
+            elapsed: Duration::from_secs(2),
+        };
+        let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, done)));
+        let [Effect::Audit(r)] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!((r.outcome, r.job), ("cancelled", id));
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap_or("")
+                .contains("after watchfloor exited")
         );
     }
 

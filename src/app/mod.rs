@@ -162,6 +162,12 @@ impl App {
                 self.jobs.progress(id, progress, &self.user)
             }
             AppEvent::Host(id, ev) => {
+                let lost = match &ev {
+                    HostEvent::Link(crate::link::LinkState::Down { .. }) => {
+                        self.jobs.link_lost(id, &self.user, self.now)
+                    }
+                    _ => Vec::new(),
+                };
                 if let Some(h) = self.hosts.get_mut(id.0) {
                     h.apply(ev, self.now);
                 }
@@ -171,7 +177,7 @@ impl App {
                 {
                     self.panes.postgres.detail = None;
                 }
-                Vec::new()
+                lost
             }
         };
         if verdicts_may_change {
@@ -181,6 +187,11 @@ impl App {
             effects.extend(self.ask_stats());
         }
         effects
+    }
+
+    /// The start of job `id` never reached its host: it ends refused, with `why`.
+    pub fn job_undelivered(&mut self, id: crate::actions::JobId, why: String) -> Vec<Effect> {
+        self.jobs.undelivered(id, why, &self.user)
     }
 
     /// The console is exiting, however (quit, a signal, the terminal gone): jobs still running

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod containers;
+pub mod demand;
 pub mod disks;
 pub mod docker;
 pub mod health;
