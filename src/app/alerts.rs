@@ -397,9 +397,10 @@ mod tests {
         let a = alerts(std::slice::from_ref(&h), &th, t(70));
         let cpu: Vec<&Alert> = a.iter().filter(|a| a.domain == Domain::Health).collect();
         assert_eq!(cpu.len(), 1, "{a:?}");
+        // The reading at 5 s covers 0..5 s: the run began at 0 s.
         assert_eq!(
             (cpu[0].severity, cpu[0].since),
-            (Severity::Warn, Some(t(5)))
+            (Severity::Warn, Some(t(0)))
         );
         assert!(
             cpu[0].what.contains("85%") && cpu[0].what.contains("70%"),
@@ -415,13 +416,22 @@ mod tests {
             .is_empty(),
             "one quiet sample clears it"
         );
-        // Memory over its mark warns at once.
-        feed(&mut h, 80, 10.0);
-        h.apply(
-            HostEvent::Sample(Sample::Health(Ok(health(10.0, 95, t(85))))),
-            t(85),
+        // High again after a gap in the readings (an outage): the run starts afresh.
+        for s in [200, 205, 210] {
+            feed(&mut h, s, 95.0);
+        }
+        let a = alerts(std::slice::from_ref(&h), &th, t(210));
+        assert!(
+            of(&a, Domain::Health).is_empty(),
+            "15 s since the gap: {a:?}"
         );
-        let m = of(&alerts(&[h], &th, t(85)), Domain::Health);
+        // Memory over its mark warns at once.
+        feed(&mut h, 215, 10.0);
+        h.apply(
+            HostEvent::Sample(Sample::Health(Ok(health(10.0, 95, t(220))))),
+            t(220),
+        );
+        let m = of(&alerts(&[h], &th, t(220)), Domain::Health);
         assert!(m.len() == 1 && m[0].1.contains("memory 95%"), "{m:?}");
     }
 

@@ -152,12 +152,15 @@ pub struct Health {
     pub cpu: std::collections::VecDeque<(Timestamp, f64)>,
 }
 
-/// CPU readings kept per host: 10 minutes at the default 5 s interval.
-pub const CPU_HISTORY: usize = 120;
+/// CPU readings kept per host: an hour at the default 5 s interval, so `cpu_for` marks up to
+/// that long can be judged.
+pub const CPU_HISTORY: usize = 720;
 
 impl Health {
     fn record(&mut self, r: Result<HealthSnapshot, CollectError>, now: Timestamp) {
         let at = r.as_ref().map_or(now, |s| s.observed_at);
+        // A failed reading or an outage leaves a gap in the history, which breaks a run of
+        // high CPU (see `cpu_over_since`): what happened meanwhile is unknown.
         if let Ok(Some(pct)) = r.as_ref().map(|s| s.cpu_pct) {
             if self.cpu.len() == CPU_HISTORY {
                 self.cpu.pop_front();
@@ -167,16 +170,28 @@ impl Health {
         self.observed.record(r, at);
     }
 
-    /// Since when CPU has been at or over `pct` without a break, if it is now.
+    /// Since when CPU has been at or over `pct` without a break, if it is now. Each reading is
+    /// the busy share of the interval that ends at its time, so the run starts where the
+    /// interval of its first high reading began: the previous reading, or one interval back.
+    /// Readings more than two intervals apart are a break.
     pub fn cpu_over_since(&self, pct: f64) -> Option<Timestamp> {
-        let mut since = None;
-        for (at, v) in self.cpu.iter().rev() {
+        let interval = self.observed.interval();
+        let gap = |later: Timestamp, earlier: Timestamp| age(earlier, later) > interval * 2;
+        let mut readings = self.cpu.iter().rev().peekable();
+        let mut first_high = None;
+        while let Some((at, v)) = readings.next() {
             if *v < pct {
-                break;
+                return first_high.map(|_| *at);
             }
-            since = Some(*at);
+            first_high = Some(*at);
+            match readings.peek() {
+                Some((before, _)) if gap(*at, *before) => break,
+                _ => {}
+            }
         }
-        since
+        let at = first_high?;
+        let back = jiff::SignedDuration::try_from(interval).unwrap_or_default();
+        Some(at.checked_sub(back).unwrap_or(at))
     }
 }
 

@@ -137,6 +137,9 @@ impl super::Collect for Containers {
     fn is_settled(&self) -> bool {
         self.0.is_settled()
     }
+    fn fail(&self, error: CollectError) -> super::Sample {
+        super::Sample::Containers(Err(error))
+    }
 }
 
 /// Watches containers when the host has a Docker socket configured.

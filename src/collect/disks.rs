@@ -84,6 +84,9 @@ impl super::Collect for Disks {
     fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
         Box::pin(async { super::Sample::Disks(sample(&*self.link).await) })
     }
+    fn fail(&self, error: CollectError) -> super::Sample {
+        super::Sample::Disks(Err(error))
+    }
 }
 
 pub fn collector(

@@ -16,7 +16,7 @@ use crate::sanitize::plain;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const READ: &str = "head -n1 stat; echo ncpu $(grep -c '^cpu[0-9]' stat); echo load $(cat loadavg); \
-                    echo up $(cat uptime); grep -E '^(MemTotal|MemAvailable|SwapTotal|SwapFree):' meminfo";
+                    echo up $(cat uptime); grep -E '^(MemTotal|MemAvailable|MemFree|Buffers|Cached|SwapTotal|SwapFree):' meminfo";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthSnapshot {
@@ -101,6 +101,9 @@ impl Collect for Health {
             Sample::Health(result)
         })
     }
+    fn fail(&self, error: CollectError) -> Sample {
+        Sample::Health(Err(error))
+    }
 }
 
 /// Every host but a tunnels-only one (the admin's own machine) has its health read.
@@ -124,6 +127,8 @@ pub async fn sample(
         None => format!("cd /proc && {{ head -n1 stat; sleep 1; {READ}; }}"),
     };
     let out = link::run(link, &command, TIMEOUT).await?;
+    // Kilobytes to bytes without overflowing on a garbled figure.
+    let bytes = |kb: u64| kb.saturating_mul(1024);
     if out.status != ExitStatus::Code(0) {
         return Err(CollectError::Command {
             command: "reading /proc".into(),
@@ -143,10 +148,10 @@ pub async fn sample(
         cpus: r.cpus,
         load: r.load,
         uptime: r.uptime,
-        mem_total_bytes: r.mem_total_kb * 1024,
-        mem_used_bytes: r.mem_total_kb.saturating_sub(r.mem_available_kb) * 1024,
-        swap_total_bytes: r.swap_total_kb * 1024,
-        swap_used_bytes: r.swap_total_kb.saturating_sub(r.swap_free_kb) * 1024,
+        mem_total_bytes: bytes(r.mem_total_kb),
+        mem_used_bytes: bytes(r.mem_total_kb.saturating_sub(r.mem_available_kb)),
+        swap_total_bytes: bytes(r.swap_total_kb),
+        swap_used_bytes: bytes(r.swap_total_kb.saturating_sub(r.swap_free_kb)),
         observed_at: Timestamp::now(),
     })
 }
@@ -157,6 +162,7 @@ pub fn parse(text: &str) -> Result<Reading, String> {
     let mut cpu = Vec::new();
     let (mut cpus, mut load, mut uptime) = (None, None, None);
     let (mut total, mut avail, mut swap_total, mut swap_free) = (None, None, None, None);
+    let (mut free, mut buffers, mut cached) = (None::<u64>, None::<u64>, None::<u64>);
     let num = |s: &str, what: &str| -> Result<u64, String> {
         s.parse()
             .map_err(|_| format!("{what}: `{}` is not a number", plain(s)))
@@ -177,10 +183,16 @@ pub fn parse(text: &str) -> Result<Reading, String> {
                 // user nice system idle iowait irq softirq steal [guest guest_nice]: guest
                 // time is already in user/nice, so it is not added twice.
                 let counted = &ticks[..ticks.len().min(8)];
-                let idle = ticks[3] + ticks.get(4).copied().unwrap_or(0);
-                let all: u64 = counted.iter().sum();
+                let overflow = || "/proc/stat: counters overflow".to_owned();
+                let idle = ticks[3]
+                    .checked_add(ticks.get(4).copied().unwrap_or(0))
+                    .ok_or_else(overflow)?;
+                let all = counted
+                    .iter()
+                    .try_fold(0u64, |sum, t| sum.checked_add(*t))
+                    .ok_or_else(overflow)?;
                 cpu.push(CpuTimes {
-                    busy: all - idle,
+                    busy: all.saturating_sub(idle),
                     total: all,
                 });
             }
@@ -193,14 +205,19 @@ pub fn parse(text: &str) -> Result<Reading, String> {
                 uptime = f
                     .next()
                     .and_then(|v| v.parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64);
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok());
             }
-            Some(key @ ("MemTotal:" | "MemAvailable:" | "SwapTotal:" | "SwapFree:")) => {
+            Some(
+                key @ ("MemTotal:" | "MemAvailable:" | "MemFree:" | "Buffers:" | "Cached:"
+                | "SwapTotal:" | "SwapFree:"),
+            ) => {
                 let v = Some(num(f.next().unwrap_or(""), key)?);
                 match key {
                     "MemTotal:" => total = v,
                     "MemAvailable:" => avail = v,
+                    "MemFree:" => free = v,
+                    "Buffers:" => buffers = v,
+                    "Cached:" => cached = v,
                     "SwapTotal:" => swap_total = v,
                     _ => swap_free = v,
                 }
@@ -218,8 +235,14 @@ pub fn parse(text: &str) -> Result<Reading, String> {
         load: load.ok_or_else(|| missing("/proc/loadavg"))?,
         uptime: uptime.ok_or_else(|| missing("/proc/uptime"))?,
         mem_total_kb: total.ok_or_else(|| missing("MemTotal"))?,
-        // Kernels before 3.14 have no MemAvailable: count nothing as available rather than fail.
-        mem_available_kb: avail.unwrap_or(0),
+        // Kernels before 3.14 have no MemAvailable: free + buffers + page cache is what
+        // `free` showed as available then.
+        mem_available_kb: avail.unwrap_or_else(|| {
+            [free, buffers, cached]
+                .into_iter()
+                .flatten()
+                .fold(0u64, u64::saturating_add)
+        }),
         swap_total_kb: swap_total.unwrap_or(0),
         swap_free_kb: swap_free.unwrap_or(0),
     })
@@ -264,6 +287,22 @@ mod tests {
             "{err:?}"
         );
         assert!(parse("").unwrap_err().contains("cpu line"));
+    }
+
+    #[test]
+    fn absurd_figures_are_errors_not_panics_and_old_kernels_count_the_page_cache() {
+        let huge = TWO_READINGS.replace("up 93784.12", "up 1e300");
+        assert!(parse(&huge).unwrap_err().contains("uptime"));
+        let overflow = TWO_READINGS.replace(
+            "cpu  100 0 50 800",
+            "cpu  18446744073709551615 18446744073709551615 0 1",
+        );
+        assert!(parse(&overflow).unwrap_err().contains("overflow"));
+        let old = TWO_READINGS.replace(
+            "MemAvailable:    512000 kB",
+            "MemFree: 100000 kB\nBuffers: 50000 kB\nCached: 250000 kB",
+        );
+        assert_eq!(parse(&old).unwrap().mem_available_kb, 400_000);
     }
 
     #[test]

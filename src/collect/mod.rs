@@ -70,6 +70,8 @@ pub trait Collect: Send {
     fn sampling(&self) -> Sampling;
     /// The next sample. A failure is a sample too: it is shown, and the runner pauses.
     fn next(&mut self) -> BoxFuture<'_, Sample>;
+    /// A failure as this collector's sample (for one that did not answer in time).
+    fn fail(&self, error: CollectError) -> Sample;
     /// A snapshot may stop asking: the last sample is complete (a stream has listed and
     /// inspected everything). Polled collectors are settled after one sample.
     fn is_settled(&self) -> bool {
@@ -124,6 +126,8 @@ pub enum CollectError {
     Docker { message: String },
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
+    #[error("{what} did not answer within {}s", after.as_secs())]
+    Late { what: String, after: Duration },
 }
 
 impl CollectError {

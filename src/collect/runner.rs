@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
-use super::{Collect, Sample, Sampling, refreshed};
+use super::{Collect, CollectError, Sample, Sampling, refreshed};
 use crate::host::Backoff;
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -56,13 +56,13 @@ where
 }
 
 /// Asks each collector until it is settled or fails, all side by side, and returns the last
-/// sample of each. What did not answer by `deadline` is left out, with its name returned.
-pub async fn once(
-    collectors: Vec<Box<dyn Collect>>,
-    deadline: Duration,
-) -> (Vec<Sample>, Vec<String>) {
-    let results = join_all(collectors.into_iter().map(|mut c| async move {
-        let name = c.name();
+/// sample of each. One that did not answer by `deadline` gives a failure saying so.
+pub async fn once(collectors: Vec<Box<dyn Collect>>, deadline: Duration) -> Vec<Sample> {
+    join_all(collectors.into_iter().map(|mut c| async move {
+        let late = c.fail(CollectError::Late {
+            what: c.name(),
+            after: deadline,
+        });
         let work = async {
             loop {
                 let sample = c.next().await;
@@ -71,24 +71,14 @@ pub async fn once(
                 }
             }
         };
-        tokio::time::timeout(deadline, work).await.map_err(|_| name)
+        tokio::time::timeout(deadline, work).await.unwrap_or(late)
     }))
-    .await;
-    let mut samples = Vec::new();
-    let mut late = Vec::new();
-    for r in results {
-        match r {
-            Ok(s) => samples.push(s),
-            Err(name) => late.push(name),
-        }
-    }
-    (samples, late)
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::CollectError;
     use crate::collect::disks::DisksSnapshot;
     use futures_util::future::BoxFuture;
     use std::sync::Arc;
@@ -121,6 +111,9 @@ mod tests {
                 })
             })
         }
+        fn fail(&self, error: CollectError) -> Sample {
+            Sample::Disks(Err(error))
+        }
     }
 
     /// Never answers.
@@ -135,6 +128,9 @@ mod tests {
         }
         fn next(&mut self) -> BoxFuture<'_, Sample> {
             Box::pin(std::future::pending())
+        }
+        fn fail(&self, error: CollectError) -> Sample {
+            Sample::Tunnels(Err(error))
         }
     }
 
@@ -189,7 +185,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn once_leaves_out_what_did_not_answer_and_names_it() {
+    async fn once_reports_what_did_not_answer_as_a_failure_naming_it() {
         let c: Vec<Box<dyn Collect>> = vec![
             Box::new(Silent),
             Box::new(Flaky {
@@ -197,8 +193,12 @@ mod tests {
                 fail: 0,
             }),
         ];
-        let (samples, late) = once(c, Duration::from_secs(2)).await;
-        assert_eq!(samples.len(), 1);
-        assert_eq!(late, vec!["silent".to_owned()]);
+        let samples = once(c, Duration::from_secs(2)).await;
+        assert_eq!(samples.len(), 2);
+        let Sample::Tunnels(Err(e)) = &samples[0] else {
+            panic!("{samples:?}")
+        };
+        assert_eq!(e.to_string(), "silent did not answer within 2s");
+        assert!(samples[1].error().is_none());
     }
 }

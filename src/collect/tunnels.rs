@@ -80,6 +80,9 @@ impl super::Collect for Tunnels {
     fn next(&mut self) -> futures_util::future::BoxFuture<'_, super::Sample> {
         Box::pin(async { super::Sample::Tunnels(sample(&*self.link, self.sudo).await) })
     }
+    fn fail(&self, error: CollectError) -> super::Sample {
+        super::Sample::Tunnels(Err(error))
+    }
 }
 
 pub fn collector(

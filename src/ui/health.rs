@@ -177,11 +177,14 @@ impl HealthPane<'_> {
             .rev()
             .map(|(_, p)| p.round() as u64)
             .collect();
-        let (verdict, _) = health::cpu_severity(h, &app.thresholds, app.now);
+        // Judged at the last reading, like the alert: an old reading does not grow its run.
+        let last = h.cpu.back().map_or(app.now, |(t, _)| *t);
+        let (verdict, _) = health::cpu_severity(h, &app.thresholds, last);
+        let stale = stale_age(&h.observed, app.now).is_some();
         Sparkline::default()
             .data(&data)
             .max(100)
-            .style(theme.severity(verdict))
+            .style(theme.verdict(verdict, stale))
             .render(chart, buf);
     }
 }

@@ -154,12 +154,17 @@ impl OverviewPane<'_> {
                 )
             }
         };
+        // A verdict on data that stopped arriving says how old that data is.
+        let what = |a: &crate::app::alerts::Alert| match a.stale {
+            Some(age) => format!("{} (data {} old)", a.what, widgets::age(age)),
+            None => a.what.clone(),
+        };
         let problems = match s.alerts.as_slice() {
             [] => Span::styled("none", theme.muted()),
-            [one] => Span::styled(one.what.clone(), theme.severity(one.severity)),
+            [one] => Span::styled(what(one), theme.verdict(one.severity, one.stale.is_some())),
             [worst, ..] => Span::styled(
-                format!("{} · {}", s.alerts.len(), worst.what),
-                theme.severity(worst.severity),
+                format!("{} · {}", s.alerts.len(), what(worst)),
+                theme.verdict(worst.severity, worst.stale.is_some()),
             ),
         };
         columns(

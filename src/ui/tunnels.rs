@@ -63,16 +63,23 @@ impl Widget for TunnelsPane<'_> {
         let rows = rows(&hosts, &app.filter_text(Pane::Tunnels));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.panes.tunnels.selection.index(&keys));
+        // A host's peers are judged now, or at its last reading (dimmed) when that is stale.
+        let mut reading = (app.now, false);
         let lines = rows
             .iter()
             .map(|(_, r)| match r {
-                Row::Host(h) => self.host_row(h),
+                Row::Host(h) => {
+                    let stale = crate::app::alerts::stale_age(&h.tunnels, app.now).is_some();
+                    let at = h.tunnels.observed_at().filter(|_| stale).unwrap_or(app.now);
+                    reading = (at, stale);
+                    self.host_row(h)
+                }
                 Row::Interface(i) => {
                     let port = i.listen_port.map_or_else(String::new, |p| format!(" :{p}"));
                     let text = format!("  {}{port} · {} peers", i.name, i.peers.len());
                     Line::from(Span::styled(text, theme.accent()))
                 }
-                Row::Peer(p) => self.peer_row(p, &w),
+                Row::Peer(p) => self.peer_row(p, &w, reading),
             })
             .collect();
         widgets::render_list(lines, selected, list, buf, theme);
@@ -109,17 +116,22 @@ impl TunnelsPane<'_> {
         Line::from(spans)
     }
 
-    fn peer_row(&self, p: &Peer, w: &[u16]) -> Line<'static> {
+    fn peer_row(
+        &self,
+        p: &Peer,
+        w: &[u16],
+        (read_at, stale): (jiff::Timestamp, bool),
+    ) -> Line<'static> {
         let theme = self.theme;
         let handshake = match p.latest_handshake {
-            None => Span::styled("never", theme.warn()),
+            None => Span::styled("never", theme.verdict(Severity::Warn, stale)),
             Some(t) => {
-                let a = age(t, self.app.now);
-                let verdict = handshake_severity(p, &self.app.thresholds, self.app.now);
+                let a = age(t, read_at);
+                let verdict = handshake_severity(p, &self.app.thresholds, read_at);
                 let mark = if verdict == Severity::Ok { "" } else { "!" };
                 Span::styled(
                     format!("{}{mark}", widgets::age(a)),
-                    theme.severity(verdict),
+                    theme.verdict(verdict, stale),
                 )
             }
         };

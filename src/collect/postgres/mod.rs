@@ -199,6 +199,12 @@ impl super::Collect for Cluster {
             }
         })
     }
+    fn fail(&self, error: super::CollectError) -> super::Sample {
+        super::Sample::Postgres {
+            cluster: self.index,
+            result: Err(error),
+        }
+    }
     // A refused login will not fix itself soon; try again now and then anyway, since someone
     // may be fixing pg_hba.conf right now.
     fn retry_after(&self, _failed: &super::Sample) -> Option<Duration> {
