@@ -61,6 +61,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         .collect();
     let local = LocalFiles {
         audit: crate::actions::audit::path(&settings.state_dir),
+        from: crate::actions::audit::ssh_client(),
     };
     drop(tx);
 
@@ -225,21 +226,26 @@ fn spawn_input() -> (mpsc::Receiver<io::Result<Event>>, crate::link::AbortOnDrop
 /// Where local effects write.
 struct LocalFiles {
     audit: std::path::PathBuf,
+    /// The admin's SSH client, recorded in each audit line.
+    from: Option<String>,
 }
 
 /// Carries out an effect without waiting on the network; returns a message for the status bar.
 /// Files are small local appends and writes, done here so they are on disk before quitting.
 fn dispatch(effect: Effect, workers: &[HostHandle], local: &LocalFiles) -> Option<String> {
     match effect {
-        Effect::Audit(record) => crate::actions::audit::append(&local.audit, &record)
-            .err()
-            .map(|e| {
-                tracing::error!("audit log {}: {e}", local.audit.display());
-                format!(
-                    "could not write the audit log {}: {e}",
-                    local.audit.display()
-                )
-            }),
+        Effect::Audit(mut record) => {
+            record.from.clone_from(&local.from);
+            crate::actions::audit::append(&local.audit, &record)
+                .err()
+                .map(|e| {
+                    tracing::error!("audit log {}: {e}", local.audit.display());
+                    format!(
+                        "could not write the audit log {}: {e}",
+                        local.audit.display()
+                    )
+                })
+        }
         Effect::Save { path, text } => Some(match save(&path, &text) {
             Ok(()) => format!("saved {} lines to {}", text.lines().count(), path.display()),
             Err(e) => format!("could not save to {}: {e}", path.display()),

@@ -1,7 +1,8 @@
 //! A job in flight when the console's terminal goes away: the real binary in tmux restarts a
 //! service whose health never turns healthy, then gets SIGHUP (what a dropped SSH session
-//! sends). The audit log holds the job's "started" line and then "abandoned" with the step it
-//! had reached, and the console exits.
+//! sends). The audit log holds the job's "started" line, then "abandoned" with the step it
+//! had reached, then — the job being cancelled in the grace after the screen is restored —
+//! its end, "cancelled"; and the console exits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -53,19 +54,27 @@ fn a_restart_in_flight_at_sighup_is_audited_abandoned() {
     tmux.wait_for_text(&["wf-prompt$"], SHORT);
 
     let audit = home.path().join("state/watchfloor/audit.jsonl");
-    let lines: Vec<serde_json::Value> = wait_for("two audit lines", SHORT, || {
+    let lines: Vec<serde_json::Value> = wait_for("three audit lines", SHORT, || {
         let text = std::fs::read_to_string(&audit).ok()?;
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        (lines.len() >= 2).then_some(lines)
+        (lines.len() >= 3).then_some(lines)
     });
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0]["outcome"], "started");
-    assert_eq!(lines[1]["outcome"], "abandoned");
-    assert_eq!(lines[0]["job"], lines[1]["job"]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["started", "abandoned", "cancelled"]);
+    assert!(
+        lines.iter().all(|l| l["job"] == lines[0]["job"]),
+        "{lines:?}"
+    );
     let why = lines[1]["error"].as_str().unwrap();
     assert!(why.contains("waiting for hup-api-1"), "{why}");
+    let after = lines[2]["error"].as_str().unwrap();
+    assert!(after.contains("after watchfloor exited"), "{after}");
     docker.remove_project(project, &[]);
 }

@@ -19,6 +19,9 @@ pub struct AuditRecord {
     pub job: crate::actions::JobId,
     /// The local user who confirmed it.
     pub user: String,
+    /// The client of the SSH session the console runs in, if any ("203.0.113.7:51234").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     pub host: String,
     pub target: JobTarget,
     pub action: JobKind,
@@ -58,17 +61,72 @@ pub fn append(file: &Path, record: &AuditRecord) -> std::io::Result<()> {
     f.write_all(&line)
 }
 
-/// The local user name, for the audit line.
+/// The local user name, for the audit line: the passwd entry of the process's uid (USER and
+/// LOGNAME may be unset under cron or systemd, or another user's under `sudo -E`), else those,
+/// else "uid N".
 pub fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| user_of(&passwd, uid))
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| uid.map_or_else(|| "unknown".to_owned(), |u| format!("uid {u}")))
+}
+
+/// The name of `uid` in passwd(5) text.
+fn user_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// Where the admin's own SSH session comes from (the client address of SSH_CONNECTION), when
+/// the console runs inside one: on a shared bastion the user name alone says little.
+pub fn ssh_client() -> Option<String> {
+    client_of(&std::env::var("SSH_CONNECTION").ok()?)
+}
+
+/// "client-ip client-port server-ip server-port" (ssh(1), ENVIRONMENT) → "client-ip:port".
+fn client_of(conn: &str) -> Option<String> {
+    let mut f = conn.split_whitespace();
+    let (addr, port) = (f.next()?, f.next()?);
+    Some(format!(
+        "{}:{}",
+        crate::sanitize::plain(addr),
+        crate::sanitize::plain(port)
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::actions::Member;
+
+    #[test]
+    fn the_user_comes_from_the_passwd_entry_of_the_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\nbad line\n";
+        assert_eq!(user_of(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(user_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_of(passwd, 7), None);
+        // This process: the real passwd file has its uid (the tests run as some user).
+        assert!(!local_user().is_empty());
+    }
+
+    #[test]
+    fn the_ssh_client_is_the_first_two_fields_of_ssh_connection() {
+        assert_eq!(
+            client_of("203.0.113.7 51234 10.0.0.2 22").as_deref(),
+            Some("203.0.113.7:51234")
+        );
+        assert_eq!(client_of("garbage"), None);
+        let hostile = client_of("1.2.3.4 \u{1b}[2J 5 6").unwrap();
+        assert!(hostile.starts_with("1.2.3.4:") && !hostile.contains('\u{1b}'), "{hostile:?}");
+    }
 
     #[test]
     fn records_are_appended_one_json_line_each() {
@@ -78,6 +136,7 @@ mod tests {
             time: Timestamp::from_second(1_795_000_000).unwrap(),
             job: crate::actions::JobId(1),
             user: "alice".into(),
+            from: None,
             host: "web".into(),
             target: JobTarget::Container {
                 project: Some("shop".into()),

@@ -276,6 +276,7 @@ fn record(
         time: run.confirmed_at,
         job: run.id,
         user: user.to_owned(),
+        from: None, // filled in where the line is written
         host: a.host_name.clone(),
         target: a.target.clone(),
         action: a.kind,
@@ -474,6 +475,16 @@ mod tests {
         app
     }
 
+    /// R then y on the selected row: the job's id, from its one Run command.
+    fn restart_confirmed(app: &mut App) -> JobId {
+        key(app, KeyCode::Char('R'));
+        let effects = key(app, KeyCode::Char('y'));
+        let [HostCommand::Run(req)] = sends(&effects)[..] else {
+            panic!("{effects:?}")
+        };
+        req.id
+    }
+
     fn sends(effects: &[Effect]) -> Vec<&HostCommand> {
         effects
             .iter()
@@ -571,12 +582,7 @@ mod tests {
     #[test]
     fn a_link_lost_mid_job_ends_it_unknown_and_a_late_report_is_ignored() {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
-        key(&mut app, KeyCode::Char('R'));
-        let effects = key(&mut app, KeyCode::Char('y'));
-        let [HostCommand::Run(req)] = sends(&effects)[..] else {
-            panic!("{effects:?}")
-        };
-        let id = req.id;
+        let id = restart_confirmed(&mut app);
         let down = crate::link::LinkState::Down {
             kind: crate::link::DownKind::Unreachable,
             error: "connection reset".into(),
@@ -614,12 +620,7 @@ mod tests {
         assert_eq!(r.outcome, "refused");
         assert!(app.jobs.running.is_empty());
 
-        key(&mut app, KeyCode::Char('R'));
-        let effects = key(&mut app, KeyCode::Char('y'));
-        let [HostCommand::Run(req)] = sends(&effects)[..] else {
-            panic!("{effects:?}")
-        };
-        let id = req.id;
+        let id = restart_confirmed(&mut app);
         app.exit();
         let done = Progress::Done {
             outcome: JobOutcome::Cancelled { during: None },
@@ -700,12 +701,7 @@ mod tests {
     #[test]
     fn exiting_while_a_job_runs_audits_it_abandoned_with_its_step_and_cancels_it() {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
-        key(&mut app, KeyCode::Char('R'));
-        let effects = key(&mut app, KeyCode::Char('y'));
-        let [HostCommand::Run(req)] = sends(&effects)[..] else {
-            panic!("{effects:?}")
-        };
-        let id = req.id;
+        let id = restart_confirmed(&mut app);
         let step = Progress::Step("waiting for shop-api-2".into());
         app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, step)));
         key(&mut app, KeyCode::Char('q'));
@@ -731,12 +727,7 @@ mod tests {
         let mut app = at(RowKey::Container(HostId(0), "id-shop-api-2".into()), false);
         assert_eq!(key(&mut app, KeyCode::Char('X')).len(), 0);
         assert_eq!(app.status.as_deref(), Some("no job is running"));
-        key(&mut app, KeyCode::Char('R'));
-        let effects = key(&mut app, KeyCode::Char('y'));
-        let [HostCommand::Run(req)] = sends(&effects)[..] else {
-            panic!("{effects:?}")
-        };
-        let id = req.id;
+        let id = restart_confirmed(&mut app);
         assert!(
             sends(&key(&mut app, KeyCode::Char('X'))).is_empty(),
             "asks first"
