@@ -172,7 +172,7 @@ async fn run(
                         .ok();
                     let state = LinkState::Down {
                         kind: error.down_kind(),
-                        error: error.to_string(),
+                        error,
                         since,
                         retry_at,
                     };
@@ -282,9 +282,9 @@ pub async fn collect_once(
         };
         Ok::<_, LinkError>(link)
     };
-    let down = |error: String, kind| {
+    let down = |error: LinkError| {
         vec![HostEvent::Link(LinkState::Down {
-            kind,
+            kind: error.down_kind(),
             error,
             since: Timestamp::now(),
             retry_at: None,
@@ -292,14 +292,13 @@ pub async fn collect_once(
     };
     let link = match tokio::time::timeout(deadline, connect).await {
         Ok(Ok(link)) => link,
-        Ok(Err(e)) => return down(e.to_string(), e.down_kind()),
+        Ok(Err(e)) => return down(e),
         Err(_) => {
-            let error = format!(
-                "{} did not answer within {}s",
-                spec.name,
-                deadline.as_secs()
-            );
-            return down(error, crate::link::DownKind::Unreachable);
+            return down(LinkError::Timeout {
+                host: spec.name.clone(),
+                what: "connecting".into(),
+                after: deadline,
+            });
         }
     };
     // Nobody refreshes a snapshot; the sender lives until the end so streams wait on their

@@ -125,7 +125,10 @@ mod tests {
         );
         assert_eq!(client_of("garbage"), None);
         let hostile = client_of("1.2.3.4 \u{1b}[2J 5 6").unwrap();
-        assert!(hostile.starts_with("1.2.3.4:") && !hostile.contains('\u{1b}'), "{hostile:?}");
+        assert!(
+            hostile.starts_with("1.2.3.4:") && !hostile.contains('\u{1b}'),
+            "{hostile:?}"
+        );
     }
 
     #[test]

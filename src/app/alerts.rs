@@ -76,7 +76,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                 rules.push(
                     Domain::Link,
                     Severity::Crit,
-                    error.clone(),
+                    error.to_string(),
                     Some(*since),
                     None,
                 );
@@ -298,7 +298,10 @@ mod tests {
         let mut h = host_with_disks(vec![fs("/", 99, 1, None)], t(0));
         let down = LinkState::Down {
             kind: crate::link::DownKind::Unreachable,
-            error: "connection refused".into(),
+            error: crate::link::LinkError::Down {
+                host: "db1".into(),
+                reason: "connection refused".into(),
+            },
             since: t(5),
             retry_at: None,
         };

@@ -585,7 +585,10 @@ mod tests {
         let id = restart_confirmed(&mut app);
         let down = crate::link::LinkState::Down {
             kind: crate::link::DownKind::Unreachable,
-            error: "connection reset".into(),
+            error: crate::link::LinkError::Down {
+                host: "host0".into(),
+                reason: "connection reset".into(),
+            },
             since: app.now,
             retry_at: None,
         };

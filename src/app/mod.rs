@@ -624,7 +624,10 @@ pub(crate) mod tests {
             let link = if i == 2 {
                 LinkState::Down {
                     kind: crate::link::DownKind::Unreachable,
-                    error: "connection refused".into(),
+                    error: crate::link::LinkError::Down {
+                        host: "host2".into(),
+                        reason: "connection refused".into(),
+                    },
                     since: observed_at,
                     retry_at: None,
                 }

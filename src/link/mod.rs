@@ -45,7 +45,7 @@ pub enum LinkState {
     /// The link failed; the worker retries at `retry_at` (None: it will not retry by itself).
     Down {
         kind: DownKind,
-        error: String,
+        error: LinkError,
         since: Timestamp,
         retry_at: Option<Timestamp>,
     },
@@ -73,7 +73,7 @@ impl DownKind {
 }
 
 /// Why a link operation failed. Messages name the host and the target, then what to do.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error("{path} does not exist on {host}")]
     NotFound { host: String, path: String },
