@@ -387,3 +387,46 @@ async fn host_health_through_sshd_is_this_machines_proc_in_one_exec() {
     }
     assert!(second.uptime >= first.uptime);
 }
+
+/// ~/.ssh/config's StrictHostKeyChecking for the host decides whether an unknown key may be
+/// recorded, as ssh's does: `yes` never (not even with --accept-new), `accept-new` without
+/// being asked. HostKeyAlias is the name the key is looked up and recorded under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_host_key_checking_and_host_key_alias_are_followed() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+
+    client.ssh_config("Host 127.0.0.1\n  StrictHostKeyChecking yes\n");
+    let t = target(&client, &server.spec(), None);
+    let err = connect(&t, true).await.err().unwrap();
+    assert!(matches!(err, LinkError::PinnedHostKey { .. }), "{err}");
+    assert!(
+        err.to_string().contains("StrictHostKeyChecking yes"),
+        "{err}"
+    );
+    assert!(!client.known_hosts().exists(), "nothing recorded");
+
+    client.ssh_config(
+        "Host 127.0.0.1\n  StrictHostKeyChecking accept-new\n  HostKeyAlias DB-Primary\n",
+    );
+    let t = target(&client, &server.spec(), None);
+    assert_eq!(t.host_key_alias.as_deref(), Some("db-primary"));
+    let link = connect(&t, false).await.unwrap();
+    assert_eq!(echo(&link, "learnt").await, "learnt");
+    let recorded = std::fs::read_to_string(client.known_hosts()).unwrap();
+    assert!(
+        recorded.starts_with("db-primary ") && recorded.contains(&server.host_key_line()),
+        "recorded under the alias: {recorded}"
+    );
+    // OpenSSH finds it under the alias too.
+    common::sh(
+        std::process::Command::new("ssh-keygen")
+            .args(["-F", "db-primary", "-f"])
+            .arg(client.known_hosts()),
+    );
+    // Another key under the alias is a changed key, refused even with --accept-new.
+    let other = common::sshd::Sshd::start(&client, "127.0.0.1", None);
+    let t = target(&client, &other.spec(), None);
+    let err = connect(&t, true).await.err().unwrap();
+    assert!(matches!(err, LinkError::ChangedHostKey { .. }), "{err}");
+}

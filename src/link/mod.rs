@@ -124,6 +124,16 @@ pub enum LinkError {
         fingerprint: String,
     },
     #[error(
+        "host key of {addr} ({host}) is UNKNOWN: {fingerprint}; ~/.ssh/config sets StrictHostKeyChecking yes \
+         for this host, so watchfloor does not record it, not even with --accept-new: check the key out of \
+         band and add it to known_hosts yourself"
+    )]
+    PinnedHostKey {
+        host: String,
+        addr: String,
+        fingerprint: String,
+    },
+    #[error(
         "host key of {addr} ({host}) has CHANGED since {file}:{line} recorded it ({fingerprint} now); refusing to connect. \
          Someone may be intercepting the connection. If the server was reinstalled, check the new key out of band, \
          then remove the old one: ssh-keygen -R {addr}"
@@ -166,6 +176,7 @@ impl LinkError {
     pub fn down_kind(&self) -> DownKind {
         match self {
             Self::UnknownHostKey { .. }
+            | Self::PinnedHostKey { .. }
             | Self::ChangedHostKey { .. }
             | Self::RevokedHostKey { .. } => DownKind::HostKey,
             Self::Auth { .. } | Self::EncryptedKey { .. } => DownKind::Auth,

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::auth;
 use super::known_hosts::{self, Verdict};
-use super::target::Target;
+use super::target::{StrictHostKeyChecking, Target};
 use crate::link::LinkError;
 
 /// Without ConnectTimeout in ~/.ssh/config: TCP connect, then key exchange plus auth.
@@ -270,8 +270,8 @@ fn client_config(hop: &Target, keepalive: Keepalive) -> client::Config {
     let mut preferred = russh::Preferred::default();
     // Like OpenSSH: ask first for the key types known_hosts already has for this host, so a
     // host with only an RSA line is not reported as changed because it offered Ed25519.
-    let recorded =
-        known_hosts::recorded_algorithms(&hop.host_name, hop.port, &known_hosts_files(hop));
+    let (name, port) = key_name(hop);
+    let recorded = known_hosts::recorded_algorithms(&name, port, &known_hosts_files(hop));
     if !recorded.is_empty() {
         let mut order: Vec<Algorithm> = Vec::new();
         for alg in &recorded {
@@ -309,6 +309,15 @@ fn client_config(hop: &Target, keepalive: Keepalive) -> client::Config {
 }
 
 /// The user's known_hosts files for `hop`, then the system-wide one.
+/// The (name, port) a hop's host key is looked up and recorded under: its HostKeyAlias alone,
+/// as ssh does, else its HostName and port (`[host]:port` unless 22).
+pub fn key_name(hop: &Target) -> (String, u16) {
+    match &hop.host_key_alias {
+        Some(alias) => (alias.clone(), 22),
+        None => (hop.host_name.clone(), hop.port),
+    }
+}
+
 pub fn known_hosts_files(hop: &Target) -> Vec<PathBuf> {
     let mut files = hop.known_hosts_files.clone();
     files.push(PathBuf::from(GLOBAL_KNOWN_HOSTS));
@@ -331,6 +340,8 @@ pub struct Client {
     files: Vec<PathBuf>,
     /// Where accept-new records an unknown key: the first user known_hosts file.
     learn_into: Option<PathBuf>,
+    /// StrictHostKeyChecking yes: an unknown key is never recorded here.
+    pinned: bool,
     outcome: Arc<Mutex<Option<KeyOutcome>>>,
     closed: Arc<watch::Sender<Option<String>>>,
 }
@@ -345,14 +356,19 @@ impl Client {
     ) -> Client {
         Client {
             name: name.to_owned(),
-            host: hop.host_name.clone(),
-            port: hop.port,
+            host: key_name(hop).0,
+            port: key_name(hop).1,
             files: known_hosts_files(hop),
-            learn_into: if options.accept_new {
-                hop.known_hosts_files.first().cloned()
-            } else {
-                None
+            // ~/.ssh/config's StrictHostKeyChecking for this host decides first: `yes` pins
+            // the known keys even against --accept-new; `accept-new` learns as ssh would.
+            learn_into: match (hop.strict_host_key_checking, options.accept_new) {
+                (StrictHostKeyChecking::Yes, _) => None,
+                (StrictHostKeyChecking::AcceptNew, _) | (_, true) => {
+                    hop.known_hosts_files.first().cloned()
+                }
+                _ => None,
             },
+            pinned: hop.strict_host_key_checking == StrictHostKeyChecking::Yes,
             outcome,
             closed,
         }
@@ -376,6 +392,11 @@ impl Client {
                         message: format!("cannot record the host key: {e}"),
                     }),
                 },
+                None if self.pinned => KeyOutcome::Refused(LinkError::PinnedHostKey {
+                    host,
+                    addr,
+                    fingerprint,
+                }),
                 None => KeyOutcome::Refused(LinkError::UnknownHostKey {
                     host,
                     addr,

@@ -48,8 +48,13 @@ pub struct Target {
     /// `None`: keepalives off (OpenSSH's default, and what 0 means).
     pub server_alive_interval: Option<Duration>,
     pub server_alive_count_max: u32,
-    /// Recorded only: the host key policy is the caller's.
+    /// Whether an unknown host key may be recorded: `yes` never (not even with
+    /// `--accept-new`), `accept-new` always, `ask`/`no` only with `--accept-new`. A changed key
+    /// is refused whatever it says.
     pub strict_host_key_checking: StrictHostKeyChecking,
+    /// HostKeyAlias: the name the host key is looked up and recorded under, instead of
+    /// `[host_name]:port` (ssh_config(5)); lowercased, no tokens (as ssh).
+    pub host_key_alias: Option<String>,
     /// IdentityAgent: None uses SSH_AUTH_SOCK; "none" disables the agent; else a socket path
     /// (`~` expanded) or "SSH_AUTH_SOCK".
     pub identity_agent: Option<String>,
@@ -144,6 +149,7 @@ enum Directive {
     AliveCountMax(u32),
     Strict(StrictHostKeyChecking),
     IdentityAgent(String),
+    HostKeyAlias(String),
 }
 
 /// ProxyJump and ProxyCommand share one slot: ssh_config(5) says whichever comes first wins.
@@ -334,6 +340,7 @@ impl Resolver<'_> {
             server_alive_count_max: first!(ds, AliveCountMax)
                 .map_or(DEFAULT_ALIVE_COUNT_MAX, |v| *v),
             strict_host_key_checking: first!(ds, Strict).copied().unwrap_or_default(),
+            host_key_alias: first!(ds, HostKeyAlias).map(|a| a.to_ascii_lowercase()),
             identity_agent,
             jumps,
             alias: alias.to_owned(),
@@ -596,6 +603,7 @@ fn directive(keyword: &str, args: Vec<String>) -> Result<Option<Directive>, &'st
             Directive::AliveCountMax(one?.parse().map_err(|_| "ServerAliveCountMax is a count")?)
         }
         "identityagent" => Directive::IdentityAgent(one?),
+        "hostkeyalias" => Directive::HostKeyAlias(one?),
         "stricthostkeychecking" => Directive::Strict(match one?.to_ascii_lowercase().as_str() {
             "yes" | "true" => StrictHostKeyChecking::Yes,
             "no" | "false" | "off" => StrictHostKeyChecking::No,
