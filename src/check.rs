@@ -43,13 +43,20 @@ pub async fn host(spec: &HostSpec, options: &Options, deadline: Duration) -> Hos
     let work = run(spec, options, &mut check);
     if tokio::time::timeout(deadline, work).await.is_err() {
         let at = check.cells.iter().position(|c| c == "…").unwrap_or(0);
-        check.cells[at] = "FAIL".into();
-        check.failure = Some((
-            STEPS[at],
-            format!("no answer within {}s", deadline.as_secs()),
-        ));
+        let why = format!("no answer within {}s", deadline.as_secs());
+        failed_at(&mut check, at, why);
     }
     check
+}
+
+/// Step `at` failed: it says FAIL, and every step after it was not tried. A jump host's own
+/// steps may have marked later columns "ok" on the way: they were not the target's.
+fn failed_at(check: &mut HostCheck, at: usize, message: String) {
+    check.cells[at] = "FAIL".into();
+    for c in check.cells.iter_mut().skip(at + 1) {
+        *c = "skipped".into();
+    }
+    check.failure = Some((STEPS[at], message));
 }
 
 async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
@@ -88,8 +95,7 @@ async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
                 }
                 Err(e) => {
                     let at = check.cells.iter().position(|c| c == "…").unwrap_or(0);
-                    check.cells[at] = "FAIL".into();
-                    check.failure = Some((STEPS[at], e.to_string()));
+                    failed_at(check, at, e.to_string());
                     return;
                 }
             }
@@ -210,6 +216,28 @@ pub fn report(checks: &[HostCheck]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_after_a_failure_are_skipped_even_if_a_jump_host_passed_them() {
+        let mut check = HostCheck {
+            name: "db1".into(),
+            address: "root@10.0.0.9".into(),
+            // The bastion got through all four SSH steps; then the target's TCP step started.
+            cells: ["ok", "…", "ok", "ok", "-", "-", "-"]
+                .map(String::from)
+                .to_vec(),
+            failure: None,
+            learned: vec![],
+        };
+        failed_at(&mut check, 1, "connection refused".into());
+        assert_eq!(
+            check.cells,
+            [
+                "ok", "FAIL", "skipped", "skipped", "skipped", "skipped", "skipped"
+            ]
+        );
+        assert_eq!(check.failure.map(|f| f.0), Some(STEPS[1]));
+    }
 
     #[test]
     fn report_aligns_columns_and_explains_failures() {
