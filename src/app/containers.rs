@@ -50,6 +50,9 @@ pub struct Counts {
     /// In a restart loop: Docker is restarting it, or its restart policy already did 3 times.
     pub looping: usize,
     pub restarts: u64,
+    /// Exited with code 0 and not restarting: a one-shot task (a migration) that is done, not
+    /// a replica missing.
+    pub completed: usize,
 }
 
 impl Counts {
@@ -61,13 +64,21 @@ impl Counts {
             n.unhealthy += usize::from(c.health == Some(Health::Unhealthy));
             n.looping += usize::from(is_looping(c));
             n.restarts += u64::from(c.restart_count);
+            n.completed += usize::from(
+                c.state == ContainerState::Exited && c.exit_code == Some(0) && !is_looping(c),
+            );
         }
         n
     }
 
-    /// Fewer replicas running than exist, or an unhealthy or looping one.
+    /// Replicas missing: neither running nor done with success.
+    pub fn missing(&self) -> usize {
+        self.total.saturating_sub(self.running + self.completed)
+    }
+
+    /// A replica missing, or an unhealthy or looping one.
     pub fn is_degraded(&self) -> bool {
-        self.running < self.total || self.unhealthy > 0 || self.looping > 0
+        self.missing() > 0 || self.unhealthy > 0 || self.looping > 0
     }
 }
 
@@ -140,7 +151,7 @@ pub fn alerts(
     }
     for ((project, service), members) in services {
         let n = Counts::of(members);
-        if n.running < n.total {
+        if n.missing() > 0 {
             let name = project.map_or(service.to_owned(), |p| format!("{p}/{service}"));
             rules.push(
                 Domain::Containers,
@@ -539,8 +550,28 @@ pub(crate) mod tests {
                 total: 1,
                 unhealthy: 0,
                 looping: 0,
-                restarts: 0
+                restarts: 0,
+                completed: 0,
             }
         );
+    }
+
+    #[test]
+    fn a_task_that_exited_0_is_done_not_missing_but_exit_1_is() {
+        let mut migrate = container(
+            "shop-migrate-1",
+            Some("shop"),
+            Some("migrate"),
+            1,
+            ContainerState::Exited,
+        );
+        migrate.exit_code = Some(0);
+        let n = Counts::of([&migrate]);
+        assert_eq!((n.completed, n.missing()), (1, 0));
+        assert!(!n.is_degraded());
+        migrate.exit_code = Some(1);
+        let n = Counts::of([&migrate]);
+        assert_eq!((n.completed, n.missing()), (0, 1));
+        assert!(n.is_degraded());
     }
 }
