@@ -45,4 +45,23 @@ if [ -z "${WATCHFLOOR_TEST_DOCKER_HOST:-}" ]; then
   start_private_dockerd
 fi
 
-cargo test --locked --all-targets "$@"
+# Every target runs even after a failure; the end is one summary line and the failed tests.
+# `scripts/test.sh --test NAME` runs one target (arguments go to cargo test).
+log=$(mktemp)
+set +e
+cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ {
+       for (i = 1; i <= NF; i++) {
+         if ($(i) ~ /^passed;?$/) p += $(i-1)
+         if ($(i) ~ /^failed;?$/) f += $(i-1)
+       }
+     }
+     / FAILED$/ && /^test / { failed[n++] = $2 }
+     END {
+       for (i = 0; i < n; i++) print "failed: " failed[i]
+       printf "tests: %d passed, %d failed\n", p, f
+     }' "$log"
+rm -f "$log"
+exit "$status"
