@@ -65,6 +65,19 @@ fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Er
 /// Every problem of `hosts`, worst first (then by host, then domain).
 pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert> {
     let mut out = Vec::new();
+    let is_down = |id: HostId| {
+        hosts
+            .iter()
+            .any(|h| h.id == id && matches!(h.link, LinkState::Down { .. }))
+    };
+    // Hosts reached through a jump host that is down: the jump host's alert names them.
+    let behind = |jump: HostId| -> Vec<&str> {
+        hosts
+            .iter()
+            .filter(|h| matches!(h.link, LinkState::Down { .. }) && h.via.contains(&jump))
+            .map(|h| h.name.as_str())
+            .collect()
+    };
     for h in hosts {
         let mut rules = Rules {
             host: h,
@@ -73,14 +86,22 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
         };
         match &h.link {
             LinkState::Down { error, since, .. } => {
-                rules.push(
-                    Domain::Link,
-                    Severity::Crit,
-                    error.to_string(),
-                    Some(*since),
-                    None,
-                );
-                continue; // its domains' data is old; the link is the cause
+                // Its domains' data is old; the link is the cause, or a jump host's.
+                if h.via.iter().any(|j| is_down(*j)) {
+                    continue;
+                }
+                // Who it cuts off first: a narrow column keeps the start.
+                let through = behind(h.id);
+                let what = if through.is_empty() {
+                    error.to_string()
+                } else {
+                    format!(
+                        "cuts off {} (reached through it): {error}",
+                        through.join(", ")
+                    )
+                };
+                rules.push(Domain::Link, Severity::Crit, what, Some(*since), None);
+                continue;
             }
             LinkState::Connecting if h.newest_data().is_none() => continue, // starting up
             _ => {}
@@ -311,6 +332,49 @@ mod tests {
         assert_eq!(
             (a[0].domain, a[0].severity, a[0].since),
             (Domain::Link, Severity::Crit, Some(t(5)))
+        );
+    }
+
+    #[test]
+    fn hosts_behind_a_jump_host_that_is_down_are_one_root_cause() {
+        let down = |host: &str, at: i64| LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: crate::link::LinkError::Down {
+                host: host.into(),
+                reason: "connection refused".into(),
+            },
+            since: t(at),
+            retry_at: None,
+        };
+        let mut bastion = host_with_disks(vec![], t(0));
+        bastion.name = "bastion".into();
+        bastion.link = down("bastion", 5);
+        let mut all = vec![bastion];
+        for i in 1..=2 {
+            let mut h = host_with_disks(vec![], t(0));
+            h.id = HostId(i);
+            h.name = format!("db{i}");
+            h.via = vec![HostId(0)];
+            h.link = down(&h.name.clone(), 6);
+            all.push(h);
+        }
+        let a = alerts(&all, &Thresholds::default(), t(9));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].host_name, "bastion");
+        assert!(
+            a[0].what
+                .starts_with("cuts off db1, db2 (reached through it): "),
+            "{}",
+            a[0].what
+        );
+        // The bastion back, db1 still down: db1 is its own problem again.
+        all[0].link = LinkState::Up;
+        all[2].link = LinkState::Up;
+        let a = alerts(&all, &Thresholds::default(), t(9));
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(
+            (a[0].host_name.as_str(), a[0].domain),
+            ("db1", Domain::Link)
         );
     }
 

@@ -142,6 +142,34 @@ pub struct HostState {
     pub stats: Option<StatsSample>,
     /// The PostgreSQL clusters reached through this host, in config order.
     pub postgres: Vec<Cluster>,
+    /// Configured hosts this one is reached through (its ProxyJump hops that are also watched):
+    /// when one of them is down, that is the root cause of this one being down.
+    pub via: Vec<HostId>,
+}
+
+/// For each host, the configured hosts among its ProxyJump hops (matched by address and port).
+pub fn jump_hosts(specs: &[HostSpec]) -> Vec<Vec<HostId>> {
+    let address = |s: &HostSpec| match &s.transport {
+        crate::config::Transport::Ssh(t) => Some((t.host_name.clone(), t.port)),
+        crate::config::Transport::Local => None,
+    };
+    specs
+        .iter()
+        .map(|s| match &s.transport {
+            crate::config::Transport::Ssh(t) => t
+                .jumps
+                .iter()
+                .filter_map(|hop| {
+                    let at = (hop.host_name.clone(), hop.port);
+                    specs
+                        .iter()
+                        .position(|o| address(o) == Some(at.clone()))
+                        .map(HostId)
+                })
+                .collect(),
+            crate::config::Transport::Local => Vec::new(),
+        })
+        .collect()
 }
 
 /// Host health: the last reading and the recent CPU figures (for "sustained" and the sparkline).
@@ -235,6 +263,7 @@ impl HostState {
                 ),
             },
             stats: None,
+            via: Vec::new(),
             postgres: spec
                 .postgres
                 .iter()
@@ -391,6 +420,30 @@ mod tests {
         let mut o: Observed<i32> = Observed::polled(Duration::from_secs(10));
         o.record(Err(err()), t(1));
         assert_eq!(o.freshness(t(2)), Freshness::Failed);
+    }
+
+    #[test]
+    fn a_watched_proxyjump_hop_is_known_as_the_way_to_its_hosts() {
+        use crate::config::{HostSpec, Transport};
+        use crate::link::ssh::target::SshConfig;
+        let config = SshConfig::parse_str(
+            "Host bastion\n  HostName 10.0.0.1\nHost db1 db2\n  ProxyJump bastion\n",
+        )
+        .unwrap();
+        let home = std::path::Path::new("/home/alice");
+        let spec = |name: &str| {
+            let mut s = HostSpec::local(name, None);
+            s.transport = Transport::Ssh(Box::new(config.resolve(name, "alice", home).unwrap()));
+            s
+        };
+        let specs = [
+            spec("bastion"),
+            spec("db1"),
+            spec("db2"),
+            HostSpec::local("me", None),
+        ];
+        let via = jump_hosts(&specs);
+        assert_eq!(via, [vec![], vec![HostId(0)], vec![HostId(0)], vec![]]);
     }
 
     #[test]

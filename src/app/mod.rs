@@ -86,12 +86,15 @@ pub struct App {
 
 impl App {
     pub fn new(settings: &Settings, now: Timestamp) -> App {
-        let hosts: Vec<HostState> = settings
+        let mut hosts: Vec<HostState> = settings
             .hosts
             .iter()
             .enumerate()
             .map(|(i, spec)| HostState::new(HostId(i), spec))
             .collect();
+        for (h, via) in hosts.iter_mut().zip(hosts::jump_hosts(&settings.hosts)) {
+            h.via = via;
+        }
         // One host: its containers are what the admin came for. A fleet: start with the overview.
         let pane = if hosts.iter().filter(|h| !h.tunnels_only).count() == 1 {
             Pane::Containers

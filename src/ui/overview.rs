@@ -159,10 +159,19 @@ impl OverviewPane<'_> {
             Some(age) => format!("{} (data {} old)", a.what, widgets::age(age)),
             None => a.what.clone(),
         };
-        let problems = match s.alerts.as_slice() {
-            [] => Span::styled("none", theme.muted()),
-            [one] => Span::styled(what(one), theme.verdict(one.severity, one.stale.is_some())),
-            [worst, ..] => Span::styled(
+        // Down because its jump host is: the jump host's alert is the one to read.
+        let jump_down = host.via.iter().find_map(|j| {
+            let jump = self.app.hosts.get(j.0)?;
+            matches!(jump.link, LinkState::Down { .. }).then_some(jump.name.as_str())
+        });
+        let problems = match (s.alerts.as_slice(), jump_down) {
+            ([], Some(jump)) if host.link != LinkState::Up => Span::styled(
+                format!("unreachable: its jump host {jump} is down"),
+                theme.crit(),
+            ),
+            ([], _) => Span::styled("none", theme.muted()),
+            ([one], _) => Span::styled(what(one), theme.verdict(one.severity, one.stale.is_some())),
+            ([worst, ..], _) => Span::styled(
                 format!("{} · {}", s.alerts.len(), what(worst)),
                 theme.verdict(worst.severity, worst.stale.is_some()),
             ),
@@ -221,5 +230,29 @@ mod tests {
             })
             .unwrap();
         assert_eq!(buf[(19, y)].fg, theme.crit().fg.unwrap());
+    }
+
+    #[test]
+    fn a_host_behind_a_down_jump_host_points_at_it() {
+        let mut app = fleet_app(3);
+        app.pane = Pane::Overview;
+        // host2 (down in the fixture) is host1's jump host; host1 went down with it.
+        app.hosts[1].via = vec![crate::event::HostId(2)];
+        let down = app.hosts[2].link.clone();
+        app.update(crate::event::AppEvent::Host(
+            crate::event::HostId(1),
+            crate::event::HostEvent::Link(down),
+        ));
+        let screen = crate::ui::testing::text(&render(&app, 120, 40));
+        let host1 = screen.lines().find(|l| l.starts_with("host1")).unwrap();
+        assert!(
+            host1.contains("unreachable: its jump host host2 is down"),
+            "{screen}"
+        );
+        let host2 = screen.lines().find(|l| l.starts_with("host2")).unwrap();
+        assert!(
+            host2.contains("cuts off host1 (reached through it)"),
+            "{screen}"
+        );
     }
 }
