@@ -330,3 +330,58 @@ fn snapshot_has_postgres_sessions_health_and_alerts() {
     assert!(md.contains("**Health**"), "{md}");
     drop((holder, waiter));
 }
+
+/// A cancel of a blocker that is idle in a transaction changes nothing: the dialog warns
+/// before, and the outcome says the waiting session still waits; terminate then clears it.
+#[test]
+fn cancelling_an_idle_in_transaction_blocker_says_it_changed_nothing() {
+    let pg = Postgres::start();
+    pg.psql("postgres", "CREATE TABLE idle_t (x int);");
+    let c = console(&pg, "", "1s");
+    let tmux = &c.tmux;
+    let mut holder = pg.spawn_psql("postgres", "holder");
+    holder.send("BEGIN; LOCK TABLE idle_t IN ACCESS EXCLUSIVE MODE;");
+    pg.wait_until(
+        "the holder to sit idle in its transaction",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction')",
+    );
+    let mut waiter = pg.spawn_psql("postgres", "waiter");
+    waiter.send("SELECT count(*) FROM idle_t;");
+    pg.wait_until(
+        "the waiter to wait",
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'waiter' AND wait_event_type = 'Lock')",
+    );
+    let holder_pid = pg.pid_of("holder");
+    tmux.wait_until("the tree", WAIT, |s| tree_rows(s).len() == 2);
+
+    select_backend(tmux, holder_pid);
+    tmux.keys(&["C"]);
+    tmux.wait_for_text(&["a cancel cannot release its locks"], WAIT);
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for_text(
+        &["nothing changed: 1 session still waits", "terminate it (T)"],
+        WAIT,
+    );
+    assert_eq!(tree_rows(&screen).len(), 2, "nothing changed: {screen}");
+
+    select_backend(tmux, holder_pid);
+    tmux.keys(&["T"]);
+    tmux.wait_for_text(&[&format!("Terminate backend {holder_pid}")], WAIT);
+    tmux.keys(&["y"]);
+    tmux.wait_for_text(&["the sessions waiting for it went on"], WAIT);
+    tmux.wait_until("the tree gone", WAIT, |s| tree_rows(s).is_empty());
+
+    let audit = std::fs::read_to_string(c.home.join("state/watchfloor/audit.jsonl")).unwrap();
+    let ends: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["outcome"] != "started")
+        .collect();
+    let outcomes: Vec<&str> = ends
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["failed", "ok"], "{audit}");
+    assert_eq!(ends[0]["target"]["idle_in_transaction"], true, "{audit}");
+    drop((holder, waiter));
+}

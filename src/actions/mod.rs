@@ -87,6 +87,10 @@ pub enum JobTarget {
         query: String,
         /// Sessions waiting on it, directly or not.
         blocks: usize,
+        /// Idle in a transaction: there is no query to cancel, and its locks stay until the
+        /// transaction ends (terminate ends it).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        idle_in_transaction: bool,
         /// What identifies the session beyond its pid, checked when the signal is sent.
         #[serde(skip_serializing_if = "Option::is_none")]
         backend_start: Option<jiff::Timestamp>,

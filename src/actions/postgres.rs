@@ -2,6 +2,8 @@
 //! when it is open (an exhausted pool would refuse a new connection just when this is needed),
 //! else over a connection of its own. The backend is checked to still be the session chosen.
 
+use std::time::Duration;
+
 use super::{JobKind, JobTarget};
 use crate::collect::clients::Clients;
 use crate::collect::postgres::{self, Backend};
@@ -44,7 +46,7 @@ pub async fn signal(
         }
     };
     let pid = *pid;
-    match session.signal_backend(&backend, terminate).await {
+    let done = match session.signal_backend(&backend, terminate).await {
         Ok(Some(true)) if terminate => Ok(format!("terminated backend {pid}")),
         Ok(Some(true)) => Ok(format!("cancelled the query of backend {pid}")),
         Ok(Some(false)) => Err(format!(
@@ -61,5 +63,46 @@ pub async fn signal(
              ended): nothing was done"
         )),
         Err(e) => Err(e.to_string()),
+    }?;
+    // A signal that was delivered may still change nothing (a cancel of an idle transaction
+    // leaves its locks): say whether the sessions that waited for it went on.
+    let JobTarget::Backend { blocks, .. } = target else {
+        return Ok(done);
+    };
+    if *blocks == 0 {
+        return Ok(done);
     }
+    let waiting = |s: &postgres::Snapshot| {
+        s.sessions
+            .iter()
+            .filter(|x| x.blocked_by.contains(&pid))
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + LOCKS_SETTLE;
+    let mut still = usize::MAX;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        still = match session.snapshot().await {
+            Ok(s) => waiting(&s),
+            Err(_) => return Ok(format!("{done}; could not re-read the lock tree")),
+        };
+        if still == 0 {
+            return Ok(format!("{done}; the sessions waiting for it went on"));
+        }
+    }
+    // The news first: the status line is one row.
+    Err(format!(
+        "nothing changed: {still} session{} still wait{} for it after {}s; {} ({done})",
+        if still == 1 { "" } else { "s" },
+        if still == 1 { "s" } else { "" },
+        LOCKS_SETTLE.as_secs(),
+        if terminate {
+            "look at the lock tree again"
+        } else {
+            "a cancel does not end an idle transaction: terminate it (T)"
+        }
+    ))
 }
+
+/// How long a cancel or terminate of a blocker is given to release the sessions waiting on it.
+const LOCKS_SETTLE: Duration = Duration::from_secs(2);

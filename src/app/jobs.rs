@@ -381,6 +381,11 @@ impl super::App {
                 database: clean(&session.database),
                 query: crate::text::fit(&query, 120),
                 blocks,
+                idle_in_transaction: matches!(
+                    session.state,
+                    crate::collect::postgres::State::IdleInTransaction
+                        | crate::collect::postgres::State::IdleInTransactionAborted
+                ),
                 backend_start: session.backend_start,
                 query_start: session.query_start,
             },

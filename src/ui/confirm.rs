@@ -54,6 +54,7 @@ impl Widget for ConfirmDialog<'_> {
                 database,
                 query,
                 blocks,
+                idle_in_transaction,
                 ..
             } => {
                 lines.push(field("cluster", cluster.clone()));
@@ -64,6 +65,12 @@ impl Widget for ConfirmDialog<'_> {
                 lines.push(field("query", query.clone()));
                 if *blocks > 0 {
                     lines.push(field("blocks", format!("{blocks} waiting sessions")));
+                }
+                if *idle_in_transaction && a.kind == JobKind::Cancel {
+                    lines.push(Line::from(Span::styled(
+                        "! idle in a transaction: a cancel cannot release its locks; terminate (T) can",
+                        theme.warn(),
+                    )));
                 }
             }
         }
@@ -245,11 +252,12 @@ pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
             ),
             theme.warn(),
         )),
+        // Why first: on one row the reason matters more than the job's full name.
         other => Line::from(Span::styled(
             format!(
-                " ✗ {} failed after {took}: {}",
-                last.action.describe(),
-                other.text()
+                " ✗ {} · {} failed after {took}",
+                other.text(),
+                last.action.describe()
             ),
             theme.crit(),
         )),
