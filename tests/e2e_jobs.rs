@@ -19,15 +19,13 @@ fn a_restart_in_flight_at_sighup_is_audited_abandoned() {
     let docker = Docker::shared();
     let project = "hup";
     docker.remove_project(project, &[]);
-    let never_healthy = [
-        "--health-cmd",
-        "false",
-        "--health-interval",
-        "30s",
-        "--health-start-period",
-        "600s",
-    ];
-    docker.compose_container(project, "api", 1, &never_healthy, &["sleep", "100000"]);
+    docker.compose_container(
+        project,
+        "api",
+        1,
+        common::NEVER_HEALTHY,
+        &["sleep", "100000"],
+    );
     let home = tempfile::tempdir().unwrap();
     let config = local_config(home.path(), &docker, "");
     let tmux = Tmux::console(home.path(), &format!("--config {}", config.display()));

@@ -22,13 +22,13 @@ struct Console {
     _client: Client,
 }
 
-/// watchfloor in tmux watching `pg` through a loopback sshd, on the PostgreSQL pane.
-fn console(pg: &Postgres, extra_args: &str, interval: &str) -> Console {
+/// A loopback sshd in front of `pg`, and a config in the client's home watching it as host
+/// db1, cluster main, refreshed every `interval`.
+fn watched(pg: &Postgres, interval: &str) -> (Client, Sshd, std::path::PathBuf) {
     let client = Client::new();
     let server = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&server);
-    let home = client.home.path().to_path_buf();
-    let config = home.join("watchfloor.toml");
+    let config = client.home.path().join("watchfloor.toml");
     std::fs::write(
         &config,
         format!(
@@ -39,6 +39,21 @@ fn console(pg: &Postgres, extra_args: &str, interval: &str) -> Console {
         ),
     )
     .unwrap();
+    (client, server, config)
+}
+
+/// A psql session `app` that has run `sql`, once `ready` (a query) says it is where wanted.
+fn session(pg: &Postgres, app: &str, sql: &str, ready: &str) -> common::postgres::Psql {
+    let mut psql = pg.spawn_psql("postgres", app);
+    psql.send(sql);
+    pg.wait_until(&format!("{app} to be ready"), ready);
+    psql
+}
+
+/// watchfloor in tmux watching `pg` through a loopback sshd, on the PostgreSQL pane.
+fn console(pg: &Postgres, extra_args: &str, interval: &str) -> Console {
+    let (client, server, config) = watched(pg, interval);
+    let home = client.home.path().to_path_buf();
     let tmux = Tmux::console(
         &home,
         &format!("{extra_args} --config {}", config.display()),
@@ -241,31 +256,18 @@ fn read_only_refuses_cancel_and_terminate() {
 fn snapshot_has_postgres_sessions_health_and_alerts() {
     let pg = Postgres::start();
     pg.psql("postgres", "CREATE TABLE snap (x int);");
-    let client = Client::new();
-    let server = Sshd::start(&client, "127.0.0.1", None);
-    client.trust(&server);
+    let (client, _server, config) = watched(&pg, "2s");
     let home = client.home.path().to_path_buf();
-    let config = home.join("watchfloor.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
-             [[host.postgres]]\nname = \"main\"\nsocket = \"{}\"\n",
-            server.spec(),
-            pg.socket_path()
-        ),
-    )
-    .unwrap();
-    let mut holder = pg.spawn_psql("postgres", "holder");
-    holder.send("BEGIN; LOCK TABLE snap IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);");
-    pg.wait_until(
-        "the holder to sleep",
+    let holder = session(
+        &pg,
+        "holder",
+        "BEGIN; LOCK TABLE snap IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);",
         "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'holder' AND query LIKE '%pg_sleep%')",
     );
-    let mut waiter = pg.spawn_psql("postgres", "waiter");
-    waiter.send("SELECT count(*) FROM snap;");
-    pg.wait_until(
-        "the waiter to wait",
+    let waiter = session(
+        &pg,
+        "waiter",
+        "SELECT count(*) FROM snap;",
         "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'waiter' AND wait_event_type = 'Lock')",
     );
     let (holder_pid, waiter_pid) = (pg.pid_of("holder"), pg.pid_of("waiter"));
@@ -339,16 +341,16 @@ fn cancelling_an_idle_in_transaction_blocker_says_it_changed_nothing() {
     pg.psql("postgres", "CREATE TABLE idle_t (x int);");
     let c = console(&pg, "", "1s");
     let tmux = &c.tmux;
-    let mut holder = pg.spawn_psql("postgres", "holder");
-    holder.send("BEGIN; LOCK TABLE idle_t IN ACCESS EXCLUSIVE MODE;");
-    pg.wait_until(
-        "the holder to sit idle in its transaction",
+    let holder = session(
+        &pg,
+        "holder",
+        "BEGIN; LOCK TABLE idle_t IN ACCESS EXCLUSIVE MODE;",
         "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'holder' AND state = 'idle in transaction')",
     );
-    let mut waiter = pg.spawn_psql("postgres", "waiter");
-    waiter.send("SELECT count(*) FROM idle_t;");
-    pg.wait_until(
-        "the waiter to wait",
+    let waiter = session(
+        &pg,
+        "waiter",
+        "SELECT count(*) FROM idle_t;",
         "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'waiter' AND wait_event_type = 'Lock')",
     );
     let holder_pid = pg.pid_of("holder");

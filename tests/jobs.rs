@@ -19,19 +19,9 @@ use watchfloor::config::HostSpec;
 use watchfloor::event::{AppEvent, HostEvent, HostId};
 use watchfloor::link::local::Local;
 
-use common::Docker;
+use common::{Docker, NEVER_HEALTHY};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A container whose health stays "starting" for 10 minutes: a rollout waits on it.
-const NEVER_HEALTHY: &[&str] = &[
-    "--health-cmd",
-    "false",
-    "--health-interval",
-    "30s",
-    "--health-start-period",
-    "600s",
-];
 
 fn started_at(docker: &Docker, name: &str) -> String {
     docker

@@ -16,6 +16,18 @@ use std::time::{Duration, Instant};
 /// The image every test container runs: a static busybox, imported from a directory.
 pub const IMAGE: &str = "wf-busybox:test";
 
+/// `docker run` flags for a container whose health stays "starting" for 10 minutes: a
+/// restart waits on it, so a job stays in flight for as long as a test needs.
+#[allow(dead_code)] // not every test binary runs one
+pub const NEVER_HEALTHY: &[&str] = &[
+    "--health-cmd",
+    "false",
+    "--health-interval",
+    "30s",
+    "--health-start-period",
+    "600s",
+];
+
 /// Polls `check` every 50 ms until it returns Some, or panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
