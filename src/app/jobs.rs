@@ -490,6 +490,16 @@ mod tests {
         req.id
     }
 
+    fn audits(effects: &[Effect]) -> Vec<&AuditRecord> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Audit(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn sends(effects: &[Effect]) -> Vec<&HostCommand> {
         effects
             .iter()
@@ -512,13 +522,7 @@ mod tests {
             panic!("one Run expected: {effects:?}")
         };
         assert_eq!(req.action, pending);
-        let started: Vec<&AuditRecord> = effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Audit(r) => Some(r),
-                _ => None,
-            })
-            .collect();
+        let started = audits(&effects);
         assert_eq!(started.len(), 1, "a started line when confirmed");
         assert_eq!((started[0].outcome, started[0].job), ("started", req.id));
         assert_eq!(app.jobs.running.len(), 1);
@@ -534,13 +538,7 @@ mod tests {
             elapsed: Duration::from_millis(1500),
         };
         let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Action(req.id, done)));
-        let audits: Vec<&AuditRecord> = effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Audit(r) => Some(r),
-                _ => None,
-            })
-            .collect();
+        let audits = audits(&effects);
         assert_eq!(audits.len(), 1);
         assert_eq!(
             (
@@ -715,13 +713,7 @@ mod tests {
         key(&mut app, KeyCode::Char('q'));
         assert!(app.should_quit());
         let effects = app.exit();
-        let audits: Vec<&AuditRecord> = effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Audit(r) => Some(r),
-                _ => None,
-            })
-            .collect();
+        let audits = audits(&effects);
         assert_eq!(audits.len(), 1);
         assert_eq!((audits[0].outcome, audits[0].job), ("abandoned", id));
         let why = audits[0].error.as_deref().unwrap_or("");
