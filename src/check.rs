@@ -87,7 +87,8 @@ async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
                 }
                 cells[i] = "…".into();
             };
-            match session::connect(&spec.name, target, options, &mut progress).await {
+            let options = crate::host::host_options(spec, options);
+            match session::connect(&spec.name, target, &options, &mut progress).await {
                 Ok(c) => {
                     check.learned = c.learned.clone();
                     check.cells[..4].fill("ok".to_owned());

@@ -15,7 +15,6 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::actions::runner::{self as jobs, JobCommand, Reporter};
 use crate::actions::{JobOutcome, Progress};
-use crate::collect::clients::Clients;
 use crate::collect::demand::{self, Demand};
 use crate::collect::{Context, runner};
 use crate::config::{HostSpec, Transport};
@@ -47,10 +46,7 @@ pub fn spawn(
     events: mpsc::Sender<AppEvent>,
 ) -> HostHandle {
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
-    let options = Options {
-        keepalive: spec.keepalive,
-        ..options
-    };
+    let options = host_options(&spec, &options);
     let task = tokio::spawn(run(id, spec, options, events, rx));
     HostHandle {
         id,
@@ -200,16 +196,8 @@ async fn collect(
     wanted: &Arc<Wanted>,
     out: &HostSender,
 ) {
-    let clients = Arc::new(Clients::new(
-        link.clone(),
-        spec.docker_socket.clone(),
-        spec.postgres.len(),
-    ));
-    let cx = Context {
-        link: link.clone(),
-        clients: clients.clone(),
-        refresh: triggers.collectors.subscribe(),
-    };
+    let cx = Context::new(spec, link, triggers.collectors.subscribe());
+    let clients = cx.clients.clone();
     let collectors = runner::run(
         crate::collect::collectors(spec, &cx),
         triggers.collectors.subscribe(),
@@ -231,6 +219,14 @@ async fn collect(
         () = demand::follow_logs(&clients, &wanted.demand, out) => {}
         () = demand::sample_stats(spec.stats_interval, &clients, &wanted.demand, out) => {}
         () = jobs => {}
+    }
+}
+
+/// The SSH options for `spec`'s host: the command line's, with the host's own keepalives.
+pub fn host_options(spec: &HostSpec, options: &Options) -> Options {
+    Options {
+        keepalive: spec.keepalive,
+        ..options.clone()
     }
 }
 
@@ -268,10 +264,7 @@ pub async fn collect_once(
     deadline: Duration,
 ) -> Vec<HostEvent> {
     let started = tokio::time::Instant::now();
-    let options = &Options {
-        keepalive: spec.keepalive,
-        ..options.clone()
-    };
+    let options = &host_options(spec, options);
     let connect = async {
         let link: Arc<dyn Link> = match &spec.transport {
             Transport::Local => Arc::new(Local::new(spec.name.clone())),
@@ -304,15 +297,7 @@ pub async fn collect_once(
     // Nobody refreshes a snapshot; the sender lives until the end so streams wait on their
     // own resync instead of seeing a closed channel.
     let (_refresh, rx) = watch::channel(());
-    let cx = Context {
-        clients: Arc::new(Clients::new(
-            link.clone(),
-            spec.docker_socket.clone(),
-            spec.postgres.len(),
-        )),
-        link,
-        refresh: rx,
-    };
+    let cx = Context::new(spec, link, rx);
     let left = deadline.saturating_sub(started.elapsed());
     let samples = runner::once(crate::collect::collectors(spec, &cx), left).await;
     let mut events = vec![HostEvent::Link(LinkState::Up)];

@@ -149,7 +149,7 @@ pub fn collector(
 ) -> Option<Box<dyn super::Collect>> {
     let socket = spec.docker_socket.clone()?;
     let watcher = Watcher::new(
-        cx.link.clone(),
+        cx.link().clone(),
         socket,
         spec.containers_resync,
         cx.refresh.clone(),

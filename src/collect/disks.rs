@@ -95,7 +95,7 @@ pub fn collector(
 ) -> Option<Box<dyn super::Collect>> {
     (!spec.tunnels_only).then(|| {
         Box::new(Disks {
-            link: cx.link.clone(),
+            link: cx.link().clone(),
             interval: spec.disks_interval,
         }) as Box<dyn super::Collect>
     })

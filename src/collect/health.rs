@@ -110,7 +110,7 @@ impl Collect for Health {
 pub fn collector(spec: &HostSpec, cx: &Context) -> Option<Box<dyn Collect>> {
     (!spec.tunnels_only).then(|| {
         Box::new(Health {
-            link: cx.link.clone(),
+            link: cx.link().clone(),
             interval: spec.health_interval,
             last: None,
         }) as Box<dyn Collect>

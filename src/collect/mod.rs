@@ -83,13 +83,27 @@ pub trait Collect: Send {
     }
 }
 
-/// What collectors of one connection share: the link, the clients made on it, and the refresh
+/// What collectors of one connection share: the clients made on its link, and the refresh
 /// signal (Ctrl-R) that streams listen to while they wait.
 #[derive(Clone)]
 pub struct Context {
-    pub link: Arc<dyn Link>,
     pub clients: Arc<clients::Clients>,
     pub refresh: watch::Receiver<()>,
+}
+
+impl Context {
+    /// A new connection of `spec`'s host: no client made yet.
+    pub fn new(spec: &HostSpec, link: Arc<dyn Link>, refresh: watch::Receiver<()>) -> Self {
+        let clients = clients::Clients::new(link, spec.docker_socket.clone(), spec.postgres.len());
+        Context {
+            clients: Arc::new(clients),
+            refresh,
+        }
+    }
+
+    pub fn link(&self) -> &Arc<dyn Link> {
+        self.clients.link()
+    }
 }
 
 /// The collectors a host's config asks for: one line per domain.

@@ -90,7 +90,7 @@ pub fn collector(
     cx: &super::Context,
 ) -> Option<Box<dyn super::Collect>> {
     Some(Box::new(Tunnels {
-        link: cx.link.clone(),
+        link: cx.link().clone(),
         interval: spec.tunnels_interval,
         sudo: spec.wg_sudo,
     }))

@@ -224,7 +224,7 @@ pub fn collectors(
             Box::new(Cluster {
                 index,
                 spec: pg.clone(),
-                link: cx.link.clone(),
+                link: cx.link().clone(),
                 clients: cx.clients.clone(),
                 session: None,
                 retryable: true,
