@@ -410,11 +410,16 @@ impl App {
 
     /// The overview's rows: every configured host.
     pub fn host_ids(&self) -> Vec<HostId> {
-        self.hosts
-            .iter()
-            .filter(|h| !h.tunnels_only)
-            .map(|h| h.id)
-            .collect()
+        host_ids(&self.hosts)
+    }
+
+    /// The current pane's state, and what it reads of the rest of the state.
+    fn current_pane(&mut self) -> (&mut dyn pane::PaneState, pane::Ctx<'_>) {
+        let cx = pane::Ctx {
+            hosts: visible(&self.hosts, self.scope, self.pane),
+            host_ids: host_ids(&self.hosts),
+        };
+        (self.panes.get_mut(self.pane), cx)
     }
 
     pub fn container_keys(&self) -> Vec<RowKey> {
@@ -426,11 +431,8 @@ impl App {
     }
 
     fn move_by(&mut self, delta: isize) {
-        let cx = pane::Ctx {
-            hosts: visible(&self.hosts, self.scope, self.pane),
-            host_ids: self.host_ids(),
-        };
-        self.panes.get_mut(self.pane).move_by(&cx, delta);
+        let (pane, cx) = self.current_pane();
+        pane.move_by(&cx, delta);
     }
 
     pub fn postgres_keys(&self) -> Vec<postgres::RowKey> {
@@ -461,11 +463,8 @@ impl App {
 
     /// Enter: whatever the pane does with it; it may ask to show one host only.
     fn open(&mut self) {
-        let cx = pane::Ctx {
-            hosts: visible(&self.hosts, self.scope, self.pane),
-            host_ids: self.host_ids(),
-        };
-        match self.panes.get_mut(self.pane).open(&cx) {
+        let (pane, cx) = self.current_pane();
+        match pane.open(&cx) {
             Some(pane::Nav::DrillInto(host)) => {
                 self.scope = Some(host);
                 self.pane = Pane::Containers;
@@ -474,6 +473,15 @@ impl App {
             None => {}
         }
     }
+}
+
+/// The overview's rows: every configured host (not the admin's tunnels-only machine).
+fn host_ids(hosts: &[HostState]) -> Vec<HostId> {
+    hosts
+        .iter()
+        .filter(|h| !h.tunnels_only)
+        .map(|h| h.id)
+        .collect()
 }
 
 /// Hosts `pane` shows: the drilled-into host, or all. The admin's own machine (tunnels only)
