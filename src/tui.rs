@@ -125,11 +125,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             due = Some(due.map_or(at, |d| d.min(at)));
             apply(&mut app, ev, &workers, &local, &mut undelivered);
         }
-        for (id, why) in undelivered.drain(..) {
-            for effect in app.job_undelivered(id, why) {
-                dispatch(effect, &workers, &local);
-            }
-        }
+        refuse_undelivered(&mut app, &mut undelivered, &workers, &local);
         if app.should_quit() {
             break;
         }
@@ -139,6 +135,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
     while let Ok(ev) = rx.try_recv() {
         apply(&mut app, ev, &workers, &local, &mut undelivered);
     }
+    refuse_undelivered(&mut app, &mut undelivered, &workers, &local);
     let mut abandoned = Vec::new();
     for effect in app.exit() {
         if let Effect::Send(_, HostCommand::CancelJob(id)) = &effect {
@@ -171,6 +168,20 @@ fn apply(
                 Some(id) => undelivered.push((id, msg)),
                 None => app.status = Some(msg),
             }
+        }
+    }
+}
+
+/// Jobs whose start never reached their host end refused, audited as such (not "abandoned").
+fn refuse_undelivered(
+    app: &mut App,
+    undelivered: &mut Vec<(JobId, String)>,
+    workers: &[HostHandle],
+    local: &LocalFiles,
+) {
+    for (id, why) in undelivered.drain(..) {
+        for effect in app.job_undelivered(id, why) {
+            dispatch(effect, workers, local);
         }
     }
 }
