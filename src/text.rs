@@ -1,5 +1,6 @@
-//! Plain text helpers shared by state, export and rendering: widths, ages, sizes. Pure, and
-//! free of ratatui, so `app/` and `export` need not reach into `ui/`.
+//! Plain text helpers shared by state, export and rendering: widths, ages, sizes, and
+//! durations as seconds in JSON. Pure, and free of ratatui, so `app/` and `export` need not
+//! reach into `ui/`.
 
 use std::time::Duration;
 
@@ -53,5 +54,18 @@ pub fn bytes(n: u64) -> String {
         format!("{v:.1}{}", UNITS[unit])
     } else {
         format!("{v:.0}{}", UNITS[unit])
+    }
+}
+
+/// A duration written as whole seconds (JSON exports and audit lines: `"uptime_s": 93784`).
+pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// [`secs`] for an optional duration.
+pub fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => secs(d, s),
+        None => s.serialize_none(),
     }
 }

@@ -175,16 +175,9 @@ pub struct Job {
     #[serde(
         rename = "data_age_s",
         skip_serializing_if = "Option::is_none",
-        serialize_with = "secs"
+        serialize_with = "crate::text::opt_secs"
     )]
     pub stale: Option<std::time::Duration>,
-}
-
-fn secs<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(d.as_secs()),
-        None => s.serialize_none(),
-    }
 }
 
 impl Job {

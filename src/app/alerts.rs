@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::hosts::{Freshness, HostState, Observed, age};
+use super::hosts::{HostState, Observed, age};
 use crate::config::Thresholds;
 use crate::event::HostId;
 use crate::link::LinkState;
@@ -51,15 +51,11 @@ pub struct Alert {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Timestamp>,
     /// The verdict rests on data this old (its source stopped answering); None: current.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "secs")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::text::opt_secs"
+    )]
     pub stale: Option<Duration>,
-}
-
-fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(d.as_secs()),
-        None => s.serialize_none(),
-    }
 }
 
 /// Every problem of `hosts`, worst first (then by host, then domain).
@@ -139,7 +135,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                     cluster.observed.age(now),
                 ),
                 (Some(snap), None) => {
-                    let stale = stale_age(&cluster.observed, now);
+                    let stale = cluster.observed.stale_age(now);
                     super::postgres::cluster_alerts(cluster, snap, stale, &mut rules);
                 }
                 (None, None) => {}
@@ -166,15 +162,6 @@ pub fn counts(alerts: &[Alert]) -> (usize, usize) {
         .filter(|a| a.severity == Severity::Warn)
         .count();
     (crit, warn)
-}
-
-/// The age of an observation whose source stopped answering (or that is older than its
-/// interval allows); None while it is current.
-pub fn stale_age<T>(o: &Observed<T>, now: Timestamp) -> Option<Duration> {
-    match o.freshness(now) {
-        Freshness::Stale(a) => Some(a),
-        _ => None,
-    }
 }
 
 /// Collects one host's alerts; the domain modules add theirs through it.
@@ -225,7 +212,7 @@ impl Rules<'_> {
             self.push(domain, Severity::Warn, what, None, o.age(now));
         }
         if let Some(v) = o.latest() {
-            judge(self, v, stale_age(o, now));
+            judge(self, v, o.stale_age(now));
         }
     }
 }

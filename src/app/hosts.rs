@@ -103,6 +103,15 @@ impl<T> Observed<T> {
         self.at.map(|at| age(at, now))
     }
 
+    /// The age of an observation whose source stopped answering, or that is older than its
+    /// interval allows; None while it is current. Verdicts on it carry this age.
+    pub fn stale_age(&self, now: Timestamp) -> Option<Duration> {
+        match self.freshness(now) {
+            Freshness::Stale(a) => Some(a),
+            _ => None,
+        }
+    }
+
     pub fn freshness(&self, now: Timestamp) -> Freshness {
         match (self.age(now), &self.error) {
             (None, None) => Freshness::Waiting,

@@ -332,11 +332,8 @@ impl super::App {
             JobTarget::Backend { index, .. } => h
                 .postgres
                 .get(*index)
-                .and_then(|c| super::alerts::stale_age(&c.observed, self.now)),
-            _ => h
-                .containers
-                .as_ref()
-                .and_then(|c| super::alerts::stale_age(c, self.now)),
+                .and_then(|c| c.observed.stale_age(self.now)),
+            _ => h.containers.as_ref().and_then(|c| c.stale_age(self.now)),
         };
         let action = Job {
             host,

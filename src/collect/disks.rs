@@ -40,7 +40,8 @@ impl Filesystem {
     }
 }
 
-fn pct(part: u64, whole: u64) -> f64 {
+/// `part` of `whole` in percent; 0 of nothing is 0.
+pub(crate) fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {

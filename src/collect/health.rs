@@ -24,7 +24,7 @@ pub struct HealthSnapshot {
     pub cpu_pct: Option<f64>,
     pub cpus: u32,
     pub load: [f64; 3],
-    #[serde(rename = "uptime_s", serialize_with = "as_secs")]
+    #[serde(rename = "uptime_s", serialize_with = "crate::text::secs")]
     pub uptime: Duration,
     pub mem_total_bytes: u64,
     /// Total less MemAvailable: what the kernel could not give to a new program.
@@ -36,19 +36,7 @@ pub struct HealthSnapshot {
 
 impl HealthSnapshot {
     pub fn mem_pct(&self) -> f64 {
-        pct(self.mem_used_bytes, self.mem_total_bytes)
-    }
-}
-
-fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_secs())
-}
-
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
+        super::disks::pct(self.mem_used_bytes, self.mem_total_bytes)
     }
 }
 

@@ -66,7 +66,7 @@ impl Widget for DisksPane<'_> {
             .iter()
             .map(|(_, r)| {
                 if let Row::Host(h) = r {
-                    stale = crate::app::alerts::stale_age(&h.disks, app.now).is_some();
+                    stale = h.disks.stale_age(app.now).is_some();
                 }
                 self.row(r, &w, stale)
             })

@@ -10,7 +10,6 @@ use ratatui::widgets::{Sparkline, Widget};
 
 use super::theme::Theme;
 use super::widgets::{self, columns};
-use crate::app::alerts::stale_age;
 use crate::app::hosts::{Health, HostState, age};
 use crate::app::{App, Pane, health};
 
@@ -91,7 +90,7 @@ impl HealthPane<'_> {
             };
             return columns(w, &RIGHT, vec![name, muted(why)]);
         };
-        let stale = stale_age(&h.observed, app.now).is_some();
+        let stale = h.observed.stale_age(app.now).is_some();
         let t = &app.thresholds;
         let (cpu_verdict, _) = health::cpu_severity(h, t, snap.observed_at);
         let cpu_style = theme.verdict(cpu_verdict, stale);
@@ -180,7 +179,7 @@ impl HealthPane<'_> {
         // Judged at the last reading, like the alert: an old reading does not grow its run.
         let last = h.cpu.back().map_or(app.now, |(t, _)| *t);
         let (verdict, _) = health::cpu_severity(h, &app.thresholds, last);
-        let stale = stale_age(&h.observed, app.now).is_some();
+        let stale = h.observed.stale_age(app.now).is_some();
         Sparkline::default()
             .data(&data)
             .max(100)

@@ -126,7 +126,7 @@ impl OverviewPane<'_> {
         };
         let (cpu, mem) = match (host.health.as_ref(), s.health) {
             (Some(h), Some(snap)) => {
-                let stale = stale || crate::app::alerts::stale_age(&h.observed, now).is_some();
+                let stale = stale || h.observed.stale_age(now).is_some();
                 let cpu = snap.cpu_pct.map_or_else(
                     || Span::styled("-", theme.muted()),
                     |pct| {

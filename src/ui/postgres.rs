@@ -77,7 +77,7 @@ impl Widget for PostgresPane<'_> {
             .iter()
             .map(|(_, r)| {
                 if let Row::Cluster(_, c) = r {
-                    stale = crate::app::alerts::stale_age(&c.observed, app.now).is_some();
+                    stale = c.observed.stale_age(app.now).is_some();
                 }
                 let line = self.row(r, &w);
                 if stale { dimmed(line, theme) } else { line }

@@ -69,7 +69,7 @@ impl Widget for TunnelsPane<'_> {
             .iter()
             .map(|(_, r)| match r {
                 Row::Host(h) => {
-                    let stale = crate::app::alerts::stale_age(&h.tunnels, app.now).is_some();
+                    let stale = h.tunnels.stale_age(app.now).is_some();
                     let at = h.tunnels.observed_at().filter(|_| stale).unwrap_or(app.now);
                     reading = (at, stale);
                     self.host_row(h)
