@@ -57,16 +57,7 @@ async fn compose_labels_group_containers_and_a_dead_container_shows_as_exited() 
         docker.compose_container(project, "api", n, &[], &["sleep", "100000"]);
     }
     docker.compose_container(project, "worker", 1, &[], &["sh", "-c", "sleep 2; exit 3"]);
-    docker.run(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "grouping-oneshot",
-        common::IMAGE,
-        "true",
-    ]);
+    docker.container("grouping-oneshot", &[], &["true"]);
 
     let mut w = watcher(&docker);
     let first = w.next().await.expect("list");

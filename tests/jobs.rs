@@ -78,17 +78,7 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
     let names: Vec<String> = (1..=3)
         .map(|n| docker.compose_container(project, "api", n, NEVER_HEALTHY, &["sleep", "100000"]))
         .collect();
-    docker.run(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "jobcancel-other",
-        common::IMAGE,
-        "sleep",
-        "100000",
-    ]);
+    docker.container("jobcancel-other", &[], &["sleep", "100000"]);
     let before: Vec<String> = names.iter().map(|n| started_at(&docker, n)).collect();
 
     let link: Arc<dyn watchfloor::link::Link> = Arc::new(Local::new("local"));

@@ -198,15 +198,22 @@ impl Docker {
             format!("com.docker.compose.container-number={n}"),
             "com.docker.compose.oneoff=False".to_owned(),
         ];
-        let mut args = vec!["run", "-d", "--network", "none", "--name", &name];
+        let mut flags = Vec::new();
         for l in &labels {
-            args.extend(["--label", l]);
+            flags.extend(["--label", l.as_str()]);
         }
-        args.extend(extra);
+        flags.extend(extra);
+        self.container(&name, &flags, cmd);
+        name
+    }
+
+    /// Starts container `name` of the test image, without a network, running `cmd`.
+    pub fn container(&self, name: &str, flags: &[&str], cmd: &[&str]) {
+        let mut args = vec!["run", "-d", "--network", "none", "--name", name];
+        args.extend(flags);
         args.push(IMAGE);
         args.extend(cmd);
         self.run(&args);
-        name
     }
 
     /// Removes every container of `project` (by label), and `names` besides.
