@@ -205,7 +205,7 @@ async fn collect(
     );
     let jobs = async {
         let mut commands = wanted.jobs.lock().await;
-        let report = Reporter::new(out.id, out.events.clone());
+        let report = Reporter::new(out.clone());
         jobs::serve(
             clients.clone(),
             Arc::new(spec.clone()),

@@ -16,7 +16,7 @@ use watchfloor::actions::{
 };
 use watchfloor::collect::clients::Clients;
 use watchfloor::config::HostSpec;
-use watchfloor::event::{AppEvent, HostEvent, HostId};
+use watchfloor::event::{AppEvent, HostEvent, HostId, HostSender};
 use watchfloor::link::local::Local;
 
 use common::{Docker, NEVER_HEALTHY};
@@ -88,7 +88,11 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
     let (events, mut rx) = mpsc::channel(256);
     let (commands, mut queue) = mpsc::unbounded_channel();
     let runner = tokio::spawn(async move {
-        serve(clients, spec, &mut queue, Reporter::new(HostId(0), events)).await;
+        let out = HostSender {
+            id: HostId(0),
+            events,
+        };
+        serve(clients, spec, &mut queue, Reporter::new(out)).await;
     });
 
     let rollout = JobTarget::Service {

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, postgres, restart};
 use crate::collect::clients::Clients;
 use crate::config::HostSpec;
-use crate::event::{AppEvent, HostEvent, HostId};
+use crate::event::{AppEvent, HostEvent, HostSender};
 use crate::link::AbortOnDrop;
 use crate::lock;
 
@@ -34,26 +34,23 @@ pub enum JobCommand {
 /// is: it waits for room, in a task of its own, so that neither a full channel nor the job's
 /// task being dropped (the link went down) can lose it.
 #[derive(Clone)]
-pub struct Reporter {
-    host: HostId,
-    events: mpsc::Sender<AppEvent>,
-}
+pub struct Reporter(HostSender);
 
 impl Reporter {
-    pub fn new(host: HostId, events: mpsc::Sender<AppEvent>) -> Self {
-        Reporter { host, events }
+    pub fn new(out: HostSender) -> Self {
+        Reporter(out)
     }
 
     fn step(&self, id: JobId, text: String) {
-        let ev = AppEvent::Host(self.host, HostEvent::Action(id, Progress::Step(text)));
-        let _ = self.events.try_send(ev);
+        let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Step(text)));
+        let _ = self.0.events.try_send(ev);
     }
 
     /// Reports the end; callable from `Drop`.
     fn done(&self, id: JobId, outcome: JobOutcome, elapsed: Duration) {
         let done = Progress::Done { outcome, elapsed };
-        let ev = AppEvent::Host(self.host, HostEvent::Action(id, done));
-        let events = self.events.clone();
+        let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, done));
+        let events = self.0.events.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
@@ -275,6 +272,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::HostId;
 
     /// Sleeps, then reports done; counts its cleanups.
     struct Nap(Duration, Arc<std::sync::atomic::AtomicUsize>);
@@ -301,7 +299,13 @@ mod tests {
 
     fn reporter() -> (Reporter, mpsc::Receiver<AppEvent>) {
         let (tx, rx) = mpsc::channel(16);
-        (Reporter::new(HostId(0), tx), rx)
+        (
+            Reporter::new(HostSender {
+                id: HostId(0),
+                events: tx,
+            }),
+            rx,
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -345,7 +349,10 @@ mod tests {
     #[tokio::test]
     async fn a_job_dropped_before_its_end_reports_lost_even_through_a_full_channel() {
         let (tx, mut rx) = mpsc::channel(1);
-        let report = Reporter::new(HostId(0), tx.clone());
+        let report = Reporter::new(HostSender {
+            id: HostId(0),
+            events: tx.clone(),
+        });
         // The channel is full: a try_send would lose the end.
         tx.try_send(AppEvent::Clock(jiff::Timestamp::UNIX_EPOCH))
             .unwrap();
