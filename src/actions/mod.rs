@@ -7,6 +7,7 @@
 //! of work); the types here are pure data.
 
 pub mod audit;
+pub mod backup;
 pub mod postgres;
 pub mod restart;
 pub mod runner;
@@ -26,6 +27,8 @@ pub enum JobKind {
     Cancel,
     /// pg_terminate_backend: the session ends.
     Terminate,
+    /// A backup source's trigger command.
+    Backup,
 }
 
 impl JobKind {
@@ -37,6 +40,7 @@ impl JobKind {
             JobKind::Start => "start",
             JobKind::Cancel => "cancel",
             JobKind::Terminate => "terminate",
+            JobKind::Backup => "backup",
         }
     }
 
@@ -47,6 +51,7 @@ impl JobKind {
             JobKind::Start => "start",
             JobKind::Cancel => "cancel the query of",
             JobKind::Terminate => "terminate",
+            JobKind::Backup => "start a backup of",
         }
     }
 }
@@ -97,6 +102,13 @@ pub enum JobTarget {
         #[serde(skip_serializing_if = "Option::is_none")]
         query_start: Option<jiff::Timestamp>,
     },
+    /// The host's `index`-th backup source, by its trigger command.
+    Backup {
+        #[serde(skip)]
+        index: usize,
+        source: String,
+        command: String,
+    },
 }
 
 impl JobTarget {
@@ -104,7 +116,7 @@ impl JobTarget {
         match self {
             JobTarget::Container { container, .. } => std::slice::from_ref(container),
             JobTarget::Service { containers, .. } => containers,
-            JobTarget::Backend { .. } => &[],
+            JobTarget::Backend { .. } | JobTarget::Backup { .. } => &[],
         }
     }
 
@@ -148,6 +160,9 @@ impl JobTarget {
                 user.as_deref().unwrap_or("?"),
                 database.as_deref().unwrap_or("?")
             ),
+            JobTarget::Backup {
+                source, command, ..
+            } => format!("backup source {source} (`{command}`)"),
         }
     }
 }
@@ -231,6 +246,7 @@ pub fn overlaps(a: &Job, b: &Job) -> bool {
                 index: j, pid: q, ..
             },
         ) => i == j && p == q,
+        (JobTarget::Backup { index: i, .. }, JobTarget::Backup { index: j, .. }) => i == j,
         (x, y) => x
             .members()
             .iter()
@@ -303,6 +319,8 @@ impl JobOutcome {
 pub enum Progress {
     /// A step started ("restarting shop-api-2 (2/4)").
     Step(String),
+    /// Lines the job's command printed (sanitised), in order.
+    Output(Vec<String>),
     /// Finished, and how long it ran on the host.
     Done {
         outcome: JobOutcome,

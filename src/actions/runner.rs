@@ -13,7 +13,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, postgres, restart};
+use super::{
+    JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, backup, postgres, restart,
+};
 use crate::collect::clients::Clients;
 use crate::config::HostSpec;
 use crate::event::{AppEvent, HostEvent, HostSender};
@@ -44,6 +46,18 @@ impl Reporter {
     fn step(&self, id: JobId, text: String) {
         let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Step(text)));
         let _ = self.0.events.try_send(ev);
+    }
+
+    /// Lines of a job's output, if the UI has room now (false: keep them and try again).
+    pub fn output(&self, id: JobId, lines: Vec<String>) -> bool {
+        let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Output(lines)));
+        self.0.events.try_send(ev).is_ok()
+    }
+
+    /// Lines of a job's output, waiting for room: the last ones before its end.
+    pub async fn output_wait(&self, id: JobId, lines: Vec<String>) {
+        let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Output(lines)));
+        let _ = self.0.events.send(ev).await;
     }
 
     /// Reports the end; callable from `Drop`.
@@ -81,7 +95,23 @@ pub trait Work: Send {
 }
 
 /// The work a request asks for, on this connection's clients.
-fn work_for(request: &JobRequest, clients: Arc<Clients>, spec: Arc<HostSpec>) -> Box<dyn Work> {
+fn work_for(
+    request: &JobRequest,
+    clients: Arc<Clients>,
+    spec: Arc<HostSpec>,
+    report: &Reporter,
+) -> Box<dyn Work> {
+    if let JobTarget::Backup { index, .. } = &request.action.target {
+        return match spec.backups.get(*index) {
+            Some(b) => Box::new(backup::Trigger::new(
+                clients.link().clone(),
+                b.clone(),
+                request.id,
+                report.clone(),
+            )),
+            None => Box::new(Refuse("no such backup source in the config".into())),
+        };
+    }
     match request.action.kind {
         JobKind::Cancel | JobKind::Terminate => Box::new(Signal {
             clients,
@@ -117,6 +147,21 @@ impl Work for Containers {
         // Each replica may take the restart's own ready timeout, plus the stop grace.
         let n = self.action.target.members().len().max(1) as u32;
         (restart::READY_TIMEOUT + Duration::from_secs(30)) * n
+    }
+}
+
+/// Work that fails at once, saying why.
+struct Refuse(String);
+
+impl Work for Refuse {
+    fn run<'a>(
+        &'a mut self,
+        _step: &'a (dyn Fn(String) + Send + Sync),
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Err(self.0.clone()) })
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1)
     }
 }
 
@@ -243,7 +288,7 @@ pub async fn serve(
                 }
                 let (cancel, cancelled) = watch::channel(false);
                 let id = request.id;
-                let work = work_for(&request, clients.clone(), spec.clone());
+                let work = work_for(&request, clients.clone(), spec.clone(), &report);
                 let (report, ended_tx) = (report.clone(), ended_tx.clone());
                 let task = tokio::spawn(async move {
                     let mut guard = EndGuard {

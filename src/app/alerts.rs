@@ -35,6 +35,7 @@ pub enum Domain {
     Tunnels,
     Health,
     Postgres,
+    Backups,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -141,6 +142,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                 (None, None) => {}
             }
         }
+        super::backups::alerts(h, &mut rules);
     }
     out.sort_by(|a, b| {
         b.severity
@@ -196,7 +198,7 @@ impl Rules<'_> {
 
     /// A failed refresh is a warning naming the source; the last good data is judged too,
     /// marked with its age.
-    fn observed<T>(
+    pub(super) fn observed<T>(
         &mut self,
         domain: Domain,
         source: &str,

@@ -154,6 +154,8 @@ pub struct HostState {
     /// Configured hosts this one is reached through (its ProxyJump hops that are also watched):
     /// when one of them is down, that is the root cause of this one being down.
     pub via: Vec<HostId>,
+    /// The backup sources on this host, in config order.
+    pub backups: Vec<super::backups::BackupSource>,
 }
 
 /// For each host, the configured hosts among its ProxyJump hops (matched by address and port).
@@ -273,6 +275,14 @@ impl HostState {
             },
             stats: None,
             via: Vec::new(),
+            backups: spec
+                .backups
+                .iter()
+                .map(|b| super::backups::BackupSource {
+                    spec: b.clone(),
+                    observed: Observed::polled(b.interval),
+                })
+                .collect(),
             postgres: spec
                 .postgres
                 .iter()
@@ -300,6 +310,9 @@ impl HostState {
                     }
                     for c in &mut self.postgres {
                         c.observed.interrupt(&reason, now);
+                    }
+                    for b in &mut self.backups {
+                        b.observed.interrupt(&reason, now);
                     }
                 }
                 self.link = state;
@@ -345,6 +358,12 @@ impl HostState {
                     c.observed.record(result.map(|s| s.snapshot), t);
                 }
             }
+            Sample::Backups { source, result } => {
+                if let Some(b) = self.backups.get_mut(source) {
+                    let t = at(result.as_ref().ok().map(|s| s.observed_at));
+                    b.observed.record(result, t);
+                }
+            }
         }
     }
 
@@ -376,6 +395,10 @@ impl HostState {
                 .postgres
                 .iter()
                 .all(|c| ok(c.observed.observed_at(), c.observed.error()))
+            && self
+                .backups
+                .iter()
+                .all(|b| ok(b.observed.observed_at(), b.observed.error()))
     }
 }
 

@@ -32,8 +32,28 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// What a job's command printed, kept after it ends so the pane that started it can show it.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub id: JobId,
+    pub action: Job,
+    pub started: Timestamp,
+    /// The last [`TRANSCRIPT_LINES`] lines.
+    pub lines: std::collections::VecDeque<String>,
+    /// Lines dropped from the front to keep it bounded.
+    pub dropped: u64,
+    /// How it ended, and after how long; None while it runs.
+    pub end: Option<(JobOutcome, Duration)>,
+}
+
+pub const TRANSCRIPT_LINES: usize = 500;
+/// Transcripts kept (the oldest goes first).
+const TRANSCRIPTS: usize = 8;
+
 #[derive(Debug, Default)]
 pub struct Jobs {
+    /// Output of the jobs that print some (backup triggers), newest last.
+    pub transcripts: std::collections::VecDeque<Transcript>,
     /// The dialog asking to confirm this action, if open.
     pub confirm: Option<Job>,
     /// The dialog asking to cancel this running job, if open.
@@ -113,6 +133,19 @@ impl Jobs {
                 };
                 let mut started = record(&run, user, "started", Duration::ZERO, None, None);
                 started.time = now;
+                if action.kind == JobKind::Backup {
+                    if self.transcripts.len() == TRANSCRIPTS {
+                        self.transcripts.pop_front();
+                    }
+                    self.transcripts.push_back(Transcript {
+                        id,
+                        action: action.clone(),
+                        started: now,
+                        lines: Default::default(),
+                        dropped: 0,
+                        end: None,
+                    });
+                }
                 self.running.push(run);
                 let host = action.host;
                 vec![
@@ -161,8 +194,24 @@ impl Jobs {
                 self.running[i].step = Some(step);
                 Vec::new()
             }
+            Progress::Output(lines) => {
+                if let Some(t) = self.transcript_mut(id) {
+                    t.lines.extend(lines);
+                    while t.lines.len() > TRANSCRIPT_LINES {
+                        t.lines.pop_front();
+                        t.dropped += 1;
+                    }
+                }
+                Vec::new()
+            }
             Progress::Done { outcome, elapsed } => {
                 let run = self.running.remove(i);
+                if let Some(t) = self.transcript_mut(id) {
+                    t.end = Some((outcome.clone(), elapsed));
+                }
+                // A backup that ended (however) changed what its source lists: read it again.
+                let reread = (run.action.kind == JobKind::Backup)
+                    .then_some(Effect::Send(run.action.host, HostCommand::Refresh));
                 let text = outcome.text();
                 let (detail, error) = if outcome.is_success() {
                     (Some(text), None)
@@ -179,7 +228,9 @@ impl Jobs {
                 if self.confirm_cancel == Some(id) {
                     self.confirm_cancel = None;
                 }
-                vec![Effect::Audit(record)]
+                std::iter::once(Effect::Audit(record))
+                    .chain(reread)
+                    .collect()
             }
         }
     }
@@ -212,6 +263,22 @@ impl Jobs {
 }
 
 impl Jobs {
+    fn transcript_mut(&mut self, id: JobId) -> Option<&mut Transcript> {
+        self.transcripts.iter_mut().find(|t| t.id == id)
+    }
+
+    /// The newest transcript of a backup of `host`'s `index`-th source.
+    pub fn backup_transcript(
+        &self,
+        host: crate::event::HostId,
+        index: usize,
+    ) -> Option<&Transcript> {
+        self.transcripts.iter().rev().find(|t| {
+            t.action.host == host
+                && matches!(t.action.target, JobTarget::Backup { index: i, .. } if i == index)
+        })
+    }
+
     /// `host`'s link went down: its running jobs were dropped with the connection. Their end
     /// is audited "unknown" now (a late report of the same end is then ignored).
     pub fn link_lost(
@@ -300,13 +367,20 @@ impl super::App {
             A::Start => JobKind::Start,
             A::Cancel => JobKind::Cancel,
             A::Terminate => JobKind::Terminate,
+            A::TriggerBackup => JobKind::Backup,
             _ => return,
         };
         let backend = matches!(kind, JobKind::Cancel | JobKind::Terminate);
-        let target = if backend {
-            self.backend_target()
-        } else {
-            self.action_target()
+        let target = match kind {
+            JobKind::Backup => match self.backup_target() {
+                Ok(t) => Some(t),
+                Err(why) => {
+                    self.status = Some(why);
+                    return;
+                }
+            },
+            _ if backend => self.backend_target(),
+            _ => self.action_target(),
         };
         let Some((host, target)) = target else {
             self.status = Some(if backend {
@@ -333,6 +407,10 @@ impl super::App {
                 .postgres
                 .get(*index)
                 .and_then(|c| c.observed.stale_age(self.now)),
+            JobTarget::Backup { index, .. } => h
+                .backups
+                .get(*index)
+                .and_then(|b| b.observed.stale_age(self.now)),
             _ => h.containers.as_ref().and_then(|c| c.stale_age(self.now)),
         };
         let action = Job {
@@ -352,6 +430,38 @@ impl super::App {
             return;
         }
         self.jobs.ask(action);
+    }
+
+    /// The backup source the trigger key aims at, or why there is none.
+    fn backup_target(&self) -> Result<(crate::event::HostId, JobTarget), String> {
+        if self.pane != super::Pane::Backups {
+            return Err("select a backup source in the backups pane to back it up".into());
+        }
+        let hosts = super::visible(&self.hosts, self.scope, self.pane);
+        let (host, index) = self
+            .panes
+            .backups
+            .selected(&hosts)
+            .ok_or("select a backup source (not a host row) to back it up")?;
+        let src = self
+            .hosts
+            .get(host.0)
+            .and_then(|h| h.backups.get(index))
+            .ok_or("no such backup source")?;
+        let command = src.spec.trigger.clone().ok_or_else(|| {
+            format!(
+                "{} has no trigger: set trigger = \"...\" in its [[host.backup]] (the command that starts a backup on the host)",
+                src.spec.name
+            )
+        })?;
+        Ok((
+            host,
+            JobTarget::Backup {
+                index,
+                source: src.spec.name.clone(),
+                command,
+            },
+        ))
     }
 
     /// The PostgreSQL session a cancel or terminate key aims at: the selected row's.

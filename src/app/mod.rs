@@ -3,6 +3,7 @@
 //! view model lives in its own module; this one dispatches keys and host events.
 
 pub mod alerts;
+pub mod backups;
 pub mod containers;
 pub mod disks;
 pub mod health;
@@ -319,6 +320,7 @@ impl App {
             Action::PaneLogs => self.pane = Pane::Logs,
             Action::PanePostgres => self.pane = Pane::Postgres,
             Action::PaneHealth => self.pane = Pane::Health,
+            Action::PaneBackups => self.pane = Pane::Backups,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -329,9 +331,12 @@ impl App {
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Open => self.open(),
-            Action::Restart | Action::Stop | Action::Start | Action::Cancel | Action::Terminate => {
-                self.ask_job(action)
-            }
+            Action::Restart
+            | Action::Stop
+            | Action::Start
+            | Action::Cancel
+            | Action::Terminate
+            | Action::TriggerBackup => self.ask_job(action),
             Action::CancelJob => self.status = self.jobs.ask_cancel(),
             Action::Logs => return self.open_logs(false),
             Action::LogsEverywhere => return self.open_logs(true),
@@ -671,7 +676,7 @@ pub(crate) mod tests {
         }
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Health);
+        assert_eq!(app.pane, Pane::Backups);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

@@ -88,6 +88,7 @@ panes! {
     Logs => logs: super::logs::LogsPane, "Logs";
     Postgres => postgres: super::postgres::PostgresView, "PostgreSQL";
     Health => health: super::health::HealthView, "Hosts";
+    Backups => backups: super::backups::BackupsView, "Backups";
 }
 
 impl Pane {

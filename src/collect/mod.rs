@@ -4,6 +4,7 @@
 //! config asks for; [`runner`] runs them for the console and for `watchfloor snapshot` alike.
 //! Failures are typed and say what to do. No ratatui here: what is shown is the UI's business.
 
+pub mod backups;
 pub mod clients;
 pub mod containers;
 pub mod demand;
@@ -38,6 +39,11 @@ pub enum Sample {
         cluster: usize,
         result: Result<postgres::PgSample, CollectError>,
     },
+    /// A read of the host's `source`-th backup source (in config order).
+    Backups {
+        source: usize,
+        result: Result<backups::BackupsSnapshot, CollectError>,
+    },
 }
 
 impl Sample {
@@ -48,6 +54,7 @@ impl Sample {
             Sample::Tunnels(r) => r.as_ref().err(),
             Sample::Health(r) => r.as_ref().err(),
             Sample::Postgres { result, .. } => result.as_ref().err(),
+            Sample::Backups { result, .. } => result.as_ref().err(),
         }
     }
 }
@@ -114,6 +121,7 @@ pub fn collectors(spec: &HostSpec, cx: &Context) -> Vec<Box<dyn Collect>> {
     all.extend(tunnels::collector(spec, cx));
     all.extend(health::collector(spec, cx));
     all.extend(postgres::collectors(spec, cx));
+    all.extend(backups::collectors(spec, cx));
     all
 }
 

@@ -153,7 +153,7 @@ async fn read_cgroups(
     if targets.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut command = format!("sh -c '{}' sh", SCRIPT.replace('\'', r"'\''"));
+    let mut command = format!("sh -c {} sh", crate::link::sh_quote(SCRIPT));
     for t in targets {
         command.push(' ');
         command.push_str(&t.pid.to_string());

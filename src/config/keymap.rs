@@ -29,6 +29,7 @@ pub enum Action {
     PaneLogs,
     PanePostgres,
     PaneHealth,
+    PaneBackups,
     Filter,
     Back,
     Refresh,
@@ -54,6 +55,7 @@ pub enum Action {
     Save,
     Cancel,
     Terminate,
+    TriggerBackup,
     CancelJob,
 }
 
@@ -67,6 +69,7 @@ pub enum Context {
     Containers,
     Logs,
     Postgres,
+    Backups,
 }
 
 impl Action {
@@ -82,6 +85,7 @@ impl Action {
         Action::PaneLogs,
         Action::PanePostgres,
         Action::PaneHealth,
+        Action::PaneBackups,
         Action::Filter,
         Action::Back,
         Action::Refresh,
@@ -107,6 +111,7 @@ impl Action {
         Action::Save,
         Action::Cancel,
         Action::Terminate,
+        Action::TriggerBackup,
         Action::CancelJob,
     ];
 
@@ -118,6 +123,7 @@ impl Action {
             SearchOlder | SearchNewer | OnlyMatching | ToggleRegex | ToggleCase | Timestamps
             | Wrap | Save => Context::Logs,
             Cancel | Terminate => Context::Postgres,
+            TriggerBackup => Context::Backups,
             _ => Context::Global,
         }
     }
@@ -137,6 +143,7 @@ impl Action {
             PaneLogs => "log pane",
             PanePostgres => "PostgreSQL pane",
             PaneHealth => "hosts pane (CPU, load, memory)",
+            PaneBackups => "backups pane",
             Filter => "filter the list; search in logs",
             Back => "back, clear filter, close",
             Refresh => "refresh now",
@@ -162,6 +169,7 @@ impl Action {
             Save => "save the buffer to a file",
             Cancel => "cancel the selected session's query (asks first)",
             Terminate => "terminate the selected session (asks first)",
+            TriggerBackup => "start a backup of the selected source now (asks first)",
             CancelJob => "cancel the newest running job (asks first)",
         }
     }
@@ -180,6 +188,7 @@ impl Action {
             PaneLogs => "pane_logs",
             PanePostgres => "pane_postgres",
             PaneHealth => "pane_health",
+            PaneBackups => "pane_backups",
             Filter => "filter",
             Back => "back",
             Refresh => "refresh",
@@ -205,6 +214,7 @@ impl Action {
             Save => "save",
             Cancel => "cancel",
             Terminate => "terminate",
+            TriggerBackup => "trigger_backup",
             CancelJob => "cancel_job",
         }
     }

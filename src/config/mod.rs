@@ -2,6 +2,7 @@
 //! point at file, line and column (see [`error`]); unknown keys are refused with a suggestion.
 //! A missing config is not an error: watchfloor then watches this machine as host `local`.
 
+pub mod backup;
 pub mod error;
 pub mod keymap;
 
@@ -157,6 +158,9 @@ pub struct HostConfig {
     /// PostgreSQL clusters reached through this host: `[[host.postgres]]`.
     #[serde(default)]
     pub postgres: Vec<Spanned<PostgresConfig>>,
+    /// Backup sources on this host: `[[host.backup]]`.
+    #[serde(default)]
+    pub backup: Vec<Spanned<backup::BackupConfig>>,
 }
 
 /// One PostgreSQL cluster, as seen from its host.
@@ -221,8 +225,11 @@ impl<'de> Deserialize<'de> for Threshold {
 
 /// `text` as a duration of at least `min`; the error shows how to write one (`examples`).
 fn duration(text: &str, min: Duration, examples: &str) -> Result<Duration, String> {
+    // Days and weeks ("26h", "3d", "2w") count as 24 and 168 hours.
+    let days = jiff::SpanRelativeTo::days_are_24_hours();
     text.parse::<jiff::SignedDuration>()
         .ok()
+        .or_else(|| text.parse::<jiff::Span>().ok()?.to_duration(days).ok())
         .and_then(|d| Duration::try_from(d).ok())
         .filter(|d| *d >= min)
         .ok_or_else(|| format!("invalid duration {text:?}: write it like {examples}"))
@@ -277,6 +284,7 @@ pub struct HostSpec {
     /// Only WireGuard is watched: the admin's own machine, added when no host is local.
     pub tunnels_only: bool,
     pub postgres: Vec<PgSpec>,
+    pub backups: Vec<backup::BackupSpec>,
 }
 
 /// How a host is reached.
@@ -305,6 +313,7 @@ impl HostSpec {
             wg_sudo: false,
             tunnels_only: false,
             postgres: Vec::new(),
+            backups: Vec::new(),
         }
     }
 }
@@ -480,6 +489,7 @@ pub fn host_specs(
             wg_sudo: h.wg_sudo,
             tunnels_only: false,
             postgres,
+            backups: backup::specs(&h.backup, source)?,
             name,
         });
     }

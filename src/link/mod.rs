@@ -326,6 +326,11 @@ pub async fn run(link: &dyn Link, command: &str, timeout: Duration) -> Result<Ou
         })
 }
 
+/// `s` as one word for a POSIX shell: single-quoted, with each `'` written as `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// Aborts a task when dropped, so that a stream's producer never outlives its consumer.
 pub struct AbortOnDrop(pub tokio::task::AbortHandle);
 

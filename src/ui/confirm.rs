@@ -73,6 +73,16 @@ impl Widget for ConfirmDialog<'_> {
                     )));
                 }
             }
+            JobTarget::Backup {
+                source, command, ..
+            } => {
+                lines.push(field("source", source.clone()));
+                lines.push(field("command", crate::sanitize::plain(command)));
+                lines.push(Line::from(Span::styled(
+                    "runs on the host in a session of its own; X cancels it and stops every process it started",
+                    theme.muted(),
+                )));
+            }
         }
         if let Some(age) = a.stale {
             lines.push(Line::default());
@@ -120,6 +130,7 @@ impl Widget for ConfirmDialog<'_> {
             JobKind::Start => "Start",
             JobKind::Cancel => "Cancel the query of",
             JobKind::Terminate => "Terminate",
+            JobKind::Backup => "Start a backup of",
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);

@@ -1,6 +1,7 @@
 //! Pure rendering of `&App` into a buffer: the layout (tabs, pane, status bar, overlays) lives
 //! here, each pane in its own module. Reads state and `app.now`, never the clock; never mutates.
 
+pub mod backups;
 pub mod confirm;
 pub mod containers;
 pub mod disks;
@@ -53,6 +54,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Logs => logs::LogsPane { app, theme }.render(body, buf),
         Pane::Postgres => postgres::PostgresPane { app, theme }.render(body, buf),
         Pane::Health => health::HealthPane { app, theme }.render(body, buf),
+        Pane::Backups => backups::BackupsPane { app, theme }.render(body, buf),
     }
     if let Some(line) = actions {
         line.render(actions_area, buf);
