@@ -784,3 +784,152 @@ fn command_json(text: &str) -> Result<Found, CollectError> {
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::ExitStatus;
+
+    fn ok(stdout: &str) -> Output {
+        Output {
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+            status: ExitStatus::Code(0),
+            truncated: false,
+        }
+    }
+
+    fn borg_output(tz: &str) -> String {
+        format!(
+            "@@wf tz\n{tz}\n@@wf list\n{}\n@@wf info\n{}\n",
+            include_str!("../../tests/fixtures/borg-list.json"),
+            include_str!("../../tests/fixtures/borg-info.json")
+        )
+    }
+
+    #[test]
+    fn borg_lists_archives_in_host_time_with_sizes_of_the_newest() {
+        let text = borg_output("+0100");
+        let found = borg(&ok(&text), &text).unwrap();
+        let b = found.backups.unwrap();
+        assert_eq!(b.len(), 4);
+        assert_eq!(b[0].name, "a1");
+        // 03:00 on a host at UTC+1 is 02:00 UTC.
+        assert_eq!(b[0].time.to_string(), "2026-11-30T02:00:00Z");
+        assert_eq!(b[0].size, None, "only the newest two are sized");
+        assert_eq!(b[3].name, "slow2");
+        assert!(b[3].size.is_some() && b[3].duration.is_some());
+        assert_eq!(found.running, None);
+    }
+
+    #[test]
+    fn a_locked_borg_repository_is_running_not_an_error() {
+        let text = "@@wf tz\n+0000\n@@wf locked\n1796322429\n";
+        let found = borg(&ok(text), text).unwrap();
+        assert_eq!(found.backups, None);
+        let r = found.running.unwrap();
+        assert_eq!(r.since, Timestamp::from_second(1_796_322_429).ok());
+        let out = Output {
+            stdout: b"@@wf tz\n+0000\n@@wf list\n".to_vec(),
+            stderr: b"Failed to create/acquire the lock /r/lock.exclusive (timeout).\n".to_vec(),
+            status: ExitStatus::Code(2),
+            truncated: false,
+        };
+        assert!(borg(&out, &out.stdout_text()).unwrap().running.is_some());
+        let out = Output {
+            stderr: b"passphrase supplied in BORG_PASSPHRASE is incorrect.\n".to_vec(),
+            ..out
+        };
+        let e = borg(&out, &out.stdout_text()).unwrap_err().to_string();
+        assert!(
+            e.contains("passphrase supplied") && e.contains("exit code 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn offsets_and_garbage() {
+        assert_eq!(
+            parse_offset("-0530").unwrap().seconds(),
+            -(5 * 3600 + 30 * 60)
+        );
+        assert!(parse_offset("CET").is_err());
+        let text = "@@wf tz\n+0000\n@@wf list\n{\"archives\": [\n@@wf info\n{}\n";
+        let e = borg(&ok(text), text).unwrap_err().to_string();
+        assert!(
+            e.contains("borg list --json") && e.contains("not the JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn restic_locks_say_running_and_old_ones_are_stale() {
+        let now: Timestamp = "2026-12-03T19:00:00Z".parse().unwrap();
+        let fresh = r#"{"time":"2026-12-03T18:55:00Z","exclusive":false,"hostname":"db1","username":"root","pid":4242}"#;
+        let old = r#"{"time":"2026-12-01T03:00:00Z","exclusive":true,"hostname":"db1","username":"root","pid":7}"#;
+        let r = restic_running(&[old, fresh], now).unwrap().unwrap();
+        assert!(!r.stale);
+        assert_eq!(r.evidence, "shared lock of pid 4242 on db1");
+        let r = restic_running(&[old], now).unwrap().unwrap();
+        assert!(r.stale);
+        assert_eq!(restic_running(&[], now).unwrap(), None);
+        let snaps: Vec<ResticSnapshot> = json(
+            "restic",
+            include_str!("../../tests/fixtures/restic-snapshots.json"),
+        )
+        .unwrap();
+        assert_eq!(snaps.len(), 3);
+        assert_eq!(snaps[0].time.to_string(), "2026-11-30T03:00:00Z");
+    }
+
+    #[test]
+    fn pgbackrest_and_walg_lists() {
+        let f = pgbackrest(include_str!("../../tests/fixtures/pgbackrest-info.json")).unwrap();
+        let b = f.backups.unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[1].name, "20261203-182949F_20261203-182952D (diff)");
+        assert_eq!(b[1].size, Some(22_992_569));
+        assert_eq!(b[1].duration, Some(Duration::from_secs(2)));
+        assert_eq!(f.running, None);
+        let held = include_str!("../../tests/fixtures/pgbackrest-info.json")
+            .replace(r#""held":false"#, r#""held":true"#);
+        assert!(pgbackrest(&held).unwrap().running.is_some());
+        let w = walg(include_str!("../../tests/fixtures/walg-backup-list.json")).unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].time.to_string(), "2026-11-30T03:00:01.004Z");
+        assert_eq!(w[1].size, Some(23_301_120));
+        assert_eq!(w[1].duration.map(|d| d.as_secs()), Some(38));
+    }
+
+    #[test]
+    fn a_growing_dump_is_running_not_newest() {
+        let text = "@@wf now\n1796300000\n@@wf first\n1796200000 1000 shop-1.dump\n1796290000 10 shop-2.dump\n\
+                    @@wf second\n1796200000 1000 shop-1.dump\n1796290002 4096 shop-2.dump\n";
+        let f = files(&sections(text)).unwrap();
+        let b = f.backups.unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].name, "shop-1.dump");
+        assert_eq!(
+            f.running.unwrap().evidence,
+            "shop-2.dump growing (4.0K so far)"
+        );
+        // A listing cut short (the read was killed) is not "no dumps".
+        assert!(files(&sections("@@wf now\n1\n@@wf first\n")).is_err());
+    }
+
+    #[test]
+    fn command_json_is_checked() {
+        let f = command_json(r#"{"backups":[{"time":"2026-12-01T03:00:00Z","size":5,"name":"n\u001b[2Jx"}],"running_since":null}"#).unwrap();
+        let b = f.backups.unwrap();
+        assert_eq!(b[0].name, "nx", "escape sequences never reach the screen");
+        let e = command_json(r#"{"backups":[{"when":"x"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `when`"), "{e}");
+    }
+
+    #[test]
+    fn sh_words_survive_quotes() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    }
+}
