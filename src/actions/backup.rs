@@ -166,15 +166,16 @@ impl Work for Trigger {
     }
 }
 
-/// TERM to the group, up to 10 s for it to go, then KILL; zombies count as gone.
+/// TERM to the group, up to 10 s for it to go, then KILL; zombies count as gone. (`kill -SIG
+/// -PGID`, not `kill -- -PGID`: dash's kill takes no `--`.)
 async fn stop_group(link: &dyn Link, pgid: u32) -> Result<String, String> {
     let script = format!(
         r#"g={pgid}
 alive() {{ ps -eo pgid=,stat= | awk -v g="$g" '$1 == g && $2 !~ /^Z/ {{ n++ }} END {{ exit n == 0 }}'; }}
 alive || {{ echo "process group $g had already ended"; exit 0; }}
-kill -TERM -- "-$g" 2>/dev/null
+kill -TERM "-$g" 2>/dev/null
 i=0; while alive && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done
-if alive; then kill -KILL -- "-$g" 2>/dev/null; sleep 1; fi
+if alive; then kill -KILL "-$g" 2>/dev/null; sleep 1; fi
 if alive; then echo "process group $g is STILL running after SIGKILL"; exit 1; fi
 echo "stopped process group $g (SIGTERM$([ $i -ge 20 ] && echo ', then SIGKILL')); no process of it is left"
 "#
