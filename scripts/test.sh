@@ -16,6 +16,8 @@ declare -A PACKAGES=(
   [ip]=iproute2
   [wg]=wireguard-tools
   [wireguard-go]=wireguard-go
+  [borg]=borgbackup
+  [restic]=restic
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

@@ -14,8 +14,8 @@ use crate::link::ssh::Ssh;
 use crate::link::ssh::session::{self, Options, Step};
 
 /// The columns, in the order the steps run.
-pub const STEPS: [&str; 7] = [
-    "resolve", "tcp", "host key", "auth", "docker", "df", "postgres",
+pub const STEPS: [&str; 8] = [
+    "resolve", "tcp", "host key", "auth", "docker", "df", "postgres", "backups",
 ];
 
 /// What happened to one host.
@@ -132,6 +132,23 @@ async fn run(spec: &HostSpec, options: &Options, check: &mut HostCheck) {
     } else {
         clusters(spec, &*link, check).await
     };
+    check.cells[7] = "…".into();
+    check.cells[7] = if spec.backups.is_empty() {
+        "off".into()
+    } else {
+        backups(spec, &*link, check).await
+    };
+}
+
+/// Reads every backup source once: "3 ok", or the first that fails (the tool missing, the
+/// repository not found, the passphrase not available) with what to do.
+async fn backups(spec: &HostSpec, link: &dyn Link, check: &mut HostCheck) -> String {
+    for b in &spec.backups {
+        if let Err(e) = crate::collect::backups::read(link, b, None).await {
+            return fail(check, 7, format!("backup source {}: {e}", b.name));
+        }
+    }
+    format!("{} ok", spec.backups.len())
 }
 
 /// Connects to every cluster of the host and takes one snapshot: "15.20" per cluster, marked
@@ -253,6 +270,7 @@ mod tests {
                 "20.10.24 (API 1.41)",
                 "3 fs",
                 "main: 15.20",
+                "2 ok",
             ]
             .map(String::from)
             .to_vec(),
@@ -262,7 +280,7 @@ mod tests {
         let bad = HostCheck {
             name: "db1".into(),
             address: "root@[10.8.0.3]:2222".into(),
-            cells: ["ok", "ok", "FAIL", "-", "-", "-", "-"]
+            cells: ["ok", "ok", "FAIL", "-", "-", "-", "-", "-"]
                 .map(String::from)
                 .to_vec(),
             failure: Some((

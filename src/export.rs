@@ -33,6 +33,19 @@ struct HostOut<'a> {
     disks: DisksOut<'a>,
     health: Option<Observation<'a, HealthSnapshot>>,
     postgres: Vec<ClusterOut<'a>>,
+    backups: Vec<BackupOut<'a>>,
+}
+
+/// One backup source: its policy, the verdict on it and what is wrong, and its last read.
+#[derive(Serialize)]
+struct BackupOut<'a> {
+    name: &'a str,
+    kind: crate::config::backup::BackupKind,
+    verdict: &'static str,
+    findings: Vec<String>,
+    policy: &'a crate::config::backup::Policy,
+    #[serde(flatten)]
+    observed: Observation<'a, crate::collect::backups::BackupsSnapshot>,
 }
 
 /// One domain's last observation: when, the last error, and the data.
@@ -129,7 +142,7 @@ fn services(containers: &[Container]) -> Vec<ServiceOut<'_>> {
         .collect()
 }
 
-fn host_out(h: &HostState) -> HostOut<'_> {
+fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
     let containers = h.containers.as_ref().map(|o| {
         let snap = o.latest();
         ContainersOut {
@@ -173,6 +186,23 @@ fn host_out(h: &HostState) -> HostOut<'_> {
                 observed: Observation::of(&c.observed),
             })
             .collect(),
+        backups: h
+            .backups
+            .iter()
+            .map(|b| BackupOut {
+                name: &b.spec.name,
+                kind: b.spec.kind,
+                verdict: crate::app::backups::verdict(b, now).label(),
+                findings: b.observed.latest().map_or_else(Vec::new, |snap| {
+                    crate::app::backups::findings(&b.spec, snap, now)
+                        .into_iter()
+                        .map(|f| f.what)
+                        .collect()
+                }),
+                policy: &b.spec.policy,
+                observed: Observation::of(&b.observed),
+            })
+            .collect(),
     }
 }
 
@@ -180,7 +210,7 @@ pub fn json(app: &App) -> String {
     let snap = Snapshot {
         generated_at: app.now,
         alerts: &app.alerts,
-        hosts: app.hosts.iter().map(host_out).collect(),
+        hosts: app.hosts.iter().map(|h| host_out(h, app.now)).collect(),
     };
     serde_json::to_string_pretty(&snap).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -281,8 +311,47 @@ pub fn markdown(app: &App) -> String {
         for c in &h.postgres {
             postgres_md(&mut md, c);
         }
+        backups_md(&mut md, h, now);
     }
     md
+}
+
+fn backups_md(md: &mut String, h: &HostState, now: Timestamp) {
+    if h.backups.is_empty() {
+        return;
+    }
+    md.push_str(
+        "| backup source | kind | verdict | newest | count | running | what is wrong |\n|---|---|---|---|---|---|---|\n",
+    );
+    for b in &h.backups {
+        let snap = b.observed.latest();
+        let newest = snap
+            .and_then(|s| s.newest())
+            .map_or_else(|| "-".to_owned(), |n| widgets::age(age(n.time, now)));
+        let count = snap
+            .filter(|s| s.listed_at.is_some())
+            .map_or_else(|| "-".to_owned(), |s| s.backups.len().to_string());
+        let running = snap
+            .and_then(|s| crate::app::backups::running_text(s, now))
+            .unwrap_or_else(|| "-".to_owned());
+        let mut wrong: Vec<String> = snap.map_or_else(Vec::new, |s| {
+            crate::app::backups::findings(&b.spec, s, now)
+                .into_iter()
+                .map(|f| f.what)
+                .collect()
+        });
+        wrong.extend(b.observed.error().map(|e| format!("could not read: {e}")));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {newest} | {count} | {} | {} |",
+            cell(&b.spec.name),
+            b.spec.kind.name(),
+            crate::app::backups::verdict(b, now).label(),
+            cell(&running),
+            cell(&wrong.join("; "))
+        );
+    }
+    md.push('\n');
 }
 
 fn alerts_md(md: &mut String, alerts: &[Alert], now: Timestamp) {

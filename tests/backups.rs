@@ -438,3 +438,31 @@ async fn bad_sources_fail_clearly() {
         .to_string();
     assert!(e.contains("no repository"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_each_source_and_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = watchfloor::config::HostSpec::local("here", None);
+    let dumps = dir.path().join("dumps");
+    std::fs::create_dir(&dumps).unwrap();
+    spec.backups.push(source(&format!(
+        "[[backup]]\nkind = \"files\"\npath = \"{}/*.dump\"\n",
+        dumps.display()
+    )));
+    spec.backups.push(source(&format!(
+        "[[backup]]\nkind = \"borg\"\nrepo = \"{}/nowhere\"\n",
+        dir.path().display()
+    )));
+    let check = watchfloor::check::host(&spec, &Options::default(), Duration::from_secs(60)).await;
+    assert_eq!(
+        check.cells.last().map(String::as_str),
+        Some("FAIL"),
+        "{check:?}"
+    );
+    let (step, why) = check.failure.unwrap();
+    assert_eq!(step, "backups");
+    assert!(
+        why.contains("backup source borg") && why.contains("check `repo`"),
+        "{why}"
+    );
+}

@@ -68,7 +68,7 @@ fn check_passes_on_a_healthy_fleet_and_fails_at_the_host_key_step_when_a_key_cha
         .skip_while(|c| *c != "FAIL")
         .collect();
     assert!(
-        after.len() == 5 && after[1..].iter().all(|c| *c == "skipped"),
+        after.len() == 6 && after[1..].iter().all(|c| *c == "skipped"),
         "steps after the failed one are not shown as passed: {text}"
     );
     assert!(

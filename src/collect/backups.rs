@@ -281,7 +281,7 @@ echo '@@wf list'; nice -n 10 borg list --json --lock-wait 1 "$R"
             prelude(spec, None)
                 + &format!(
                     r#"cd {dir} || exit 66
-list() {{ for f in {pattern}; do [ -f "$f" ] && stat -c '%Y %s %n' -- "$f"; done; }}
+list() {{ for f in {pattern}; do [ -f "$f" ] && stat -c '%Y %s %n' -- "$f"; done; return 0; }}
 echo '@@wf now'; date +%s
 echo '@@wf first'; list
 sleep 2
@@ -295,12 +295,24 @@ echo '@@wf second'; list
     }
 }
 
-/// The tool's own failure, with its first line of stderr.
+/// The tool's own failure, with its first line of stderr and, for the usual causes, what to do.
 fn failed(spec_kind: &str, out: &Output) -> CollectError {
+    let all = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    let hint =
+        if all.contains("passphrase") || all.contains("password") || all.contains("no key found") {
+            " — the passphrase is not available to the SSH user: set BORG_PASSCOMMAND or \
+         RESTIC_PASSWORD_FILE in an env_file on the host (never in watchfloor's config)"
+        } else if all.contains("does not exist") || all.contains("is there a repository") {
+            " — check `repo` (or BORG_REPO / RESTIC_REPOSITORY in the env_file)"
+        } else if all.contains("permission denied") {
+            " — the SSH user cannot read it: connect as the user the backups run as"
+        } else {
+            ""
+        };
     CollectError::Command {
         command: spec_kind.to_owned(),
         status: out.status.clone(),
-        stderr: out.stderr_line(),
+        stderr: format!("{}{hint}", out.stderr_line()),
     }
 }
 
