@@ -940,3 +940,122 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod backup_tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::app::backups::RowKey;
+    use crate::app::tests::fleet_app;
+    use crate::app::{App, Pane};
+    use crate::event::{AppEvent, HostEvent, HostId};
+
+    fn key(app: &mut App, c: char) -> Vec<Effect> {
+        app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    }
+
+    /// The backups pane with the cursor on host 0's first source (pg-dumps).
+    fn on_source(trigger: Option<&str>, read_only: bool) -> App {
+        let mut app = fleet_app(1);
+        crate::app::backups::tests::add_sources(&mut app);
+        app.hosts[0].backups[0].spec.trigger = trigger.map(str::to_owned);
+        app.read_only = read_only;
+        app.pane = Pane::Backups;
+        let keys = [RowKey::Host(HostId(0)), RowKey::Source(HostId(0), 0)];
+        app.panes.backups.selection.select(&keys, 1);
+        app
+    }
+
+    #[test]
+    fn b_asks_runs_streams_audits_and_reads_the_source_again() {
+        let mut app = on_source(Some("/usr/local/bin/dump-shop"), false);
+        assert!(key(&mut app, 'B').is_empty());
+        let asked = app.jobs.confirm.clone().expect("a dialog");
+        assert_eq!(
+            asked.describe(),
+            "start a backup of backup source pg-dumps (`/usr/local/bin/dump-shop`) on host0"
+        );
+        let effects = key(&mut app, 'y');
+        let [
+            Effect::Audit(started),
+            Effect::Send(HostId(0), HostCommand::Run(req)),
+        ] = &effects[..]
+        else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(
+            (started.outcome, started.action),
+            ("started", JobKind::Backup)
+        );
+        let id = req.id;
+        // A second B on the same source while it runs is refused, naming the job.
+        key(&mut app, 'B');
+        assert!(app.jobs.confirm.is_none());
+        assert!(
+            app.status
+                .as_deref()
+                .unwrap_or("")
+                .contains("still working on it"),
+            "{:?}",
+            app.status
+        );
+        let out = Progress::Output(vec!["dumping table orders".into()]);
+        app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, out)));
+        let t = app.jobs.backup_transcript(HostId(0), 0).unwrap();
+        assert_eq!(t.lines, ["dumping table orders"]);
+        assert!(t.end.is_none());
+        let done = Progress::Done {
+            outcome: JobOutcome::Done("finished".into()),
+            elapsed: Duration::from_secs(42),
+        };
+        let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, done)));
+        let ended: Vec<_> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Audit(r) => Some(r.outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended, ["ok"]);
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Send(HostId(0), HostCommand::Refresh))),
+            "the source is read again: {effects:?}"
+        );
+        assert!(
+            app.jobs
+                .backup_transcript(HostId(0), 0)
+                .unwrap()
+                .end
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn no_trigger_or_read_only_says_why_and_asks_nothing() {
+        let mut app = on_source(None, false);
+        key(&mut app, 'B');
+        assert!(app.jobs.confirm.is_none());
+        assert!(
+            app.status
+                .as_deref()
+                .unwrap_or("")
+                .contains("has no trigger"),
+            "{:?}",
+            app.status
+        );
+        let mut app = on_source(Some("x"), true);
+        key(&mut app, 'B');
+        assert!(app.jobs.confirm.is_none());
+        assert!(
+            app.status.as_deref().unwrap_or("").starts_with("read-only"),
+            "{:?}",
+            app.status
+        );
+    }
+}
