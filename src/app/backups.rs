@@ -287,17 +287,11 @@ impl super::pane::PaneState for BackupsView {
         &[Context::List, Context::Backups]
     }
     fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
-        let keys: Vec<RowKey> = rows(&cx.hosts, &self.filter.text)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = keys(&cx.hosts, &self.filter.text);
         self.selection.move_by(&keys, delta);
     }
     fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
-        let keys: Vec<RowKey> = rows(&cx.hosts, &self.filter.text)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = keys(&cx.hosts, &self.filter.text);
         match keys.get(self.selection.index(&keys)) {
             Some(RowKey::Source(h, i)) => self.detail = Some((*h, *i)),
             Some(RowKey::Host(h)) => return Some(super::pane::Nav::Scope(*h)),
@@ -323,10 +317,7 @@ impl BackupsView {
         if self.detail.is_some() {
             return self.detail;
         }
-        let keys: Vec<RowKey> = rows(hosts, &self.filter.text)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = keys(hosts, &self.filter.text);
         match keys.get(self.selection.index(&keys))? {
             RowKey::Source(h, i) => Some((*h, *i)),
             RowKey::Host(_) => None,
@@ -361,6 +352,11 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
         );
     }
     out
+}
+
+/// The keys of [`rows`], for moving and selecting.
+fn keys(hosts: &[&HostState], filter: &str) -> Vec<RowKey> {
+    rows(hosts, filter).into_iter().map(|(k, _)| k).collect()
 }
 
 /// A running backup as the pane says it: "running 12m (repository lock)".

@@ -958,6 +958,11 @@ mod backup_tests {
         )))
     }
 
+    fn status_says(app: &App, text: &str) {
+        let status = app.status.as_deref().unwrap_or("");
+        assert!(status.contains(text), "{status:?}");
+    }
+
     /// The backups pane with the cursor on host 0's first source (pg-dumps).
     fn on_source(trigger: Option<&str>, read_only: bool) -> App {
         let mut app = fleet_app(1);
@@ -995,14 +1000,7 @@ mod backup_tests {
         // A second B on the same source while it runs is refused, naming the job.
         key(&mut app, 'B');
         assert!(app.jobs.confirm.is_none());
-        assert!(
-            app.status
-                .as_deref()
-                .unwrap_or("")
-                .contains("still working on it"),
-            "{:?}",
-            app.status
-        );
+        status_says(&app, "still working on it");
         let out = Progress::Output(vec!["dumping table orders".into()]);
         app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, out)));
         let t = app.jobs.backup_transcript(HostId(0), 0).unwrap();
@@ -1041,21 +1039,10 @@ mod backup_tests {
         let mut app = on_source(None, false);
         key(&mut app, 'B');
         assert!(app.jobs.confirm.is_none());
-        assert!(
-            app.status
-                .as_deref()
-                .unwrap_or("")
-                .contains("has no trigger"),
-            "{:?}",
-            app.status
-        );
+        status_says(&app, "has no trigger");
         let mut app = on_source(Some("x"), true);
         key(&mut app, 'B');
         assert!(app.jobs.confirm.is_none());
-        assert!(
-            app.status.as_deref().unwrap_or("").starts_with("read-only"),
-            "{:?}",
-            app.status
-        );
+        status_says(&app, "read-only: backup is disabled");
     }
 }
