@@ -110,8 +110,10 @@ impl Work for Trigger {
                     }
                 }
                 // The UI may be behind: what it cannot take now waits for the next chunk.
-                if !pending.is_empty() && self.report.output(self.id, pending.clone()) {
-                    pending.clear();
+                if !pending.is_empty()
+                    && let Err(back) = self.report.output(self.id, std::mem::take(&mut pending))
+                {
+                    pending = back;
                 }
             };
             self.finished = true;

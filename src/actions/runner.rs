@@ -48,10 +48,16 @@ impl Reporter {
         let _ = self.0.events.try_send(ev);
     }
 
-    /// Lines of a job's output, if the UI has room now (false: keep them and try again).
-    pub fn output(&self, id: JobId, lines: Vec<String>) -> bool {
+    /// Lines of a job's output, if the UI has room now; else they come back, to be sent
+    /// with the next ones (no copy per attempt).
+    pub fn output(&self, id: JobId, lines: Vec<String>) -> Result<(), Vec<String>> {
         let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Output(lines)));
-        self.0.events.try_send(ev).is_ok()
+        match self.0.events.try_send(ev).map_err(|e| e.into_inner()) {
+            Ok(()) => Ok(()),
+            Err(AppEvent::Host(_, HostEvent::Action(_, Progress::Output(lines)))) => Err(lines),
+            // Never: the event that comes back is the one built above.
+            Err(_) => Ok(()),
+        }
     }
 
     /// Lines of a job's output, waiting for room: the last ones before its end.

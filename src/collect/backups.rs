@@ -545,7 +545,10 @@ fn restic_running(lines: &[&str], now: Timestamp) -> Result<Option<Running>, Col
         locks.push(json::<ResticLock>("restic cat lock", line)?);
     }
     locks.sort_by_key(|l| l.time);
-    let stale = |l: &ResticLock| crate::app::hosts::age(l.time, now) > RESTIC_STALE_LOCK;
+    // Compared as signed durations: a lock from a clock ahead of ours is not stale.
+    let limit =
+        jiff::SignedDuration::try_from(RESTIC_STALE_LOCK).unwrap_or(jiff::SignedDuration::MAX);
+    let stale = |l: &ResticLock| now.duration_since(l.time) > limit;
     let pick = locks.iter().find(|l| !stale(l)).or(locks.first());
     Ok(pick.map(|l| Running {
         since: Some(l.time),
