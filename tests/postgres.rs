@@ -163,9 +163,12 @@ async fn a_lock_chain_is_a_tree_and_cancel_then_terminate_unwind_it() {
     // Cancel A: its sleep stops, its transaction aborts and t is free. B reads t and sits
     // idle in its transaction, still holding the row C wants.
     assert!(session.cancel(pa).await.unwrap());
-    let snap = snapshot_until(&session, "B to get t", |s| {
+    // A reports its aborted state a moment after its abort frees t for B: wait for both.
+    let snap = snapshot_until(&session, "B to get t and A to show aborted", |s| {
         s.session(pb)
             .is_some_and(|b| b.state == State::IdleInTransaction)
+            && s.session(pa)
+                .is_some_and(|a| a.state == State::IdleInTransactionAborted)
     })
     .await;
     assert_eq!(
