@@ -108,6 +108,12 @@ struct FsOut<'a> {
     avail_bytes: u64,
     use_pct: f64,
     inode_pct: Option<f64>,
+    /// Growth over the samples kept, and the time to full at that pace (absent: not enough
+    /// samples yet, or not growing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    growth_bytes_per_h: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_in_s: Option<u64>,
 }
 
 fn link_text(link: &LinkState) -> String {
@@ -153,6 +159,7 @@ fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
             containers: snap.map_or(&[], |s| &s.containers),
         }
     });
+    let forecast = |f| h.growth.forecast(f, h.disks_interval());
     let filesystems = h.disks.latest().map_or_else(Vec::new, |s| {
         s.filesystems
             .iter()
@@ -164,6 +171,8 @@ fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
                 avail_bytes: f.avail_bytes,
                 use_pct: (f.use_pct() * 10.0).round() / 10.0,
                 inode_pct: f.inode_pct().map(|p| (p * 10.0).round() / 10.0),
+                growth_bytes_per_h: forecast(f).map(|c| (c.bytes_per_s * 3600.0) as i64),
+                full_in_s: forecast(f).and_then(|c| c.full_in).map(|d| d.as_secs()),
             })
             .collect()
     });

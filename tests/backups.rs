@@ -4,6 +4,8 @@
 //! "running", and `borg create` runs never fail on a lock while the source is read in a loop;
 //! a triggered backup streams its output and makes a new archive; a cancelled one leaves no
 //! process on the host; bad inputs (garbage JSON, a hanging tool, 10 MB of output) fail clearly.
+//! Beside them, as the backups issue asks: a small filesystem filled while df samples it moves
+//! the time-to-full forecast.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -465,4 +467,86 @@ async fn check_reads_each_source_and_says_what_to_fix() {
         why.contains("backup source borg") && why.contains("check `repo`"),
         "{why}"
     );
+}
+
+/// A small filesystem (ext4 on a loop device: df leaves tmpfs out) filled while the host's
+/// real df samples it every second: the time-to-full forecast appears, shrinks as the writes
+/// go on, and raises the warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filling_a_small_filesystem_moves_the_time_to_full_forecast() {
+    use watchfloor::app::alerts::{Domain, alerts};
+    use watchfloor::app::hosts::HostState;
+    use watchfloor::collect::{Sample, disks};
+    use watchfloor::event::HostEvent;
+    use watchfloor::link::LinkState;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("fs");
+    std::fs::create_dir(&mnt).unwrap();
+    let image = dir.path().join("fs.img");
+    common::sh(Command::new("truncate").args(["-s", "128M"]).arg(&image));
+    common::sh(Command::new("mkfs.ext4").arg("-q").arg(&image));
+    common::sh(
+        Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mnt),
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+
+    let mut spec = watchfloor::config::HostSpec::local("here", None);
+    spec.disks_interval = Duration::from_secs(1);
+    let mut host = HostState::new(HostId(0), &spec);
+    let link = watchfloor::link::local::Local::new("here");
+    let now = Timestamp::now();
+    host.apply(HostEvent::Link(LinkState::Up), now);
+    let mount = mnt.display().to_string();
+    let mut forecasts = Vec::new();
+    // 1 MiB every 0.25 s: ~4 MiB/s into ~115 MiB free, sampled for 14 s.
+    for i in 0..14 {
+        for j in 0..4 {
+            std::fs::write(mnt.join(format!("f{i}-{j}")), vec![0u8; 1 << 20]).unwrap();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let snap = disks::sample(&link).await.unwrap();
+        let at = snap.observed_at;
+        host.apply(HostEvent::Sample(Sample::Disks(Ok(snap))), at);
+        let latest = host.disks.latest().unwrap();
+        let Some(fs) = latest.filesystems.iter().find(|f| f.mount == mount) else {
+            panic!(
+                "{mount} is not listed: {latest:?}\n{}",
+                common::sh(Command::new("df").arg("-P"))
+            )
+        };
+        forecasts.push(
+            host.growth
+                .forecast(fs, spec.disks_interval)
+                .and_then(|f| f.full_in),
+        );
+    }
+    assert!(
+        forecasts[..5].iter().all(Option::is_none),
+        "too little history at first: {forecasts:?}"
+    );
+    let known: Vec<Duration> = forecasts.iter().flatten().copied().collect();
+    assert!(known.len() >= 2, "{forecasts:?}");
+    assert!(
+        known.last() < known.first(),
+        "the forecast moves as it fills: {known:?}"
+    );
+    assert!(
+        *known.last().unwrap() < Duration::from_secs(30),
+        "{known:?}"
+    );
+    let found = alerts(&[host], &Default::default(), Timestamp::now());
+    let full = found
+        .iter()
+        .find(|a| a.domain == Domain::Disks && a.what.starts_with(&format!("{mount} full in ~")));
+    assert!(full.is_some(), "{found:?}");
 }

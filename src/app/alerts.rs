@@ -110,7 +110,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
         }
         if !h.tunnels_only {
             rules.observed(Domain::Disks, "df", &h.disks, |rules, snap, stale| {
-                super::disks::alerts(snap, t, stale, rules)
+                super::disks::alerts(h, snap, t, stale, rules)
             });
         }
         rules.observed(Domain::Tunnels, "wg", &h.tunnels, |rules, snap, stale| {

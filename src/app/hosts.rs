@@ -139,6 +139,8 @@ pub struct HostState {
     /// None when Docker is disabled for this host.
     pub containers: Option<Observed<ContainersSnapshot>>,
     pub disks: Observed<DisksSnapshot>,
+    /// Used space over time per filesystem, for the time-to-full forecast.
+    pub growth: super::disks::Growth,
     pub tunnels: Observed<TunnelsSnapshot>,
     /// None on a tunnels-only host (the admin's own machine).
     pub health: Option<Health>,
@@ -258,6 +260,7 @@ impl HostState {
                 .as_ref()
                 .map(|_| Observed::streamed(spec.containers_resync)),
             disks: Observed::polled(spec.disks_interval),
+            growth: Default::default(),
             tunnels: Observed::polled(spec.tunnels_interval),
             health: (!spec.tunnels_only).then(|| Health {
                 observed: Observed::polled(spec.health_interval),
@@ -341,6 +344,9 @@ impl HostState {
             }
             Sample::Disks(r) => {
                 let t = at(r.as_ref().ok().map(|s| s.observed_at));
+                if let Ok(snap) = &r {
+                    self.growth.record(snap, self.disks.interval());
+                }
                 self.disks.record(r, t);
             }
             Sample::Tunnels(r) => {

@@ -19,9 +19,10 @@ pub struct DisksPane<'a> {
     pub theme: &'a Theme,
 }
 
-/// FILESYSTEM, SIZE, USED, AVAIL, USE%, INODE; MOUNT is sized from the width, the bar takes the rest.
-const FIXED: [u16; 6] = [16, 5, 5, 5, 4, 5];
-const RIGHT: [usize; 5] = [2, 3, 4, 5, 6];
+/// FILESYSTEM, SIZE, USED, AVAIL, USE%, INODE, FULL IN; MOUNT is sized from the width, the bar
+/// takes the rest.
+const FIXED: [u16; 7] = [16, 5, 5, 5, 4, 5, 7];
+const RIGHT: [usize; 6] = [2, 3, 4, 5, 6, 7];
 
 impl Widget for DisksPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -54,21 +55,21 @@ impl Widget for DisksPane<'_> {
             "AVAIL",
             "USE%",
             "INODE",
+            "FULL IN",
             "USAGE",
         ];
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = disks::rows(&hosts, &app.filter_text(Pane::Disks));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.panes.disks.selection.index(&keys));
-        // A host's filesystems are judged as stale as its last df.
-        let mut stale = false;
+        let mut host = None;
         let lines = rows
             .iter()
             .map(|(_, r)| {
                 if let Row::Host(h) = r {
-                    stale = h.disks.stale_age(app.now).is_some();
+                    host = Some(*h);
                 }
-                self.row(r, &w, stale)
+                self.row(r, &w, host)
             })
             .collect();
         widgets::render_list(lines, selected, list, buf, theme);
@@ -76,10 +77,12 @@ impl Widget for DisksPane<'_> {
 }
 
 impl DisksPane<'_> {
-    fn row(&self, row: &Row<'_>, w: &[u16], stale: bool) -> Line<'static> {
-        match row {
-            Row::Host(h) => self.host_row(h),
-            Row::Disk(fs) => self.disk_row(fs, w, stale),
+    /// `host`: the host the rows under it belong to.
+    fn row(&self, row: &Row<'_>, w: &[u16], host: Option<&HostState>) -> Line<'static> {
+        match (row, host) {
+            (Row::Host(h), _) => self.host_row(h),
+            (Row::Disk(fs), Some(h)) => self.disk_row(h, fs, w),
+            (Row::Disk(_), None) => Line::default(),
         }
     }
 
@@ -95,8 +98,20 @@ impl DisksPane<'_> {
         ])
     }
 
-    fn disk_row(&self, fs: &Filesystem, w: &[u16], stale: bool) -> Line<'static> {
+    fn disk_row(&self, h: &HostState, fs: &Filesystem, w: &[u16]) -> Line<'static> {
         let theme = self.theme;
+        // A host's filesystems are judged as stale as its last df.
+        let stale = h.disks.stale_age(self.app.now).is_some();
+        let full_in = match h.growth.forecast(fs, h.disks_interval()) {
+            Some(disks::Forecast {
+                full_in: Some(d), ..
+            }) => Span::styled(
+                format!("~{}", widgets::age(d)),
+                theme.verdict(disks::full_in_severity(d), stale),
+            ),
+            Some(_) => Span::styled("flat", theme.muted()),
+            None => Span::styled("-", theme.muted()),
+        };
         let pct = fs.use_pct();
         let judge = |p: f64| theme.verdict(usage_severity(p, &self.app.thresholds), stale);
         let inode = fs.inode_pct().map_or_else(
@@ -115,6 +130,7 @@ impl DisksPane<'_> {
                 Span::raw(widgets::bytes(fs.avail_bytes)),
                 Span::styled(format!("{pct:.0}%"), judge(pct)),
                 inode,
+                full_in,
             ],
         );
         line.spans.push(Span::raw(" "));
