@@ -126,6 +126,15 @@ async fn a_lock_chain_is_a_tree_and_cancel_then_terminate_unwind_it() {
     let session = connect(&link, &root_target(&pg)).await.unwrap();
     let snap = session.snapshot().await.unwrap();
     assert!(snap.server.privileged);
+    // A superuser may read where the data is (the disks pane puts the databases beside it).
+    let data = std::fs::canonicalize(pg.data()).unwrap();
+    assert_eq!(
+        snap.server
+            .data_directory
+            .as_deref()
+            .map(std::path::Path::new),
+        Some(data.as_path())
+    );
     assert!(
         snap.session(session.own_pid()).is_none(),
         "our own session is listed"
@@ -228,6 +237,10 @@ async fn a_role_without_pg_monitor_sees_other_sessions_hidden() {
     let snap = session.snapshot().await.unwrap();
     assert!(!snap.server.privileged);
     assert_eq!(snap.server.user, "app");
+    assert_eq!(
+        snap.server.data_directory, None,
+        "not readable without pg_read_all_settings"
+    );
     let w = snap
         .sessions
         .iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::alerts::{Domain, Rules, Severity};
-use super::hosts::{HostState, age};
+use super::hosts::{Cluster, HostState, age};
 use super::list::Selection;
 use crate::collect::disks::{self, Filesystem};
 use crate::event::HostId;
@@ -16,6 +16,8 @@ use crate::event::HostId;
 pub enum RowKey {
     Host(HostId),
     Disk(HostId, String),
+    /// The host's `usize`-th PostgreSQL cluster, under the filesystem of its data directory.
+    Cluster(HostId, usize),
 }
 
 /// Samples of used space kept per filesystem: 720, at most one per `4 × interval` (30 s to
@@ -108,6 +110,7 @@ impl Growth {
 pub enum Row<'a> {
     Host(&'a HostState),
     Disk(&'a Filesystem),
+    Cluster(&'a Cluster),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -151,12 +154,54 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
         }
         fs.sort_by(|a, b| disks::worst_pct(b).total_cmp(&disks::worst_pct(a)));
         rows.push((RowKey::Host(host.id), Row::Host(host)));
-        rows.extend(
-            fs.into_iter()
-                .map(|f| (RowKey::Disk(host.id, f.mount.clone()), Row::Disk(f))),
-        );
+        for f in fs {
+            rows.push((RowKey::Disk(host.id, f.mount.clone()), Row::Disk(f)));
+            for (i, c) in host.postgres.iter().enumerate() {
+                if cluster_mount(host, c) == Some(f.mount.as_str()) {
+                    rows.push((RowKey::Cluster(host.id, i), Row::Cluster(c)));
+                }
+            }
+        }
     }
     rows
+}
+
+/// The mount holding a cluster's data directory: the longest mount that contains it. Only
+/// for a cluster on this host (its socket, or a loopback address): a data directory path
+/// of another machine says nothing about these filesystems.
+pub fn cluster_mount<'a>(host: &'a HostState, c: &Cluster) -> Option<&'a str> {
+    use crate::collect::postgres::Endpoint;
+    let local = match &c.spec.target.endpoint {
+        Endpoint::Unix(_) => true,
+        Endpoint::Tcp { host, .. } => matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1"),
+    };
+    let dir = c
+        .observed
+        .latest()?
+        .server
+        .data_directory
+        .as_deref()
+        .filter(|_| local)?;
+    host.disks
+        .latest()?
+        .filesystems
+        .iter()
+        .map(|f| f.mount.as_str())
+        .filter(|m| {
+            *m == "/" || dir == *m || dir.strip_prefix(m).is_some_and(|r| r.starts_with('/'))
+        })
+        .max_by_key(|m| m.len())
+}
+
+/// Bytes in the databases of a cluster the role may see, and how many there are.
+pub fn cluster_size(c: &Cluster) -> Option<(u64, usize)> {
+    let snap = c.observed.latest()?;
+    let sizes: Vec<u64> = snap
+        .databases
+        .iter()
+        .filter_map(|d| u64::try_from(d.size_bytes?).ok())
+        .collect();
+    Some((sizes.iter().sum(), sizes.len()))
 }
 
 /// A usage percent against the configured marks.
@@ -245,7 +290,7 @@ pub fn alerts(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::app::containers::tests::fleet_host;
     use crate::collect::disks::DisksSnapshot;
@@ -301,6 +346,55 @@ mod tests {
         }
         let f = shrinking.forecast(&last.filesystems[0], interval).unwrap();
         assert!(f.bytes_per_s < 0.0 && f.full_in.is_none(), "{f:?}");
+    }
+
+    /// db1 with a PostgreSQL cluster whose data directory is /srv/data/pg/15/main, and
+    /// filesystems /, /srv/dat, /srv/data and /srv/data/pg/15/main/pg_wal.
+    pub fn pg_on_srv_data() -> HostState {
+        let fixture = include_str!("../collect/postgres/testdata/snapshot-superuser.json").replace(
+            "\"own_pid\": 6895",
+            "\"own_pid\": 6895, \"data_directory\": \"/srv/data/pg/15/main\"",
+        );
+        let mut h = crate::app::postgres::tests::pg_host(&fixture);
+        let mounts = ["/", "/srv/dat", "/srv/data", "/srv/data/pg/15/main/pg_wal"];
+        let filesystems = mounts
+            .iter()
+            .map(|m| {
+                let mut f = df(1, 1, Timestamp::UNIX_EPOCH).filesystems.remove(0);
+                f.mount = (*m).into();
+                f.device = format!("/dev/{}", m.len());
+                f
+            })
+            .collect();
+        let snap = DisksSnapshot {
+            filesystems,
+            observed_at: Timestamp::UNIX_EPOCH,
+        };
+        h.apply(
+            HostEvent::Sample(crate::collect::Sample::Disks(Ok(snap))),
+            Timestamp::UNIX_EPOCH,
+        );
+        h
+    }
+
+    #[test]
+    fn a_cluster_sits_under_the_longest_mount_holding_its_data_directory() {
+        let mut h = pg_on_srv_data();
+        // Not /srv/dat (a prefix of the name, not of the path), not pg_wal (inside it).
+        assert_eq!(cluster_mount(&h, &h.postgres[0]), Some("/srv/data"));
+        let keys: Vec<RowKey> = rows(&[&h], "").into_iter().map(|(k, _)| k).collect();
+        let at = keys
+            .iter()
+            .position(|k| *k == RowKey::Cluster(h.id, 0))
+            .unwrap();
+        assert_eq!(keys[at - 1], RowKey::Disk(h.id, "/srv/data".into()));
+        assert!(cluster_size(&h.postgres[0]).is_some_and(|(_, n)| n > 0));
+        // A cluster reached over TCP at another address: its paths are another machine's.
+        h.postgres[0].spec.target.endpoint = crate::collect::postgres::Endpoint::Tcp {
+            host: "10.8.0.5".into(),
+            port: 5432,
+        };
+        assert_eq!(cluster_mount(&h, &h.postgres[0]), None);
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl DisksPane<'_> {
         match (row, host) {
             (Row::Host(h), _) => self.host_row(h),
             (Row::Disk(fs), Some(h)) => self.disk_row(h, fs, w),
+            (Row::Cluster(c), _) => self.cluster_row(c),
             (Row::Disk(_), None) => Line::default(),
         }
     }
@@ -95,6 +96,29 @@ impl DisksPane<'_> {
                 theme.accent().add_modifier(ratatui::style::Modifier::BOLD),
             ),
             f,
+        ])
+    }
+
+    /// A PostgreSQL cluster under the filesystem of its data directory.
+    fn cluster_row(&self, c: &crate::app::hosts::Cluster) -> Line<'static> {
+        let theme = self.theme;
+        let dir = c
+            .observed
+            .latest()
+            .and_then(|s| s.server.data_directory.clone())
+            .unwrap_or_default();
+        let size = match disks::cluster_size(c) {
+            Some((bytes, n)) => format!(
+                "{} in {n} database{}",
+                widgets::bytes(bytes),
+                if n == 1 { "" } else { "s" }
+            ),
+            None => "size unknown".to_owned(),
+        };
+        Line::from(vec![
+            Span::styled(format!("    └ PostgreSQL {}: ", c.name()), theme.muted()),
+            Span::styled(size, theme.text()),
+            Span::styled(format!("  {}", crate::sanitize::plain(&dir)), theme.muted()),
         ])
     }
 
@@ -158,6 +182,27 @@ mod tests {
         let mut app = fleet_app(2);
         app.pane = Pane::Disks;
         insta::assert_snapshot!(render(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn a_cluster_is_shown_under_the_filesystem_of_its_data() {
+        let mut app = fleet_app(1);
+        app.hosts[0] = crate::app::disks::tests::pg_on_srv_data();
+        app.pane = Pane::Disks;
+        let term = render(&app, 120, 40);
+        let text: Vec<String> = (0..40)
+            .map(|y| {
+                (0..120)
+                    .map(|x| term.backend().buffer()[(x, y)].symbol())
+                    .collect()
+            })
+            .collect();
+        let at = text
+            .iter()
+            .position(|l| l.contains("└ PostgreSQL main: 37M in 5 databases"))
+            .unwrap_or_else(|| panic!("{text:#?}"));
+        assert!(text[at - 1].contains("/srv/data "), "{text:#?}");
+        assert!(text[at].contains("/srv/data/pg/15/main"), "{text:#?}");
     }
 
     #[test]

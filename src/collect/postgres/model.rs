@@ -65,6 +65,10 @@ pub struct Server {
     pub privileged: bool,
     /// The backend pid of watchfloor's own connection.
     pub own_pid: i32,
+    /// Where the cluster keeps its data, when the role may read it (superuser or
+    /// pg_read_all_settings): the disks pane shows the databases beside its filesystem.
+    #[serde(default)]
+    pub data_directory: Option<String>,
 }
 
 impl Server {

@@ -80,7 +80,11 @@ SELECT json_build_object(
     'user', current_user,
     'privileged', coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false)
                   OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'),
-    'own_pid', pg_backend_pid()
+    'own_pid', pg_backend_pid(),
+    -- Readable by superusers and pg_read_all_settings (pg_monitor has it), else NULL.
+    'data_directory', CASE WHEN coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false)
+                             OR pg_has_role(current_user, 'pg_read_all_settings', 'USAGE')
+                        THEN current_setting('data_directory') END
   ),
   'total_connections', (SELECT count(*) FROM act),
   'own_sessions', (SELECT count(*) FROM act a WHERE a.watchfloor),
