@@ -31,6 +31,8 @@ struct HostOut<'a> {
     answered: bool,
     containers: Option<ContainersOut<'a>>,
     disks: DisksOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    docker_usage: Option<Observation<'a, crate::collect::docker_usage::DockerUsage>>,
     health: Option<Observation<'a, HealthSnapshot>>,
     postgres: Vec<ClusterOut<'a>>,
     backups: Vec<BackupOut<'a>>,
@@ -186,6 +188,7 @@ fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
             error: h.disks.error(),
             filesystems,
         },
+        docker_usage: h.docker_usage.as_ref().map(Observation::of),
         health: h.health.as_ref().map(|x| Observation::of(&x.observed)),
         postgres: h
             .postgres

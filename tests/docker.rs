@@ -249,3 +249,25 @@ async fn stats_come_from_the_cgroup_files_without_the_api() {
     );
     docker.remove_project("statscg", &[]);
 }
+
+/// Docker's disk use from a real dockerd (API 1.41: the list shape): the test image is there
+/// with its size, and a volume made for the test is counted.
+#[tokio::test]
+async fn docker_disk_use_counts_images_and_volumes() {
+    let docker = Docker::shared();
+    let volume = format!("wf-usage-{}", std::process::id());
+    docker.run(&["volume", "create", &volume]);
+    let socket = docker.socket.display().to_string();
+    let u = watchfloor::collect::docker_usage::read(&Local::new("local"), &socket)
+        .await
+        .unwrap();
+    docker.run(&["volume", "rm", &volume]);
+    assert!(u.images.count >= 1 && u.images.size_bytes > 0, "{u:?}");
+    assert!(u.volumes.count >= 1, "{u:?}");
+    assert!(u.volumes.reclaimable_bytes <= u.volumes.size_bytes, "{u:?}");
+    let e = watchfloor::collect::docker_usage::read(&Local::new("local"), "/nonexistent.sock")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/nonexistent.sock"), "{e}");
+}

@@ -139,6 +139,8 @@ pub struct HostState {
     /// None when Docker is disabled for this host.
     pub containers: Option<Observed<ContainersSnapshot>>,
     pub disks: Observed<DisksSnapshot>,
+    /// Docker's disk use (images, containers, volumes, build cache); None without Docker.
+    pub docker_usage: Option<Observed<crate::collect::docker_usage::DockerUsage>>,
     /// Used space over time per filesystem, for the time-to-full forecast.
     pub growth: super::disks::Growth,
     pub tunnels: Observed<TunnelsSnapshot>,
@@ -261,6 +263,10 @@ impl HostState {
                 .map(|_| Observed::streamed(spec.containers_resync)),
             disks: Observed::polled(spec.disks_interval),
             growth: Default::default(),
+            docker_usage: spec
+                .docker_socket
+                .as_ref()
+                .map(|_| Observed::polled(crate::collect::docker_usage::INTERVAL)),
             tunnels: Observed::polled(spec.tunnels_interval),
             health: (!spec.tunnels_only).then(|| Health {
                 observed: Observed::polled(spec.health_interval),
@@ -307,6 +313,9 @@ impl HostState {
                         c.interrupt(&reason, now);
                     }
                     self.disks.interrupt(&reason, now);
+                    if let Some(u) = &mut self.docker_usage {
+                        u.interrupt(&reason, now);
+                    }
                     self.tunnels.interrupt(&reason, now);
                     if let Some(h) = &mut self.health {
                         h.observed.interrupt(&reason, now);
@@ -348,6 +357,12 @@ impl HostState {
                     self.growth.record(snap, self.disks.interval());
                 }
                 self.disks.record(r, t);
+            }
+            Sample::DockerUsage(r) => {
+                let t = at(r.as_ref().ok().map(|s| s.observed_at));
+                if let Some(u) = &mut self.docker_usage {
+                    u.record(r, t);
+                }
             }
             Sample::Tunnels(r) => {
                 let t = at(r.as_ref().ok().map(|s| s.observed_at));
@@ -392,6 +407,10 @@ impl HostState {
                 .as_ref()
                 .is_none_or(|c| ok(c.observed_at(), c.error()))
             && (self.tunnels_only || ok(self.disks.observed_at(), self.disks.error()))
+            && self
+                .docker_usage
+                .as_ref()
+                .is_none_or(|u| ok(u.observed_at(), u.error()))
             && ok(self.tunnels.observed_at(), self.tunnels.error())
             && self
                 .health

@@ -622,6 +622,25 @@ pub(crate) mod tests {
                 HostId(i),
                 HostEvent::Sample(crate::collect::Sample::Tunnels(Ok(tunnels_fixture(i, now)))),
             ));
+            let usage = |count, active, size_bytes, reclaimable_bytes| {
+                crate::collect::docker_usage::Usage {
+                    count,
+                    active,
+                    size_bytes,
+                    reclaimable_bytes,
+                }
+            };
+            let docker = crate::collect::docker_usage::DockerUsage {
+                images: usage(12, 5, 7 << 30, 3 << 30),
+                containers: usage(6, 5, 40 << 20, 0),
+                volumes: usage(4, 3, 21 << 30, 1 << 30),
+                build_cache: usage(0, 0, 0, 0),
+                observed_at,
+            };
+            app.update(AppEvent::Host(
+                HostId(i),
+                HostEvent::Sample(crate::collect::Sample::DockerUsage(Ok(docker))),
+            ));
             let health = crate::collect::health::HealthSnapshot {
                 cpu_pct: Some([12.0, 91.0, 40.0][i % 3]),
                 cpus: 4,

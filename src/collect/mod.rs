@@ -10,6 +10,7 @@ pub mod containers;
 pub mod demand;
 pub mod disks;
 pub mod docker;
+pub mod docker_usage;
 pub mod health;
 pub mod logs;
 pub mod postgres;
@@ -32,6 +33,7 @@ use crate::link::{ExitStatus, Link, LinkError};
 pub enum Sample {
     Containers(Result<containers::ContainersSnapshot, CollectError>),
     Disks(Result<disks::DisksSnapshot, CollectError>),
+    DockerUsage(Result<docker_usage::DockerUsage, CollectError>),
     Tunnels(Result<tunnels::TunnelsSnapshot, CollectError>),
     Health(Result<health::HealthSnapshot, CollectError>),
     /// A refresh of the host's `cluster`-th PostgreSQL cluster (in config order).
@@ -51,6 +53,7 @@ impl Sample {
         match self {
             Sample::Containers(r) => r.as_ref().err(),
             Sample::Disks(r) => r.as_ref().err(),
+            Sample::DockerUsage(r) => r.as_ref().err(),
             Sample::Tunnels(r) => r.as_ref().err(),
             Sample::Health(r) => r.as_ref().err(),
             Sample::Postgres { result, .. } => result.as_ref().err(),
@@ -118,6 +121,7 @@ pub fn collectors(spec: &HostSpec, cx: &Context) -> Vec<Box<dyn Collect>> {
     let mut all: Vec<Box<dyn Collect>> = Vec::new();
     all.extend(containers::collector(spec, cx));
     all.extend(disks::collector(spec, cx));
+    all.extend(docker_usage::collector(spec, cx));
     all.extend(tunnels::collector(spec, cx));
     all.extend(health::collector(spec, cx));
     all.extend(postgres::collectors(spec, cx));
