@@ -550,3 +550,47 @@ async fn filling_a_small_filesystem_moves_the_time_to_full_forecast() {
         .find(|a| a.domain == Domain::Disks && a.what.starts_with(&format!("{mount} full in ~")));
     assert!(full.is_some(), "{found:?}");
 }
+
+/// A passphrase kept only on the admin's machine (`passphrase_command`) reaches borg and
+/// restic on the host through stdin over SSH; a wrong one fails saying what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passphrase_from_this_machine_reaches_the_tools_through_stdin() {
+    let host = Host::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    borg_repo(&host, dir.path(), &[1, 0]);
+    let borg = source(&format!(
+        "[[backup]]\nkind = \"borg\"\nrepo = \"{d}/repo\"\npassphrase_command = \"cat {d}/pass\"\n"
+    ));
+    let snap = read(&*host.link, &borg, None).await.unwrap();
+    assert_eq!(snap.backups.len(), 2);
+
+    let mut wrong = borg.clone();
+    wrong.passphrase_command = Some("echo not-it".into());
+    let e = read(&*host.link, &wrong, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the passphrase is not available"), "{e}");
+    let mut failing = borg.clone();
+    failing.passphrase_command = Some("exit 3".into());
+    let e = read(&*host.link, &failing, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("passphrase_command `exit 3` failed"), "{e}");
+
+    std::fs::write(dir.path().join("restic-pass"), "s3cret\n").unwrap();
+    host.sh(&format!(
+        "RESTIC_PASSWORD=s3cret restic init -q -r {d}/restic && RESTIC_PASSWORD=s3cret restic backup -q -r {d}/restic {d}/data"
+    ));
+    let restic = source(&format!(
+        "[[backup]]\nkind = \"restic\"\nrepo = \"{d}/restic\"\npassphrase_command = \"cat {d}/restic-pass\"\n"
+    ));
+    let snap = read(&*host.link, &restic, None).await.unwrap();
+    assert_eq!(snap.backups.len(), 1);
+    assert!(
+        snap.backups[0].size.is_some(),
+        "the stats read got it too: {snap:?}"
+    );
+}

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 
 use super::JobId;
 use super::runner::{Reporter, Work};
-use crate::collect::backups::prelude;
+use crate::collect::backups::{prelude, secret_input};
 use crate::config::backup::BackupSpec;
 use crate::link::{self, ExecChunk, Link, sh_quote};
 
@@ -83,7 +83,12 @@ impl Work for Trigger {
                 );
             let command = format!("sh -c {} sh", sh_quote(&script));
             step(format!("running `{trigger}`"));
-            let mut exec = self.link.exec(&command).await.map_err(|e| e.to_string())?;
+            let input = secret_input(&self.spec).await.map_err(|e| e.to_string())?;
+            let exec = match input {
+                Some(input) => self.link.exec_with_input(&command, input).await,
+                None => self.link.exec(&command).await,
+            };
+            let mut exec = exec.map_err(|e| e.to_string())?;
             let (mut out, mut err) = (LineBuf::default(), LineBuf::default());
             let mut pending: Vec<String> = Vec::new();
             let (mut lines, mut dropped) = (0usize, 0usize);

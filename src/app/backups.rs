@@ -397,6 +397,7 @@ pub(crate) mod tests {
                 pattern: "*.dump".into(),
             },
             env_file: None,
+            passphrase_command: None,
             trigger: None,
             interval: Duration::from_secs(900),
             timeout: Duration::from_secs(60),

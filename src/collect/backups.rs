@@ -193,6 +193,18 @@ pub async fn read(
     })
 }
 
+/// The passphrase from `passphrase_command` on this machine, as the line a script's prelude
+/// reads from stdin; None when the source has none.
+pub(crate) async fn secret_input(spec: &BackupSpec) -> Result<Option<bytes::Bytes>, CollectError> {
+    let Some(cmd) = &spec.passphrase_command else {
+        return Ok(None);
+    };
+    let secret = super::secret::from_command("passphrase_command", cmd)
+        .await
+        .map_err(CollectError::Secret)?;
+    Ok(Some(bytes::Bytes::from(secret + "\n")))
+}
+
 /// Output over this many bytes is refused: no listing we read is that large (borg lists
 /// ~250 bytes per archive), so it is a misconfigured command.
 const OUTPUT_CAP: usize = 4 << 20;
@@ -202,8 +214,13 @@ const OUTPUT_CAP: usize = 4 << 20;
 async fn run(link: &dyn Link, spec: &BackupSpec, script: &str) -> Result<Output, CollectError> {
     let command = format!("sh -c {} sh", sh_quote(script));
     let what = spec.kind.name();
+    let input = secret_input(spec).await?;
     let out = tokio::time::timeout(spec.timeout, async {
-        Ok::<_, crate::link::LinkError>(link.exec(&command).await?.output(OUTPUT_CAP).await)
+        let exec = match input {
+            Some(input) => link.exec_with_input(&command, input).await?,
+            None => link.exec(&command).await?,
+        };
+        Ok::<_, crate::link::LinkError>(exec.output(OUTPUT_CAP).await)
     })
     .await
     .map_err(|_| crate::link::LinkError::Timeout {
@@ -226,7 +243,19 @@ async fn run(link: &dyn Link, spec: &BackupSpec, script: &str) -> Result<Output,
 /// The shell lines every source starts with: no stdin (a tool must never wait for a
 /// passphrase), the env_file, and a check that the tool is there.
 pub(crate) fn prelude(spec: &BackupSpec, tool: Option<&str>) -> String {
-    let mut s = String::from("exec </dev/null\n");
+    let mut s = String::new();
+    if spec.passphrase_command.is_some() {
+        // The passphrase arrives as the first line of stdin (see `secret_input`), into the
+        // tool's own variable: never on a command line, never in a file.
+        let var = match spec.kind {
+            BackupKind::Restic => "RESTIC_PASSWORD",
+            _ => "BORG_PASSPHRASE",
+        };
+        s += &format!(
+            "IFS= read -r WF_SECRET || true\nexport {var}=\"$WF_SECRET\"\nunset WF_SECRET\n"
+        );
+    }
+    s += "exec </dev/null\n";
     if let Some(file) = &spec.env_file {
         let f = sh_quote(file);
         s += &format!(

@@ -15,6 +15,7 @@ pub mod health;
 pub mod logs;
 pub mod postgres;
 pub mod runner;
+pub mod secret;
 pub mod stats;
 pub mod tunnels;
 
@@ -152,6 +153,9 @@ pub enum CollectError {
     Docker { message: String },
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
+    /// A secret from this machine (a passphrase_command) could not be had.
+    #[error("{0}")]
+    Secret(String),
     #[error("{what} did not answer within {}s", after.as_secs())]
     Late { what: String, after: Duration },
 }

@@ -54,6 +54,10 @@ pub struct BackupConfig {
     /// A file on the host sourced before the tool runs (exports, passphrase commands).
     #[serde(default)]
     pub env_file: Option<String>,
+    /// borg / restic: a command on this machine printing the repository's passphrase; it
+    /// reaches the tool on the host through stdin, never a command line or a file.
+    #[serde(default)]
+    pub passphrase_command: Option<String>,
     /// pgBackRest stanza; absent: every stanza the host's pgbackrest.conf lists.
     #[serde(default)]
     pub stanza: Option<String>,
@@ -133,6 +137,7 @@ pub struct BackupSpec {
     pub kind: BackupKind,
     pub location: Location,
     pub env_file: Option<String>,
+    pub passphrase_command: Option<String>,
     pub trigger: Option<String>,
     pub interval: Duration,
     pub timeout: Duration,
@@ -177,6 +182,10 @@ pub fn specs(
             kind: b.kind,
             location,
             env_file: b.env_file.clone(),
+            passphrase_command: b
+                .passphrase_command
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
             trigger: b.trigger.clone().filter(|t| !t.trim().is_empty()),
             interval: b.interval.map_or(READ_INTERVAL, |i| i.0),
             timeout: b.timeout.map_or(READ_TIMEOUT, |i| i.0),
@@ -342,6 +351,12 @@ mod tests {
         let e =
             parse("[[backup]]\nkind = \"files\"\nrepo = \"/x\"\npath = \"/a/*\"\n").unwrap_err();
         assert!(e.contains("`repo` does not apply to a files source"), "{e}");
+        let e =
+            parse("[[backup]]\nkind = \"walg\"\npassphrase_command = \"pass x\"\n").unwrap_err();
+        assert!(
+            e.contains("`passphrase_command` does not apply to a walg source"),
+            "{e}"
+        );
         let e = parse("[[backup]]\nkind = \"tape\"\n").unwrap_err();
         assert!(e.contains("unknown variant `tape`"), "{e}");
         let e = parse("[[backup]]\nkind = \"borg\"\n[[backup]]\nkind = \"borg\"\n").unwrap_err();

@@ -60,6 +60,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "kind",
     "repo",
     "env_file",
+    "passphrase_command",
     "stanza",
     "path",
     "command",

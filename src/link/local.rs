@@ -23,6 +23,53 @@ impl Local {
         Local { name: name.into() }
     }
 
+    /// Runs `command` through `sh -c`, its stdin `input` (then end of file) or nothing.
+    async fn spawn(&self, command: String, input: Option<bytes::Bytes>) -> Result<Exec, LinkError> {
+        let stdin = if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LinkError::Io {
+                host: self.name.clone(),
+                what: format!("`{command}`"),
+                message: e.to_string(),
+            })?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // Written beside the readers: a command that prints before it reads must not
+            // wait on us. Dropping stdin is the end of file.
+            tokio::spawn(async move {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut stdin, &input).await;
+            });
+        }
+        let (tx, rx) = mpsc::channel(16);
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let task = tokio::spawn(async move {
+            // Both pipes are drained concurrently so a chatty stderr cannot block stdout.
+            let out = pump(stdout, tx.clone(), ExecChunk::Stdout);
+            let err = pump(stderr, tx.clone(), ExecChunk::Stderr);
+            tokio::join!(out, err);
+            let status = match child.wait().await {
+                Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                    (Some(c), _) => ExitStatus::Code(c),
+                    (None, Some(sig)) => ExitStatus::Signal(sig.to_string()),
+                    (None, None) => ExitStatus::Unknown,
+                },
+                Err(_) => ExitStatus::Unknown,
+            };
+            let _ = tx.send(ExecChunk::Exit(status)).await;
+        });
+        Ok(Exec::new(rx, task))
+    }
+
     fn timeout(&self, what: String) -> LinkError {
         LinkError::Timeout {
             host: self.name.clone(),
@@ -38,40 +85,15 @@ impl Link for Local {
     }
 
     fn exec(&self, command: &str) -> BoxFuture<'_, Result<Exec, LinkError>> {
-        let command = command.to_owned();
-        Box::pin(async move {
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(&command)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| LinkError::Io {
-                    host: self.name.clone(),
-                    what: format!("`{command}`"),
-                    message: e.to_string(),
-                })?;
-            let (tx, rx) = mpsc::channel(16);
-            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-            let task = tokio::spawn(async move {
-                // Both pipes are drained concurrently so a chatty stderr cannot block stdout.
-                let out = pump(stdout, tx.clone(), ExecChunk::Stdout);
-                let err = pump(stderr, tx.clone(), ExecChunk::Stderr);
-                tokio::join!(out, err);
-                let status = match child.wait().await {
-                    Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                        (Some(c), _) => ExitStatus::Code(c),
-                        (None, Some(sig)) => ExitStatus::Signal(sig.to_string()),
-                        (None, None) => ExitStatus::Unknown,
-                    },
-                    Err(_) => ExitStatus::Unknown,
-                };
-                let _ = tx.send(ExecChunk::Exit(status)).await;
-            });
-            Ok(Exec::new(rx, task))
-        })
+        Box::pin(self.spawn(command.to_owned(), None))
+    }
+
+    fn exec_with_input(
+        &self,
+        command: &str,
+        input: bytes::Bytes,
+    ) -> BoxFuture<'_, Result<Exec, LinkError>> {
+        Box::pin(self.spawn(command.to_owned(), Some(input)))
     }
 
     fn open_unix(&self, path: &str) -> BoxFuture<'_, Result<ByteStream, LinkError>> {

@@ -31,6 +31,23 @@ pub trait Link: Send + Sync + 'static {
     /// Runs `command` through the host's shell (`sh -c` locally, the login shell over SSH):
     /// the caller quotes arguments. Dropping the returned [`Exec`] stops the command.
     fn exec(&self, command: &str) -> BoxFuture<'_, Result<Exec, LinkError>>;
+    /// [`exec`](Link::exec) with `input` written to the command's stdin, then end of file:
+    /// how a secret from this machine reaches a command on the host without appearing on its
+    /// command line. Links that cannot say so.
+    fn exec_with_input(
+        &self,
+        command: &str,
+        input: Bytes,
+    ) -> BoxFuture<'_, Result<Exec, LinkError>> {
+        let _ = (command, input);
+        Box::pin(async move {
+            Err(LinkError::Io {
+                host: self.host().to_owned(),
+                what: "a command with input".into(),
+                message: "this link cannot pass input to a command".into(),
+            })
+        })
+    }
     /// Opens a stream to a unix socket on the host (the Docker socket, the PostgreSQL socket).
     fn open_unix(&self, path: &str) -> BoxFuture<'_, Result<ByteStream, LinkError>>;
     /// Opens a stream to `host:port` as seen from the host.

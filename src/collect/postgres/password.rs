@@ -3,14 +3,8 @@
 //! pgpass-format file. I/O at the top; the pgpass matcher below is pure.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::{Conninfo, Endpoint, PgError};
-use crate::sanitize::plain;
-
-/// How long a `password_command` may run (it may ask an unlocked password manager).
-/// Shorter than the connect timeout around it, so its own message is the one shown.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(8);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
@@ -55,7 +49,12 @@ pub async fn resolve(target: &Conninfo) -> Result<Option<String>, PgError> {
                 "environment variable {name} (its password source) is not valid UTF-8"
             ))),
         },
-        PasswordSource::Command(cmd) => run_command(cmd).await.map(Some).map_err(config),
+        PasswordSource::Command(cmd) => {
+            crate::collect::secret::from_command("password_command", cmd)
+                .await
+                .map(Some)
+                .map_err(config)
+        }
         PasswordSource::Pgpass(path) => {
             let text = read_pgpass(path).await.map_err(config)?;
             let (hosts, port) = pgpass_key(&target.endpoint);
@@ -71,44 +70,6 @@ pub async fn resolve(target: &Conninfo) -> Result<Option<String>, PgError> {
                 ))),
             }
         }
-    }
-}
-
-async fn run_command(cmd: &str) -> Result<String, String> {
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let out = match tokio::time::timeout(COMMAND_TIMEOUT, child).await {
-        Err(_) => {
-            return Err(format!(
-                "password_command `{cmd}` did not finish within {}s",
-                COMMAND_TIMEOUT.as_secs()
-            ));
-        }
-        Ok(Err(e)) => return Err(format!("cannot run password_command `{cmd}`: {e}")),
-        Ok(Ok(out)) => out,
-    };
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!(
-            "password_command `{cmd}` failed ({}): {}",
-            out.status,
-            plain(first.trim())
-        ));
-    }
-    let stdout = String::from_utf8(out.stdout)
-        .map_err(|_| format!("password_command `{cmd}` printed something that is not UTF-8"))?;
-    match stdout.lines().next() {
-        Some(line) if !line.is_empty() => Ok(line.to_owned()),
-        _ => Err(format!(
-            "password_command `{cmd}` printed nothing on its first line"
-        )),
     }
 }
 

@@ -33,6 +33,89 @@ pub struct Ssh {
 }
 
 impl Ssh {
+    /// Runs `command` on a channel of its own; `input`, if any, goes to its stdin.
+    async fn run(&self, command: String, input: Option<bytes::Bytes>) -> Result<Exec, LinkError> {
+        let permit = self
+            .sessions
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LinkError::Down {
+                host: self.name.clone(),
+                reason: "the link is closing".into(),
+            })?;
+        let what = format!("`{command}`");
+        // Our slot is free when we saw the channel close, but sshd frees its own a moment
+        // later: a refusal right then is retried briefly (25 ms doubling, 6 times).
+        let mut pause = std::time::Duration::from_millis(25);
+        let mut tries = 0;
+        let mut channel = loop {
+            let opened = tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
+                .await
+                .map_err(|_| self.timeout(&what))?;
+            match opened {
+                Err(russh::Error::ChannelOpenFailure(_)) if tries < 6 => {
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                r => break r.map_err(|e| self.channel_error(&what, e))?,
+            }
+        };
+        channel
+            .exec(true, command.as_bytes())
+            .await
+            .map_err(|e| self.channel_error(&what, e))?;
+        if let Some(input) = input {
+            // Small (a passphrase): it fits the channel's window, so writing it before
+            // reading cannot block on the command's output.
+            channel
+                .data(&input[..])
+                .await
+                .map_err(|e| self.channel_error(&what, e))?;
+            channel
+                .eof()
+                .await
+                .map_err(|e| self.channel_error(&what, e))?;
+        }
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let _permit = permit; // the slot is free again when the channel is done
+            let mut status = ExitStatus::Unknown;
+            loop {
+                let msg = tokio::select! {
+                    msg = channel.wait() => msg,
+                    // The reader went away: stop the remote command by closing its channel.
+                    () = tx.closed() => {
+                        let _ = channel.close().await;
+                        return;
+                    }
+                };
+                let chunk = match msg {
+                    None => break,
+                    Some(ChannelMsg::Data { data }) => ExecChunk::Stdout(data),
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => ExecChunk::Stderr(data),
+                    // The status may come before the last data: keep reading until the close.
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        status = ExitStatus::Code(i32::try_from(exit_status).unwrap_or(i32::MAX));
+                        continue;
+                    }
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                        status = ExitStatus::Signal(format!("{signal_name:?}"));
+                        continue;
+                    }
+                    Some(_) => continue,
+                };
+                if tx.send(chunk).await.is_err() {
+                    let _ = channel.close().await;
+                    return;
+                }
+            }
+            let _ = tx.send(ExecChunk::Exit(status)).await;
+        });
+        Ok(Exec::detached(rx))
+    }
+
     pub fn new(name: String, connected: session::Connected) -> Self {
         Ssh {
             name,
@@ -87,77 +170,15 @@ impl Link for Ssh {
     }
 
     fn exec(&self, command: &str) -> BoxFuture<'_, Result<Exec, LinkError>> {
-        let command = command.to_owned();
-        Box::pin(async move {
-            let permit =
-                self.sessions
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| LinkError::Down {
-                        host: self.name.clone(),
-                        reason: "the link is closing".into(),
-                    })?;
-            let what = format!("`{command}`");
-            // Our slot is free when we saw the channel close, but sshd frees its own a moment
-            // later: a refusal right then is retried briefly (25 ms doubling, 6 times).
-            let mut pause = std::time::Duration::from_millis(25);
-            let mut tries = 0;
-            let mut channel = loop {
-                let opened = tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
-                    .await
-                    .map_err(|_| self.timeout(&what))?;
-                match opened {
-                    Err(russh::Error::ChannelOpenFailure(_)) if tries < 6 => {
-                        tries += 1;
-                        tokio::time::sleep(pause).await;
-                        pause *= 2;
-                    }
-                    r => break r.map_err(|e| self.channel_error(&what, e))?,
-                }
-            };
-            channel
-                .exec(true, command.as_bytes())
-                .await
-                .map_err(|e| self.channel_error(&what, e))?;
-            let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(async move {
-                let _permit = permit; // the slot is free again when the channel is done
-                let mut status = ExitStatus::Unknown;
-                loop {
-                    let msg = tokio::select! {
-                        msg = channel.wait() => msg,
-                        // The reader went away: stop the remote command by closing its channel.
-                        () = tx.closed() => {
-                            let _ = channel.close().await;
-                            return;
-                        }
-                    };
-                    let chunk = match msg {
-                        None => break,
-                        Some(ChannelMsg::Data { data }) => ExecChunk::Stdout(data),
-                        Some(ChannelMsg::ExtendedData { data, ext: 1 }) => ExecChunk::Stderr(data),
-                        // The status may come before the last data: keep reading until the close.
-                        Some(ChannelMsg::ExitStatus { exit_status }) => {
-                            status =
-                                ExitStatus::Code(i32::try_from(exit_status).unwrap_or(i32::MAX));
-                            continue;
-                        }
-                        Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                            status = ExitStatus::Signal(format!("{signal_name:?}"));
-                            continue;
-                        }
-                        Some(_) => continue,
-                    };
-                    if tx.send(chunk).await.is_err() {
-                        let _ = channel.close().await;
-                        return;
-                    }
-                }
-                let _ = tx.send(ExecChunk::Exit(status)).await;
-            });
-            Ok(Exec::detached(rx))
-        })
+        Box::pin(self.run(command.to_owned(), None))
+    }
+
+    fn exec_with_input(
+        &self,
+        command: &str,
+        input: bytes::Bytes,
+    ) -> BoxFuture<'_, Result<Exec, LinkError>> {
+        Box::pin(self.run(command.to_owned(), Some(input)))
     }
 
     fn open_unix(&self, path: &str) -> BoxFuture<'_, Result<ByteStream, LinkError>> {
