@@ -236,6 +236,10 @@ fn location(b: &BackupConfig) -> Result<Location, Problem> {
     let is_repo = matches!(b.kind, BackupKind::Borg | BackupKind::Restic);
     unused("repo", b.repo.is_some() && !is_repo)?;
     unused(
+        "passphrase_command",
+        b.passphrase_command.is_some() && !is_repo,
+    )?;
+    unused(
         "stanza",
         b.stanza.is_some() && b.kind != BackupKind::Pgbackrest,
     )?;
@@ -354,7 +358,7 @@ mod tests {
         let e =
             parse("[[backup]]\nkind = \"walg\"\npassphrase_command = \"pass x\"\n").unwrap_err();
         assert!(
-            e.contains("`passphrase_command` does not apply to a walg source"),
+            e.contains("`passphrase_command` does not apply to a wal-g source"),
             "{e}"
         );
         let e = parse("[[backup]]\nkind = \"tape\"\n").unwrap_err();
