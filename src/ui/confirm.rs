@@ -79,7 +79,7 @@ impl Widget for ConfirmDialog<'_> {
                 lines.push(field("source", source.clone()));
                 lines.push(field("command", crate::sanitize::plain(command)));
                 lines.push(Line::from(Span::styled(
-                    "runs on the host in a session of its own; X cancels it and stops every process it started",
+                    "runs in a session of its own on the host; X cancels it and stops all it started",
                     theme.muted(),
                 )));
             }
@@ -134,9 +134,17 @@ impl Widget for ConfirmDialog<'_> {
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);
-        let height = u16::try_from(lines.len())
-            .unwrap_or(u16::MAX)
-            .saturating_add(2);
+        // Rows after wrapping (a long command takes several), so the y / n line is never cut:
+        // word wrapping may need one row more than the width alone says.
+        let inner = usize::from(width.saturating_sub(2)).max(1);
+        let rows: usize = lines
+            .iter()
+            .map(|l| match l.width().div_ceil(inner) {
+                0 | 1 => 1,
+                n => n + 1,
+            })
+            .sum();
+        let height = u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2);
         let popup = widgets::centered(area, width, height.min(area.height));
         Clear.render(popup, buf);
         let block = Block::bordered()
