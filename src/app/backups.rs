@@ -488,6 +488,42 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_host_going_down_keeps_its_sources_from_ok_and_the_link_is_the_one_alert() {
+        let mut app = crate::app::tests::fleet_app(1);
+        add_sources(&mut app);
+        let now = app.now;
+        assert_ne!(verdict(&app.hosts[0].backups[0], now), Verdict::Unknown);
+        let down = crate::link::LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: crate::link::LinkError::Down {
+                host: "host0".into(),
+                reason: "gone".into(),
+            },
+            since: now,
+            retry_at: None,
+        };
+        app.hosts[0].apply(crate::event::HostEvent::Link(down), now);
+        // Old findings still hold (a backup does not get younger); nothing reads as ok.
+        let src = &app.hosts[0].backups[0];
+        assert_eq!(verdict(src, now), Verdict::Warn);
+        let mut clean = src.clone();
+        clean.spec.policy = crate::config::backup::Policy {
+            max_age: None,
+            keep: Keep::default(),
+            size_drop_pct: 100.0,
+            ..clean.spec.policy.clone()
+        };
+        assert_eq!(verdict(&clean, now), Verdict::Unknown);
+        assert!(
+            src.observed
+                .error()
+                .is_some_and(|e| e.starts_with("link down"))
+        );
+        let all = super::super::alerts::alerts(&app.hosts, &Default::default(), now);
+        assert!(all.iter().all(|a| a.domain != Domain::Backups), "{all:?}");
+    }
+
+    #[test]
     fn a_week_of_dailies_fills_the_daily_slots_and_a_gap_shows() {
         let keep = Keep {
             daily: 7,
