@@ -18,6 +18,7 @@ declare -A PACKAGES=(
   [wireguard-go]=wireguard-go
   [borg]=borgbackup
   [restic]=restic
+  [pgbackrest]=pgbackrest
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

@@ -152,7 +152,7 @@ impl Postgres {
     }
 
     /// A command run as the OS user postgres (runuser without its extra fork: we keep the pid).
-    fn as_postgres(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub fn as_postgres(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
         c.uid(self.uid)
             .gid(self.gid)
@@ -206,6 +206,13 @@ impl Postgres {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Appends `extra` to postgresql.conf and restarts, for settings that need a restart.
+    #[allow(dead_code)] // not every test binary reconfigures
+    pub fn reconfigure(&mut self, extra: &str) {
+        self.configure(extra);
+        self.restart();
     }
 
     /// A fast shutdown (every session is terminated) and a start on the same port and socket.
