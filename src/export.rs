@@ -297,15 +297,22 @@ pub fn markdown(app: &App) -> String {
         if let Some(s) = h.disks.latest() {
             let _ = writeln!(
                 md,
-                "| mount | filesystem | size | used | avail | use | inodes |\n|---|---|---|---|---|---|---|"
+                "| mount | filesystem | size | used | avail | use | inodes | full in |\n|---|---|---|---|---|---|---|---|"
             );
             for f in &s.filesystems {
                 let inodes = f
                     .inode_pct()
                     .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"));
+                let full_in = match h.growth.forecast(f, h.disks_interval()) {
+                    Some(c) => c.full_in.map_or_else(
+                        || "not growing".to_owned(),
+                        |d| format!("~{}", widgets::age(d)),
+                    ),
+                    None => "-".to_owned(),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {:.0}% | {} |",
+                    "| {} | {} | {} | {} | {} | {:.0}% | {} | {full_in} |",
                     cell(&f.mount),
                     cell(&f.device),
                     widgets::bytes(f.size_bytes),
