@@ -3,6 +3,7 @@
 //! A missing config is not an error: watchfloor then watches this machine as host `local`.
 
 pub mod backup;
+pub mod drill;
 pub mod error;
 pub mod keymap;
 
@@ -34,6 +35,9 @@ pub struct Config {
     pub alerts: Thresholds,
     /// Action name → keys, replacing that action's default keys.
     pub keymap: keymap::KeymapConfig,
+    /// Restore drills: `[[drill]]`.
+    #[serde(rename = "drill")]
+    pub drills: Vec<Spanned<drill::DrillConfig>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -285,6 +289,8 @@ pub struct HostSpec {
     pub tunnels_only: bool,
     pub postgres: Vec<PgSpec>,
     pub backups: Vec<backup::BackupSpec>,
+    /// The restore drills that run on this host.
+    pub drills: Vec<drill::DrillSpec>,
 }
 
 /// How a host is reached.
@@ -314,6 +320,7 @@ impl HostSpec {
             tunnels_only: false,
             postgres: Vec::new(),
             backups: Vec::new(),
+            drills: Vec::new(),
         }
     }
 }
@@ -490,9 +497,11 @@ pub fn host_specs(
             tunnels_only: false,
             postgres,
             backups: backup::specs(&h.backup, source)?,
+            drills: Vec::new(),
             name,
         });
     }
+    drill::attach(&config.drills, &mut specs, source)?;
     if !specs.iter().any(|s| s.transport == Transport::Local) {
         let mut me = HostSpec::local("this machine", None);
         me.tunnels_only = true;
