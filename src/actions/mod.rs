@@ -8,6 +8,9 @@
 
 pub mod audit;
 pub mod backup;
+pub mod drill;
+pub mod history;
+pub mod hostproc;
 pub mod postgres;
 pub mod restart;
 pub mod runner;
@@ -29,6 +32,8 @@ pub enum JobKind {
     Terminate,
     /// A backup source's trigger command.
     Backup,
+    /// A restore drill.
+    Drill,
 }
 
 impl JobKind {
@@ -41,6 +46,7 @@ impl JobKind {
             JobKind::Cancel => "cancel",
             JobKind::Terminate => "terminate",
             JobKind::Backup => "backup",
+            JobKind::Drill => "drill",
         }
     }
 
@@ -52,6 +58,7 @@ impl JobKind {
             JobKind::Cancel => "cancel the query of",
             JobKind::Terminate => "terminate",
             JobKind::Backup => "start a backup of",
+            JobKind::Drill => "run",
         }
     }
 }
@@ -109,6 +116,17 @@ pub enum JobTarget {
         source: String,
         command: String,
     },
+    /// The host's `index`-th restore drill.
+    Drill {
+        #[serde(skip)]
+        index: usize,
+        drill: String,
+        source: String,
+        /// The newest backup as last listed, when the job was confirmed; the run restores
+        /// whatever is newest when it starts.
+        backup: String,
+        target: String,
+    },
 }
 
 impl JobTarget {
@@ -116,7 +134,7 @@ impl JobTarget {
         match self {
             JobTarget::Container { container, .. } => std::slice::from_ref(container),
             JobTarget::Service { containers, .. } => containers,
-            JobTarget::Backend { .. } | JobTarget::Backup { .. } => &[],
+            JobTarget::Backend { .. } | JobTarget::Backup { .. } | JobTarget::Drill { .. } => &[],
         }
     }
 
@@ -163,6 +181,15 @@ impl JobTarget {
             JobTarget::Backup {
                 source, command, ..
             } => format!("backup source {source} (`{command}`)"),
+            JobTarget::Drill {
+                drill,
+                source,
+                backup,
+                target,
+                ..
+            } => format!(
+                "the restore drill {drill}: the newest backup of {source} ({backup}) into the {target}"
+            ),
         }
     }
 }
@@ -246,7 +273,8 @@ pub fn overlaps(a: &Job, b: &Job) -> bool {
                 index: j, pid: q, ..
             },
         ) => i == j && p == q,
-        (JobTarget::Backup { index: i, .. }, JobTarget::Backup { index: j, .. }) => i == j,
+        (JobTarget::Backup { index: i, .. }, JobTarget::Backup { index: j, .. })
+        | (JobTarget::Drill { index: i, .. }, JobTarget::Drill { index: j, .. }) => i == j,
         (x, y) => x
             .members()
             .iter()
@@ -315,12 +343,14 @@ impl JobOutcome {
 }
 
 /// What a running job reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// A step started ("restarting shop-api-2 (2/4)").
     Step(String),
     /// Lines the job's command printed (sanitised), in order.
     Output(Vec<String>),
+    /// A restore drill's record, sent once, before its end.
+    Drill(Box<history::DrillRun>),
     /// Finished, and how long it ran on the host.
     Done {
         outcome: JobOutcome,

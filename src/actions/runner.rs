@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::{
-    JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, backup, postgres, restart,
+    JobId, JobKind, JobOutcome, JobRequest, JobTarget, Progress, backup, drill, postgres, restart,
 };
 use crate::collect::clients::Clients;
 use crate::config::HostSpec;
@@ -63,6 +63,15 @@ impl Reporter {
     /// Lines of a job's output, waiting for room: the last ones before its end.
     pub async fn output_wait(&self, id: JobId, lines: Vec<String>) {
         let ev = AppEvent::Host(self.0.id, HostEvent::Action(id, Progress::Output(lines)));
+        let _ = self.0.events.send(ev).await;
+    }
+
+    /// A drill's record, waiting for room: it goes before the job's end.
+    pub async fn drill(&self, id: JobId, run: super::history::DrillRun) {
+        let ev = AppEvent::Host(
+            self.0.id,
+            HostEvent::Action(id, Progress::Drill(Box::new(run))),
+        );
         let _ = self.0.events.send(ev).await;
     }
 
@@ -116,6 +125,18 @@ fn work_for(
                 report.clone(),
             )),
             None => Box::new(Refuse("no such backup source in the config".into())),
+        };
+    }
+    if let JobTarget::Drill { index, .. } = &request.action.target {
+        return match spec.drills.get(*index) {
+            Some(d) => Box::new(drill::Drill::new(
+                clients.link().clone(),
+                spec.clone(),
+                d.clone(),
+                request.id,
+                report.clone(),
+            )),
+            None => Box::new(Refuse("no such drill in the config".into())),
         };
     }
     match request.action.kind {

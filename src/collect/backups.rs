@@ -272,7 +272,7 @@ pub(crate) fn prelude(spec: &BackupSpec, tool: Option<&str>) -> String {
 }
 
 /// The repository as a shell word: the configured one, else the tool's variable.
-fn repo_word(spec: &BackupSpec, var: &str) -> String {
+pub(crate) fn repo_word(spec: &BackupSpec, var: &str) -> String {
     match &spec.location {
         Location::Repo(Some(r)) => sh_quote(r),
         _ => format!("\"${{{var}:-}}\""),

@@ -26,7 +26,7 @@ pub use model::{
     XID_HORIZON, elapsed,
 };
 pub use parse::parse;
-pub use password::{PasswordSource, lookup as pgpass_lookup};
+pub use password::{PasswordSource, lookup as pgpass_lookup, resolve as resolve_password};
 pub use sql::{APPLICATION_NAME, QUERY_CHARS, SNAPSHOT_SQL};
 
 /// The default socket of Debian's and Red Hat's packages.
@@ -236,7 +236,20 @@ pub fn collectors(
 /// Connects to `target` through `link`, as application_name [`APPLICATION_NAME`], without
 /// TLS (the link is the host itself or an SSH channel). Bounded by [`CONNECT_TIMEOUT`].
 pub async fn connect(link: &dyn Link, target: &Conninfo) -> Result<PgSession, PgError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect_unbounded(link, target))
+    connect_bounded(link, target, true).await
+}
+
+/// A session for statements of its own (a restore drill's), without the snapshot statement.
+pub async fn connect_plain(link: &dyn Link, target: &Conninfo) -> Result<PgSession, PgError> {
+    connect_bounded(link, target, false).await
+}
+
+async fn connect_bounded(
+    link: &dyn Link,
+    target: &Conninfo,
+    monitor: bool,
+) -> Result<PgSession, PgError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_unbounded(link, target, monitor))
         .await
         .unwrap_or_else(|_| {
             Err(PgError::Timeout {
@@ -247,7 +260,11 @@ pub async fn connect(link: &dyn Link, target: &Conninfo) -> Result<PgSession, Pg
         })
 }
 
-async fn connect_unbounded(link: &dyn Link, target: &Conninfo) -> Result<PgSession, PgError> {
+async fn connect_unbounded(
+    link: &dyn Link,
+    target: &Conninfo,
+    monitor: bool,
+) -> Result<PgSession, PgError> {
     let password = password::resolve(target).await?;
     let stream = match &target.endpoint {
         Endpoint::Unix(path) => link.open_unix(path).await?,
@@ -281,6 +298,13 @@ async fn connect_unbounded(link: &dyn Link, target: &Conninfo) -> Result<PgSessi
         snapshot: None,
         sizes: Default::default(),
     };
+    if !monitor {
+        let pid = session.one_value("SELECT pg_backend_pid()").await?;
+        session.own_pid = pid.parse().map_err(|_| PgError::Parse {
+            message: format!("pg_backend_pid() returned {pid:?}"),
+        })?;
+        return Ok(session);
+    }
     // Both in one round trip: tokio-postgres pipelines requests made together.
     let prepare = async {
         tokio::time::timeout(QUERY_TIMEOUT, session.client.prepare(SNAPSHOT_SQL))
@@ -430,6 +454,37 @@ impl PgSession {
     /// Our backend's pid on the server.
     pub fn own_pid(&self) -> i32 {
         self.own_pid
+    }
+
+    /// Runs `sql` (one or more statements, simple protocol) and returns the first column of
+    /// the first row any of them returned, as text; None for no row or NULL. Bounded by
+    /// `timeout` here; the server's own statement_timeout is raised to match.
+    pub async fn value(&self, sql: &str, timeout: Duration) -> Result<Option<String>, PgError> {
+        let what = crate::text::fit(sql.lines().next().unwrap_or(sql), 60);
+        let set = format!("SET statement_timeout = {}", timeout.as_millis());
+        let run = async {
+            self.client.simple_query(&set).await?;
+            self.client.simple_query(sql).await
+        };
+        let messages = tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| PgError::Timeout {
+                cluster: self.cluster.clone(),
+                what: format!("`{what}`"),
+                after: timeout,
+            })?
+            .map_err(|e| query_error(&self.cluster, &e))?;
+        let row = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        });
+        match row.map(|r| r.try_get(0)) {
+            Some(Ok(v)) => Ok(v.map(str::to_owned)),
+            Some(Err(e)) => Err(PgError::Parse {
+                message: format!("`{what}`: {}", describe(&e)),
+            }),
+            None => Ok(None),
+        }
     }
 
     /// Runs `sql` with the simple query protocol and returns the first column of its only
