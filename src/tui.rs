@@ -61,11 +61,20 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         .collect();
     let local = LocalFiles {
         audit: crate::actions::audit::path(&settings.state_dir),
+        drills: crate::actions::history::path(&settings.state_dir),
         from: crate::actions::audit::ssh_client(),
     };
     drop(tx);
 
     let mut app = App::new(&settings, Timestamp::now());
+    let mut history = settings
+        .hosts
+        .iter()
+        .any(|h| !h.drills.is_empty())
+        .then(|| HistoryWatch::new(local.drills.clone()));
+    if let Some(runs) = history.as_mut().and_then(HistoryWatch::changed) {
+        app.load_drill_history(&runs);
+    }
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -102,7 +111,14 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
                 Some(Err(_)) | None => break,
             },
             n = rx.recv_many(&mut incoming, BATCH), if hosts_open => hosts_open = n > 0,
-            _ = clock.tick() => pending.push(AppEvent::Clock(Timestamp::now())),
+            _ = clock.tick() => {
+                pending.push(AppEvent::Clock(Timestamp::now()));
+                // A drill run from cron (or another console) lands in the file.
+                if let Some(runs) = history.as_mut().and_then(HistoryWatch::changed) {
+                    app.load_drill_history(&runs);
+                    due = Some(Instant::now());
+                }
+            }
             () = sleep_until(due.unwrap_or(last_frame)), if due.is_some() => {
                 // A write error means the terminal is gone: leave through the exit path.
                 if let Err(e) = draw(&mut terminal, &app, &theme, &mut shown) {
@@ -237,6 +253,7 @@ fn spawn_input() -> (mpsc::Receiver<io::Result<Event>>, crate::link::AbortOnDrop
 /// Where local effects write.
 struct LocalFiles {
     audit: std::path::PathBuf,
+    drills: std::path::PathBuf,
     /// The admin's SSH client, recorded in each audit line.
     from: Option<String>,
 }
@@ -257,6 +274,15 @@ fn dispatch(effect: Effect, workers: &[HostHandle], local: &LocalFiles) -> Optio
                     )
                 })
         }
+        Effect::DrillRecord(run) => crate::actions::history::append(&local.drills, &run)
+            .err()
+            .map(|e| {
+                tracing::error!("drill history {}: {e}", local.drills.display());
+                format!(
+                    "could not write the drill history {}: {e}",
+                    local.drills.display()
+                )
+            }),
         Effect::Save { path, text } => Some(match save(&path, &text) {
             Ok(()) => format!("saved {} lines to {}", text.lines().count(), path.display()),
             Err(e) => format!("could not save to {}: {e}", path.display()),
@@ -271,6 +297,50 @@ fn dispatch(effect: Effect, workers: &[HostHandle], local: &LocalFiles) -> Optio
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     Some(format!("host #{} has stopped", id.0 + 1))
                 }
+            }
+        }
+    }
+}
+
+/// The drill history file, read again when its size or mtime changes (one stat a second).
+struct HistoryWatch {
+    path: std::path::PathBuf,
+    seen: Option<(u64, std::time::SystemTime)>,
+    read_once: bool,
+}
+
+impl HistoryWatch {
+    fn new(path: std::path::PathBuf) -> Self {
+        HistoryWatch {
+            path,
+            seen: None,
+            read_once: false,
+        }
+    }
+
+    /// The whole history, if the file changed since the last call (or on the first call).
+    fn changed(&mut self) -> Option<Vec<crate::actions::history::DrillRun>> {
+        let now = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        if self.read_once && now == self.seen {
+            return None;
+        }
+        self.read_once = true;
+        self.seen = now;
+        match crate::actions::history::load(&self.path) {
+            Ok((runs, bad)) => {
+                if bad > 0 {
+                    tracing::warn!(
+                        "{}: {bad} lines that are not drill runs",
+                        self.path.display()
+                    );
+                }
+                Some(runs)
+            }
+            Err(e) => {
+                tracing::error!("drill history {}: {e}", self.path.display());
+                None
             }
         }
     }

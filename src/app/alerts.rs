@@ -36,6 +36,7 @@ pub enum Domain {
     Health,
     Postgres,
     Backups,
+    Drills,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,6 +144,16 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             }
         }
         super::backups::alerts(h, &mut rules);
+    }
+    // Drills are judged from their history, not from the link: a host that is down does not
+    // make an overdue drill less overdue.
+    for h in hosts {
+        let mut rules = Rules {
+            host: h,
+            out: &mut out,
+            now,
+        };
+        super::drills::alerts(h, &mut rules);
     }
     out.sort_by(|a, b| {
         b.severity

@@ -160,6 +160,8 @@ pub struct HostState {
     pub via: Vec<HostId>,
     /// The backup sources on this host, in config order.
     pub backups: Vec<super::backups::BackupSource>,
+    /// Restore drills that run on this host, with their history.
+    pub drills: Vec<super::drills::DrillState>,
 }
 
 /// For each host, the configured hosts among its ProxyJump hops (matched by address and port).
@@ -284,6 +286,14 @@ impl HostState {
             },
             stats: None,
             via: Vec::new(),
+            drills: spec
+                .drills
+                .iter()
+                .map(|d| super::drills::DrillState {
+                    spec: d.clone(),
+                    history: Vec::new(),
+                })
+                .collect(),
             backups: spec
                 .backups
                 .iter()

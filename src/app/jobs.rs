@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use super::Effect;
 use crate::actions::audit::AuditRecord;
+use crate::actions::history::{DrillOutcome, DrillRun};
 use crate::actions::{Job, JobId, JobKind, JobOutcome, JobRequest, JobTarget, Pace, Progress};
 use crate::event::HostCommand;
 
@@ -64,6 +65,8 @@ pub struct Jobs {
     abandoned: Vec<Running>,
     pub last: Option<Outcome>,
     next_id: u64,
+    /// Drill records that arrived before their job's end.
+    drill_runs: std::collections::HashMap<JobId, Box<DrillRun>>,
 }
 
 impl Jobs {
@@ -133,7 +136,7 @@ impl Jobs {
                 };
                 let mut started = record(&run, user, "started", Duration::ZERO, None, None);
                 started.time = now;
-                if action.kind == JobKind::Backup {
+                if matches!(action.kind, JobKind::Backup | JobKind::Drill) {
                     if self.transcripts.len() == TRANSCRIPTS {
                         self.transcripts.pop_front();
                     }
@@ -177,14 +180,28 @@ impl Jobs {
         {
             let run = self.abandoned.remove(i);
             let error = Some(format!("after watchfloor exited: {}", outcome.text()));
-            return vec![Effect::Audit(record(
+            let drill = self.drill_record(&run, outcome, user);
+            return std::iter::once(Effect::Audit(record(
                 &run,
                 user,
                 outcome.audit_name(),
                 *elapsed,
                 None,
                 error,
-            ))];
+            )))
+            .chain(drill)
+            .collect();
+        }
+        if let Progress::Drill(run) = progress {
+            if self
+                .running
+                .iter()
+                .chain(&self.abandoned)
+                .any(|r| r.id == id)
+            {
+                self.drill_runs.insert(id, run);
+            }
+            return Vec::new();
         }
         let Some(i) = self.running.iter().position(|r| r.id == id) else {
             return Vec::new();
@@ -204,8 +221,11 @@ impl Jobs {
                 }
                 Vec::new()
             }
+            // Taken above.
+            Progress::Drill(_) => Vec::new(),
             Progress::Done { outcome, elapsed } => {
                 let run = self.running.remove(i);
+                let drill = self.drill_record(&run, &outcome, user);
                 if let Some(t) = self.transcript_mut(id) {
                     t.end = Some((outcome.clone(), elapsed));
                 }
@@ -230,6 +250,7 @@ impl Jobs {
                 }
                 std::iter::once(Effect::Audit(record))
                     .chain(reread)
+                    .chain(drill)
                     .collect()
             }
         }
@@ -263,8 +284,62 @@ impl Jobs {
 }
 
 impl Jobs {
+    /// The history line of a drill job that ended: the record it sent, completed with how
+    /// the job ended; a bare one when it sent none but did start (the link was lost).
+    fn drill_record(&mut self, run: &Running, outcome: &JobOutcome, user: &str) -> Option<Effect> {
+        let JobTarget::Drill {
+            drill,
+            source,
+            target,
+            ..
+        } = &run.action.target
+        else {
+            return None;
+        };
+        let mut rec = match self.drill_runs.remove(&run.id) {
+            Some(r) => r,
+            // Refused before it started: the audit log says so; there is no run to keep.
+            None if matches!(outcome, JobOutcome::Refused(_)) => return None,
+            None => Box::new(DrillRun {
+                drill: drill.clone(),
+                host: run.action.host_name.clone(),
+                source: source.clone(),
+                started: run.confirmed_at,
+                outcome: DrillOutcome::Unknown,
+                step: run.step.clone(),
+                reason: None,
+                backup: None,
+                target: target.clone(),
+                steps: Vec::new(),
+                rto_s: None,
+                rpo_s: None,
+                rpo_from: None,
+                restored_bytes: None,
+                checks: Vec::new(),
+                left_behind: None,
+                user: String::new(),
+                headless: false,
+            }),
+        };
+        crate::actions::drill::finalize(&mut rec, outcome);
+        user.clone_into(&mut rec.user);
+        Some(Effect::DrillRecord(rec))
+    }
+
     fn transcript_mut(&mut self, id: JobId) -> Option<&mut Transcript> {
         self.transcripts.iter_mut().find(|t| t.id == id)
+    }
+
+    /// The newest transcript of `host`'s `index`-th drill.
+    pub fn drill_transcript(
+        &self,
+        host: crate::event::HostId,
+        index: usize,
+    ) -> Option<&Transcript> {
+        self.transcripts.iter().rev().find(|t| {
+            t.action.host == host
+                && matches!(t.action.target, JobTarget::Drill { index: i, .. } if i == index)
+        })
     }
 
     /// The newest transcript of a backup of `host`'s `index`-th source.
@@ -292,7 +367,7 @@ impl Jobs {
             .partition(|r| r.action.host == host);
         self.running = kept;
         lost.into_iter()
-            .map(|run| {
+            .flat_map(|run| {
                 let elapsed = crate::app::hosts::age(run.confirmed_at, now);
                 let outcome = JobOutcome::Lost;
                 let r = record(
@@ -303,13 +378,14 @@ impl Jobs {
                     None,
                     Some(outcome.text()),
                 );
+                let drill = self.drill_record(&run, &outcome, user);
                 self.last = Some(Outcome {
                     id: run.id,
                     action: run.action,
                     outcome,
                     elapsed,
                 });
-                Effect::Audit(r)
+                std::iter::once(Effect::Audit(r)).chain(drill)
             })
             .collect()
     }
@@ -368,17 +444,25 @@ impl super::App {
             A::Cancel => JobKind::Cancel,
             A::Terminate => JobKind::Terminate,
             A::TriggerBackup => JobKind::Backup,
+            A::RunDrill => JobKind::Drill,
             _ => return,
         };
         let backend = matches!(kind, JobKind::Cancel | JobKind::Terminate);
         let target = match kind {
-            JobKind::Backup => match self.backup_target() {
-                Ok(t) => Some(t),
-                Err(why) => {
-                    self.status = Some(why);
-                    return;
+            JobKind::Backup | JobKind::Drill => {
+                let target = if kind == JobKind::Backup {
+                    self.backup_target()
+                } else {
+                    self.drill_target()
+                };
+                match target {
+                    Ok(t) => Some(t),
+                    Err(why) => {
+                        self.status = Some(why);
+                        return;
+                    }
                 }
-            },
+            }
             _ if backend => self.backend_target(),
             _ => self.action_target(),
         };
@@ -460,6 +544,45 @@ impl super::App {
                 index,
                 source: src.spec.name.clone(),
                 command,
+            },
+        ))
+    }
+
+    /// The drill the run key aims at, naming the newest backup its source listed.
+    fn drill_target(&self) -> Result<(crate::event::HostId, JobTarget), String> {
+        if self.pane != super::Pane::Drills {
+            return Err("select a drill in the drills pane to run it".into());
+        }
+        let hosts = super::visible(&self.hosts, self.scope, self.pane);
+        let (host, index) = self
+            .panes
+            .drills
+            .selected(&hosts)
+            .ok_or("select a drill (not a host row) to run it")?;
+        let h = self.hosts.get(host.0).ok_or("no such host")?;
+        let d = h.drills.get(index).ok_or("no such drill")?;
+        let backup = match h
+            .backups
+            .get(d.spec.source)
+            .and_then(|b| b.observed.latest())
+            .and_then(|snap| snap.newest())
+        {
+            _ if d.spec.fetch.is_some() => "what the fetch command prints".to_owned(),
+            Some(b) => format!(
+                "{}, {} old",
+                crate::sanitize::plain(&b.name),
+                crate::text::age(super::hosts::age(b.time, self.now))
+            ),
+            None => "not listed yet".to_owned(),
+        };
+        Ok((
+            host,
+            JobTarget::Drill {
+                index,
+                drill: d.spec.name.clone(),
+                source: d.spec.source_name.clone(),
+                backup,
+                target: d.spec.target_text(),
             },
         ))
     }

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod backups;
 pub mod containers;
 pub mod disks;
+pub mod drills;
 pub mod health;
 pub mod hosts;
 pub mod jobs;
@@ -40,6 +41,8 @@ pub enum Effect {
     Audit(AuditRecord),
     /// Write a log view's buffer to a file and say where.
     Save { path: PathBuf, text: String },
+    /// Append a restore drill's run to the drill history.
+    DrillRecord(Box<crate::actions::history::DrillRun>),
 }
 
 /// The text filter of one pane: `/` starts typing, Enter keeps it, Esc clears it.
@@ -131,6 +134,34 @@ impl App {
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
+        let effects = self.update_inner(event);
+        self.keep_drill_runs(&effects);
+        effects
+    }
+
+    /// A drill run that ended goes into its drill's history here (and into the file, by the
+    /// effect): the pane shows it without waiting for the file to be read again.
+    fn keep_drill_runs(&mut self, effects: &[Effect]) {
+        let mut any = false;
+        for e in effects {
+            if let Effect::DrillRecord(run) = e {
+                drills::record(&mut self.hosts, run);
+                any = true;
+            }
+        }
+        if any {
+            self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+        }
+    }
+
+    /// The drill history file's runs (read at start, and again when it changes: a headless
+    /// run from cron lands there).
+    pub fn load_drill_history(&mut self, runs: &[crate::actions::history::DrillRun]) {
+        drills::load(&mut self.hosts, runs);
+        self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+    }
+
+    fn update_inner(&mut self, event: AppEvent) -> Vec<Effect> {
         // Log batches (dozens a second under a firehose) and stats samples never change which
         // containers are on screen: no rebuilding the rows for them.
         let screen_may_change = !matches!(
@@ -195,7 +226,9 @@ impl App {
 
     /// The start of job `id` never reached its host: it ends refused, with `why`.
     pub fn job_undelivered(&mut self, id: crate::actions::JobId, why: String) -> Vec<Effect> {
-        self.jobs.undelivered(id, why, &self.user)
+        let effects = self.jobs.undelivered(id, why, &self.user);
+        self.keep_drill_runs(&effects);
+        effects
     }
 
     /// The console is exiting, however (quit, a signal, the terminal gone): jobs still running
@@ -321,6 +354,7 @@ impl App {
             Action::PanePostgres => self.pane = Pane::Postgres,
             Action::PaneHealth => self.pane = Pane::Health,
             Action::PaneBackups => self.pane = Pane::Backups,
+            Action::PaneDrills => self.pane = Pane::Drills,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -336,7 +370,8 @@ impl App {
             | Action::Start
             | Action::Cancel
             | Action::Terminate
-            | Action::TriggerBackup => self.ask_job(action),
+            | Action::TriggerBackup
+            | Action::RunDrill => self.ask_job(action),
             Action::CancelJob => self.status = self.jobs.ask_cancel(),
             Action::Logs => return self.open_logs(false),
             Action::LogsEverywhere => return self.open_logs(true),
@@ -695,7 +730,7 @@ pub(crate) mod tests {
         }
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Backups);
+        assert_eq!(app.pane, Pane::Drills);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

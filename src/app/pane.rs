@@ -89,6 +89,7 @@ panes! {
     Postgres => postgres: super::postgres::PostgresView, "PostgreSQL";
     Health => health: super::health::HealthView, "Hosts";
     Backups => backups: super::backups::BackupsView, "Backups";
+    Drills => drills: super::drills::DrillsView, "Drills";
 }
 
 impl Pane {

@@ -30,6 +30,7 @@ pub enum Action {
     PanePostgres,
     PaneHealth,
     PaneBackups,
+    PaneDrills,
     Filter,
     Back,
     Refresh,
@@ -56,6 +57,7 @@ pub enum Action {
     Cancel,
     Terminate,
     TriggerBackup,
+    RunDrill,
     CancelJob,
 }
 
@@ -70,6 +72,7 @@ pub enum Context {
     Logs,
     Postgres,
     Backups,
+    Drills,
 }
 
 impl Action {
@@ -86,6 +89,7 @@ impl Action {
         Action::PanePostgres,
         Action::PaneHealth,
         Action::PaneBackups,
+        Action::PaneDrills,
         Action::Filter,
         Action::Back,
         Action::Refresh,
@@ -112,6 +116,7 @@ impl Action {
         Action::Cancel,
         Action::Terminate,
         Action::TriggerBackup,
+        Action::RunDrill,
         Action::CancelJob,
     ];
 
@@ -124,6 +129,7 @@ impl Action {
             | Wrap | Save => Context::Logs,
             Cancel | Terminate => Context::Postgres,
             TriggerBackup => Context::Backups,
+            RunDrill => Context::Drills,
             _ => Context::Global,
         }
     }
@@ -144,6 +150,7 @@ impl Action {
             PanePostgres => "PostgreSQL pane",
             PaneHealth => "hosts pane (CPU, load, memory)",
             PaneBackups => "backups pane",
+            PaneDrills => "restore drills pane",
             Filter => "filter the list; search in logs",
             Back => "back, clear filter, close",
             Refresh => "refresh now",
@@ -170,6 +177,7 @@ impl Action {
             Cancel => "cancel the selected session's query (asks first)",
             Terminate => "terminate the selected session (asks first)",
             TriggerBackup => "start a backup of the selected source now (asks first)",
+            RunDrill => "run the selected restore drill now (asks first)",
             CancelJob => "cancel the newest running job (asks first)",
         }
     }
@@ -189,6 +197,7 @@ impl Action {
             PanePostgres => "pane_postgres",
             PaneHealth => "pane_health",
             PaneBackups => "pane_backups",
+            PaneDrills => "pane_drills",
             Filter => "filter",
             Back => "back",
             Refresh => "refresh",
@@ -215,6 +224,7 @@ impl Action {
             Cancel => "cancel",
             Terminate => "terminate",
             TriggerBackup => "trigger_backup",
+            RunDrill => "run_drill",
             CancelJob => "cancel_job",
         }
     }

@@ -83,6 +83,22 @@ impl Widget for ConfirmDialog<'_> {
                     theme.muted(),
                 )));
             }
+            JobTarget::Drill {
+                drill,
+                source,
+                backup,
+                target,
+                ..
+            } => {
+                lines.push(field("drill", drill.clone()));
+                lines.push(field("source", source.clone()));
+                lines.push(field("backup", format!("the newest: {backup}")));
+                lines.push(field("target", target.clone()));
+                lines.push(Line::from(Span::styled(
+                    "restores at nice 10 into the scratch target only; cleans up after pass,                      fail and cancel (X)",
+                    theme.muted(),
+                )));
+            }
         }
         if let Some(age) = a.stale {
             lines.push(Line::default());
@@ -131,6 +147,7 @@ impl Widget for ConfirmDialog<'_> {
             JobKind::Cancel => "Cancel the query of",
             JobKind::Terminate => "Terminate",
             JobKind::Backup => "Start a backup of",
+            JobKind::Drill => "Run",
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);

@@ -5,6 +5,7 @@ pub mod backups;
 pub mod confirm;
 pub mod containers;
 pub mod disks;
+pub mod drills;
 pub mod health;
 pub mod help;
 pub mod logs;
@@ -55,6 +56,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Postgres => postgres::PostgresPane { app, theme }.render(body, buf),
         Pane::Health => health::HealthPane { app, theme }.render(body, buf),
         Pane::Backups => backups::BackupsPane { app, theme }.render(body, buf),
+        Pane::Drills => drills::DrillsPane { app, theme }.render(body, buf),
     }
     if let Some(line) = actions {
         line.render(actions_area, buf);

@@ -1,0 +1,369 @@
+//! Restore drills: each configured drill with its history (from `drills.jsonl`, console and
+//! headless runs alike), judged: the last run failed or could not verify is critical; no pass
+//! within `every` (or none ever) is overdue, a warning. The drills pane's model. Pure.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::alerts::{Domain, Rules, Severity};
+use super::hosts::{HostState, age};
+use super::list::Selection;
+use crate::actions::history::{DrillOutcome, DrillRun};
+use crate::config::drill::DrillSpec;
+use crate::event::HostId;
+use crate::text;
+
+/// Runs kept per drill in memory (the file keeps them all).
+pub const HISTORY: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct DrillState {
+    pub spec: DrillSpec,
+    /// Oldest first.
+    pub history: Vec<DrillRun>,
+}
+
+/// When the drill is next due, judged from its last pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Never passed.
+    Never,
+    /// Due at this time (in the future).
+    At(Timestamp),
+    /// Overdue since this time.
+    Overdue(Timestamp),
+}
+
+impl DrillState {
+    pub fn last(&self) -> Option<&DrillRun> {
+        self.history.last()
+    }
+
+    /// The last run that reached a verdict (not cancelled or refused): what the drill says.
+    pub fn last_verdict(&self) -> Option<&DrillRun> {
+        self.history.iter().rev().find(|r| {
+            matches!(
+                r.outcome,
+                DrillOutcome::Pass
+                    | DrillOutcome::Fail
+                    | DrillOutcome::CouldNotVerify
+                    | DrillOutcome::TimedOut
+            )
+        })
+    }
+
+    pub fn last_pass(&self) -> Option<&DrillRun> {
+        self.history
+            .iter()
+            .rev()
+            .find(|r| r.outcome == DrillOutcome::Pass)
+    }
+
+    pub fn due(&self, now: Timestamp) -> Due {
+        let Some(pass) = self.last_pass() else {
+            return Due::Never;
+        };
+        let every = jiff::SignedDuration::try_from(self.spec.every).unwrap_or_default();
+        let at = pass.ended().checked_add(every).unwrap_or(pass.ended());
+        if at <= now {
+            Due::Overdue(at)
+        } else {
+            Due::At(at)
+        }
+    }
+
+    /// "in 12d" / "overdue 3d" / "never passed".
+    pub fn due_text(&self, now: Timestamp) -> String {
+        match self.due(now) {
+            Due::Never => "never passed".to_owned(),
+            Due::At(t) => format!("in {}", text::age(age(now, t))),
+            Due::Overdue(t) => format!("overdue {}", text::age(age(t, now))),
+        }
+    }
+
+    /// RTOs of the runs that passed, oldest first: the sparkline.
+    pub fn rto_trend(&self) -> Vec<u64> {
+        self.history
+            .iter()
+            .filter(|r| r.outcome == DrillOutcome::Pass)
+            .filter_map(|r| r.rto_s)
+            .map(|s| s.round() as u64)
+            .collect()
+    }
+}
+
+/// What is wrong with the host's drills.
+pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
+    for d in &host.drills {
+        let name = &d.spec.name;
+        if let Some(last) = d.last_verdict()
+            && last.outcome != DrillOutcome::Pass
+        {
+            let why = last.reason.clone().unwrap_or_default();
+            rules.push(
+                Domain::Drills,
+                Severity::Crit,
+                format!(
+                    "drill {name}: {} {} ago: {why}",
+                    last.outcome.label(),
+                    text::age(age(last.started, rules.now))
+                ),
+                Some(last.started),
+                None,
+            );
+        }
+        match d.due(rules.now) {
+            Due::Never => rules.push(
+                Domain::Drills,
+                Severity::Warn,
+                format!(
+                    "drill {name}: never passed (must pass every {})",
+                    text::age(d.spec.every)
+                ),
+                None,
+                None,
+            ),
+            Due::Overdue(since) => rules.push(
+                Domain::Drills,
+                Severity::Warn,
+                format!(
+                    "drill {name}: overdue {} (last pass {} ago, every {})",
+                    text::age(age(since, rules.now)),
+                    text::age(age(d.last_pass().map_or(since, |p| p.started), rules.now)),
+                    text::age(d.spec.every)
+                ),
+                Some(since),
+                None,
+            ),
+            Due::At(_) => {}
+        }
+        if let Some(left) = d.last().and_then(|r| r.left_behind.as_ref()) {
+            rules.push(
+                Domain::Drills,
+                Severity::Warn,
+                format!("drill {name}: its last run left behind {left}"),
+                d.last().map(|r| r.started),
+                None,
+            );
+        }
+    }
+}
+
+/// Puts `runs` (the whole history file) into the hosts' drills, by host and drill name.
+pub fn load(hosts: &mut [HostState], runs: &[DrillRun]) {
+    for h in hosts {
+        for d in &mut h.drills {
+            let mut mine: Vec<DrillRun> = runs
+                .iter()
+                .filter(|r| r.host == h.name && r.drill == d.spec.name)
+                .cloned()
+                .collect();
+            let extra = mine.len().saturating_sub(HISTORY);
+            mine.drain(..extra);
+            d.history = mine;
+        }
+    }
+}
+
+/// Adds one finished run to its drill.
+pub fn record(hosts: &mut [HostState], run: &DrillRun) {
+    let found = hosts
+        .iter_mut()
+        .filter(|h| h.name == run.host)
+        .flat_map(|h| h.drills.iter_mut())
+        .find(|d| d.spec.name == run.drill);
+    if let Some(d) = found {
+        // The file is re-read when it changes: the same run may already be there.
+        if !d.history.iter().any(|r| r.started == run.started) {
+            d.history.push(run.clone());
+            d.history.sort_by_key(|r| r.started);
+        }
+        if d.history.len() > HISTORY {
+            d.history.remove(0);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    Host(HostId),
+    Drill(HostId, usize),
+}
+
+#[derive(Debug)]
+pub enum Row<'a> {
+    Host(&'a HostState),
+    Drill(&'a HostState, usize, &'a DrillState),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DrillsView {
+    pub selection: Selection<RowKey>,
+    pub filter: super::Filter,
+    /// The drill whose last run and history are open.
+    pub detail: Option<(HostId, usize)>,
+}
+
+impl super::pane::PaneState for DrillsView {
+    super::pane::filter_field!();
+    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
+        use crate::config::keymap::Context;
+        &[Context::List, Context::Drills]
+    }
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        let keys = keys(&cx.hosts, &self.filter.text);
+        self.selection.move_by(&keys, delta);
+    }
+    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
+        let keys = keys(&cx.hosts, &self.filter.text);
+        match keys.get(self.selection.index(&keys)) {
+            Some(RowKey::Drill(h, i)) => self.detail = Some((*h, *i)),
+            Some(RowKey::Host(h)) => return Some(super::pane::Nav::Scope(*h)),
+            None => {}
+        }
+        None
+    }
+    fn back(&mut self) -> bool {
+        self.detail.take().is_some()
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        use crate::config::keymap::Action;
+        &[(Action::Open, "history"), (Action::RunDrill, "run drill")]
+    }
+}
+
+impl DrillsView {
+    /// The selected drill: the open detail's, or the cursor's.
+    pub fn selected(&self, hosts: &[&HostState]) -> Option<(HostId, usize)> {
+        if self.detail.is_some() {
+            return self.detail;
+        }
+        let keys = keys(hosts, &self.filter.text);
+        match keys.get(self.selection.index(&keys))? {
+            RowKey::Drill(h, i) => Some((*h, *i)),
+            RowKey::Host(_) => None,
+        }
+    }
+}
+
+/// Host rows each followed by their drills; hosts without drills are left out. A filter keeps
+/// drills whose name or source contains it.
+pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
+    let filter = filter.to_lowercase();
+    let mut out = Vec::new();
+    for h in hosts.iter().filter(|h| !h.drills.is_empty()) {
+        let drills: Vec<(usize, &DrillState)> = h
+            .drills
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                filter.is_empty()
+                    || d.spec.name.to_lowercase().contains(&filter)
+                    || d.spec.source_name.to_lowercase().contains(&filter)
+            })
+            .collect();
+        if drills.is_empty() && !filter.is_empty() {
+            continue;
+        }
+        out.push((RowKey::Host(h.id), Row::Host(h)));
+        out.extend(
+            drills
+                .into_iter()
+                .map(|(i, d)| (RowKey::Drill(h.id, i), Row::Drill(h, i, d))),
+        );
+    }
+    out
+}
+
+fn keys(hosts: &[&HostState], filter: &str) -> Vec<RowKey> {
+    rows(hosts, filter).into_iter().map(|(k, _)| k).collect()
+}
+
+/// "12s" / "3m" for a number of seconds.
+pub fn secs_text(s: Option<f64>) -> String {
+    s.map_or_else(
+        || "–".to_owned(),
+        |s| text::age(Duration::from_secs_f64(s.max(0.0))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::history::StepTime;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + s).unwrap()
+    }
+
+    fn state(history: Vec<DrillRun>) -> DrillState {
+        DrillState {
+            spec: DrillSpec {
+                name: "shop".into(),
+                host: "db1".into(),
+                source: 0,
+                source_name: "dumps".into(),
+                restore: crate::config::drill::Restore::PgRestore,
+                cluster: Some(0),
+                database: Some("shop".into()),
+                target_db: Some("wf_drill_shop".into()),
+                target_dir: None,
+                pid_file: "/var/tmp/wf_drill_shop.pgid".into(),
+                paths: Vec::new(),
+                fetch: None,
+                import: None,
+                timeout: Duration::from_secs(3600),
+                every: Duration::from_secs(90 * 86_400),
+                checks: Vec::new(),
+            },
+            history,
+        }
+    }
+
+    fn run(at: i64, outcome: DrillOutcome, rto: f64) -> DrillRun {
+        DrillRun {
+            drill: "shop".into(),
+            host: "db1".into(),
+            source: "dumps".into(),
+            started: t(at),
+            outcome,
+            step: None,
+            reason: (outcome != DrillOutcome::Pass).then(|| "pg_restore failed".into()),
+            backup: None,
+            target: "scratch database wf_drill_shop".into(),
+            steps: vec![StepTime {
+                step: "restore".into(),
+                secs: rto,
+            }],
+            rto_s: Some(rto),
+            rpo_s: Some(3600.0),
+            rpo_from: None,
+            restored_bytes: None,
+            checks: Vec::new(),
+            left_behind: None,
+            user: "alice".into(),
+            headless: false,
+        }
+    }
+
+    #[test]
+    fn due_counts_from_the_last_pass_and_a_later_failure_does_not_reset_it() {
+        let day = 86_400;
+        let d = state(vec![
+            run(0, DrillOutcome::Pass, 10.0),
+            run(10 * day, DrillOutcome::Fail, 3.0),
+            run(11 * day, DrillOutcome::Cancelled, 1.0),
+        ]);
+        assert_eq!(
+            d.last_verdict().map(|r| r.outcome),
+            Some(DrillOutcome::Fail)
+        );
+        assert_eq!(d.due(t(20 * day)), Due::At(t(90 * day + 10)));
+        assert_eq!(d.due_text(t(20 * day)), "in 70d0h");
+        assert!(matches!(d.due(t(95 * day)), Due::Overdue(_)));
+        assert_eq!(d.due_text(t(95 * day)), "overdue 4d23h");
+        assert_eq!(d.rto_trend(), [10]);
+        assert_eq!(state(Vec::new()).due(t(0)), Due::Never);
+    }
+}
