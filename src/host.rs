@@ -264,6 +264,35 @@ pub async fn collect_once(
     deadline: Duration,
 ) -> Vec<HostEvent> {
     let started = tokio::time::Instant::now();
+    let down = |error: LinkError| {
+        vec![HostEvent::Link(LinkState::Down {
+            kind: error.down_kind(),
+            error,
+            since: Timestamp::now(),
+            retry_at: None,
+        })]
+    };
+    let link = match connect_once(spec, options, deadline).await {
+        Ok(link) => link,
+        Err(e) => return down(e),
+    };
+    // Nobody refreshes a snapshot; the sender lives until the end so streams wait on their
+    // own resync instead of seeing a closed channel.
+    let (_refresh, rx) = watch::channel(());
+    let cx = Context::new(spec, link, rx);
+    let left = deadline.saturating_sub(started.elapsed());
+    let samples = runner::once(crate::collect::collectors(spec, &cx), left).await;
+    let mut events = vec![HostEvent::Link(LinkState::Up)];
+    events.extend(samples.into_iter().map(HostEvent::Sample));
+    events
+}
+
+/// One connection to `spec`'s host, for a headless command, bounded by `deadline`.
+pub async fn connect_once(
+    spec: &HostSpec,
+    options: &Options,
+    deadline: Duration,
+) -> Result<Arc<dyn Link>, LinkError> {
     let options = &host_options(spec, options);
     let connect = async {
         let link: Arc<dyn Link> = match &spec.transport {
@@ -275,34 +304,15 @@ pub async fn collect_once(
         };
         Ok::<_, LinkError>(link)
     };
-    let down = |error: LinkError| {
-        vec![HostEvent::Link(LinkState::Down {
-            kind: error.down_kind(),
-            error,
-            since: Timestamp::now(),
-            retry_at: None,
-        })]
-    };
-    let link = match tokio::time::timeout(deadline, connect).await {
-        Ok(Ok(link)) => link,
-        Ok(Err(e)) => return down(e),
-        Err(_) => {
-            return down(LinkError::Timeout {
+    tokio::time::timeout(deadline, connect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LinkError::Timeout {
                 host: spec.name.clone(),
                 what: "connecting".into(),
                 after: deadline,
-            });
-        }
-    };
-    // Nobody refreshes a snapshot; the sender lives until the end so streams wait on their
-    // own resync instead of seeing a closed channel.
-    let (_refresh, rx) = watch::channel(());
-    let cx = Context::new(spec, link, rx);
-    let left = deadline.saturating_sub(started.elapsed());
-    let samples = runner::once(crate::collect::collectors(spec, &cx), left).await;
-    let mut events = vec![HostEvent::Link(LinkState::Up)];
-    events.extend(samples.into_iter().map(HostEvent::Sample));
-    events
+            })
+        })
 }
 
 /// Capped exponential backoff with ±20 % jitter, so hosts that failed together do not retry

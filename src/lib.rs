@@ -11,8 +11,8 @@
 //!   and for `watchfloor snapshot` alike;
 //! - [`host`]     one worker task per host: owns the link (connect, keepalive, reconnect) and hands
 //!   it to the collector and job runners;
-//! - [`actions`]  jobs that change hosts (restart, stop, start, cancel/terminate a backend): run
-//!   side by side with cancel, timeout and cleanup, and audited;
+//! - [`actions`]  jobs that change hosts (restart, stop, start, cancel/terminate a backend, a
+//!   backup, a restore drill): run side by side with cancel, timeout and cleanup, and audited;
 //! - [`event`]    the messages between tasks (facts in, commands out), no logic;
 //! - [`app`]      pure state: `App::update(event) -> effects`, every verdict in `app::alerts`,
 //!   each pane's state behind `app::pane::PaneState`; no I/O, no clock;
@@ -20,6 +20,7 @@
 //! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
 //! - [`check`]    `watchfloor check`: every host tried step by step;
+//! - [`drill_cli`] `watchfloor drill list|run`: restore drills headless, for cron;
 //! - [`sanitize`] untrusted text from hosts made safe for the terminal;
 //! - [`text`]     widths, ages and sizes as text, shared by `app`, `ui` and `export`.
 
@@ -31,6 +32,7 @@ pub mod app;
 pub mod check;
 pub mod collect;
 pub mod config;
+pub mod drill_cli;
 pub mod event;
 pub mod export;
 pub mod host;

@@ -14,7 +14,7 @@ use watchfloor::app::App;
 use watchfloor::config::{self, HostSpec, Overrides, Settings};
 use watchfloor::event::{AppEvent, HostId};
 use watchfloor::link::ssh::session::Options;
-use watchfloor::{check, export, host, tui};
+use watchfloor::{check, drill_cli, export, host, tui};
 
 /// A terminal ops console for small self-hosted fleets.
 ///
@@ -59,6 +59,31 @@ enum Command {
         #[arg(long)]
         md: bool,
         /// Seconds to wait for each host
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Restore drills: list them, or run one (exit 0 only when it passes)
+    #[command(subcommand)]
+    Drill(DrillCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DrillCommand {
+    /// Every drill, its last outcome and when it is next due
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one drill now; progress on stdout; exit 0 pass, 1 fail / could not verify /
+    /// cancelled / timed out, 2 refused
+    Run {
+        /// The drill's name in the config
+        name: String,
+        /// Print the run's record as JSON on stdout (progress goes to stderr)
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the connection to the host
         #[arg(long, default_value_t = 20, value_name = "SECONDS")]
         timeout: u64,
     },
@@ -149,6 +174,21 @@ fn run(
                 ExitCode::FAILURE
             })
         }
+        Some(Command::Drill(DrillCommand::List { json })) => {
+            println!("{}", drill_cli::list(&settings, json, Timestamp::now()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Drill(DrillCommand::Run {
+            name,
+            json,
+            timeout,
+        })) => Ok(ExitCode::from(runtime.block_on(drill_cli::run(
+            &settings,
+            &options,
+            &name,
+            json,
+            Duration::from_secs(timeout.max(1)),
+        )))),
         Some(Command::Check { hosts, timeout }) => {
             let configured = |s: &&HostSpec| !s.tunnels_only;
             if let Some(unknown) = hosts.iter().find(|h| {
