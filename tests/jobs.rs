@@ -107,7 +107,7 @@ async fn a_rollout_cancelled_while_waiting_stops_before_the_next_replica() {
     loop {
         match next_of(&mut rx, JobId(1)).await {
             Progress::Step(s) if s.starts_with("waiting for jobcancel-api-1") => break,
-            Progress::Step(_) | Progress::Output(_) => {}
+            Progress::Step(_) | Progress::Output(_) | Progress::Drill(_) => {}
             Progress::Done { outcome, .. } => panic!("ended early: {outcome:?}"),
         }
     }
