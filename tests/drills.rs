@@ -33,14 +33,7 @@ struct Shop {
 impl Shop {
     fn new() -> Shop {
         let pg = Postgres::start();
-        pg.psql("postgres", "CREATE DATABASE shop");
-        pg.psql_in(
-            "postgres",
-            "shop",
-            "CREATE TABLE orders (id int PRIMARY KEY, total numeric, created_at timestamptz); \
-             INSERT INTO orders SELECT i, i * 1.5, now() - (1000 - i) * interval '1 minute' \
-             FROM generate_series(1, 1000) i",
-        );
+        pg.create_shop();
         let client = Client::new();
         let server = Sshd::start(&client, "127.0.0.1", None);
         client.trust(&server);
@@ -68,15 +61,7 @@ impl Shop {
     }
 
     fn dump(&self, name: &str) {
-        let out = self.dumps().join(name);
-        common::sh(
-            Command::new("pg_dump")
-                .args(["-Fc", "-h"])
-                .arg(self.pg.dir())
-                .args(["-p", &self.pg.port().to_string(), "-U", "root", "-f"])
-                .arg(&out)
-                .arg("shop"),
-        );
+        self.pg.dump("shop", &self.dumps().join(name));
     }
 
     /// The config: host db1 over sshd, cluster main, the dumps as a files source, and `drill`.

@@ -272,6 +272,30 @@ impl Postgres {
         }
     }
 
+    /// A `shop` database: 1000 orders, one a minute, the newest now.
+    #[allow(dead_code)] // for the drill tests
+    pub fn create_shop(&self) {
+        self.psql("postgres", "CREATE DATABASE shop");
+        self.psql_in(
+            "postgres",
+            "shop",
+            "CREATE TABLE orders (id int PRIMARY KEY, total numeric, created_at timestamptz); \
+             INSERT INTO orders SELECT i, i * 1.5, now() - (1000 - i) * interval '1 minute' \
+             FROM generate_series(1, 1000) i",
+        );
+    }
+
+    /// A custom-format pg_dump of `db` into `file`, as role root over the socket.
+    #[allow(dead_code)] // for the drill tests
+    pub fn dump(&self, db: &str, file: &Path) {
+        sh(Command::new("pg_dump")
+            .args(["-Fc", "-h"])
+            .arg(self.dir())
+            .args(["-p", &self.port.to_string(), "-U", "root", "-f"])
+            .arg(file)
+            .arg(db));
+    }
+
     /// Runs `sql` as `role` in database `postgres`, returns the unaligned output, trimmed.
     pub fn psql(&self, role: &str, sql: &str) -> String {
         self.psql_in(role, "postgres", sql)
