@@ -280,18 +280,22 @@ fn keys(hosts: &[&HostState], filter: &str) -> Vec<RowKey> {
     rows(hosts, filter).into_iter().map(|(k, _)| k).collect()
 }
 
-/// "12s" / "3m" for a number of seconds.
+/// "0.4s" / "12s" / "3m05s" for a number of seconds: tenths while they matter.
 pub fn secs_text(s: Option<f64>) -> String {
-    s.map_or_else(
-        || "–".to_owned(),
-        |s| text::age(Duration::from_secs_f64(s.max(0.0))),
-    )
+    match s {
+        None => "–".to_owned(),
+        Some(s) if s < 10.0 => format!("{:.1}s", s.max(0.0)),
+        Some(s) => text::age(Duration::from_secs_f64(s)),
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::actions::history::StepTime;
+    use crate::actions::history::{CheckRecord, CheckResult, StepTime};
+    use crate::app::tests::fleet_app;
+    use crate::app::{App, Effect, Pane};
+    use crate::event::{AppEvent, HostCommand, HostEvent};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_790_000_000 + s).unwrap()
@@ -345,6 +349,120 @@ mod tests {
             user: "alice".into(),
             headless: false,
         }
+    }
+
+    /// Host 0 gets the backup sources of the backups tests and two drills: `shop` (passed 20
+    /// days ago, failed yesterday) and `files` (never run).
+    pub fn add_drills(app: &mut App) {
+        crate::app::backups::tests::add_sources(app);
+        let now = app.now.as_second() - 1_790_000_000;
+        let day = 86_400;
+        let mut pass = run(now - 20 * day, DrillOutcome::Pass, 42.0);
+        pass.checks = vec![CheckRecord {
+            name: "orders".into(),
+            result: CheckResult::Pass,
+            value: Some("1000".into()),
+            detail: "expected ≥ 1000".into(),
+        }];
+        let earlier = run(now - 50 * day, DrillOutcome::Pass, 30.0);
+        let mut fail = run(now - day, DrillOutcome::Fail, 3.0);
+        fail.step = Some("restore".into());
+        fail.reason = Some("pg_restore failed (exit code 1): pg_restore: error: could not read from input file: end of file".into());
+        let mut shop = state(vec![earlier, pass, fail]);
+        shop.spec.host = app.hosts[0].name.clone();
+        let mut files = state(Vec::new());
+        files.spec.name = "files".into();
+        files.spec.source = 1;
+        files.spec.source_name = "borg-offsite".into();
+        files.spec.restore = crate::config::drill::Restore::Extract;
+        files.spec.target_db = None;
+        files.spec.target_dir = Some("/var/tmp/wf_drill_files".into());
+        files.spec.host = app.hosts[0].name.clone();
+        for r in &mut shop.history {
+            r.host = app.hosts[0].name.clone();
+        }
+        app.hosts[0].drills = vec![shop, files];
+        app.alerts = crate::app::alerts::alerts(&app.hosts, &app.thresholds, app.now);
+    }
+
+    #[test]
+    fn a_failing_drill_is_critical_and_one_never_passed_is_a_warning() {
+        let mut app = fleet_app(1);
+        add_drills(&mut app);
+        let mine: Vec<_> = app
+            .alerts
+            .iter()
+            .filter(|a| a.domain == Domain::Drills)
+            .map(|a| (a.severity, a.what.as_str()))
+            .collect();
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert_eq!(mine[0].0, Severity::Crit);
+        assert!(mine[0].1.starts_with("drill shop: FAIL 1d"), "{mine:?}");
+        assert!(mine[0].1.contains("end of file"), "{mine:?}");
+        assert_eq!(
+            mine[1],
+            (
+                Severity::Warn,
+                "drill files: never passed (must pass every 90d0h)"
+            )
+        );
+    }
+
+    #[test]
+    fn d_asks_naming_the_backup_then_the_run_lands_in_the_history_and_the_file() {
+        let mut app = fleet_app(1);
+        add_drills(&mut app);
+        app.pane = Pane::Drills;
+        let keys = [RowKey::Host(HostId(0)), RowKey::Drill(HostId(0), 0)];
+        app.panes.drills.selection.select(&keys, 1);
+        let press = |app: &mut App, c: char| {
+            let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+            app.update(AppEvent::Key(key))
+        };
+        press(&mut app, 'D');
+        let asked = app.jobs.confirm.clone().expect("a dialog");
+        let text = asked.describe();
+        assert!(
+            text.starts_with(
+                "run the restore drill shop: the newest backup of dumps (shop-1.dump, "
+            ) && text.ends_with("into the scratch database wf_drill_shop on host0"),
+            "{text}"
+        );
+        let effects = press(&mut app, 'y');
+        let Some(Effect::Send(_, HostCommand::Run(req))) = effects.get(1) else {
+            panic!("{effects:?}")
+        };
+        let id = req.id;
+        let mut record = run(0, DrillOutcome::Pass, 12.0);
+        record.host = app.hosts[0].name.clone();
+        record.started = app.now;
+        let ev = |p| AppEvent::Host(HostId(0), HostEvent::Action(id, p));
+        app.update(ev(crate::actions::Progress::Drill(Box::new(record))));
+        let effects = app.update(ev(crate::actions::Progress::Done {
+            outcome: crate::actions::JobOutcome::Done("passed".into()),
+            elapsed: Duration::from_secs(12),
+        }));
+        let written: Vec<_> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::DrillRecord(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(written.len(), 1, "{effects:?}");
+        assert_eq!(written[0].user, app.user);
+        let shop = &app.hosts[0].drills[0];
+        assert_eq!(shop.last().map(|r| r.outcome), Some(DrillOutcome::Pass));
+        assert_eq!(shop.rto_trend(), [30, 42, 12]);
+        assert!(
+            !app.alerts.iter().any(|a| a.what.starts_with("drill shop")),
+            "a pass clears the failure: {:?}",
+            app.alerts
+        );
+        // Read-only: nothing is asked.
+        app.read_only = true;
+        press(&mut app, 'D');
+        assert!(app.jobs.confirm.is_none());
     }
 
     #[test]

@@ -575,3 +575,113 @@ fn checks(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{host_specs, parse};
+
+    const HOST: &str = "[[host]]\nname = \"db1\"\n\
+        [[host.postgres]]\nname = \"main\"\ndatabase = \"postgres\"\n\
+        [[host.backup]]\nname = \"dumps\"\nkind = \"files\"\npath = \"/srv/dumps/shop-*.dump\"\n\
+        [[host.backup]]\nname = \"borg\"\nkind = \"borg\"\nrepo = \"/srv/borg\"\n";
+
+    fn load(drill: &str) -> Result<Vec<HostSpec>, String> {
+        let text = format!("{HOST}{drill}");
+        let path = Path::new("w.toml");
+        let config = parse(path, &text).map_err(|e| e.to_string())?;
+        let source = Source { path, text: &text };
+        host_specs(&config, Some(source), None, &mut |s| {
+            panic!("no ssh host expected, got {s}")
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    const SHOP: &str = "[[drill]]\nname = \"Shop-dump\"\nhost = \"db1\"\nsource = \"dumps\"\n\
+        restore = \"pg_restore\"\ncluster = \"main\"\ndatabase = \"shop\"\n\
+        [[drill.check]]\nsql = \"select count(*) from orders\"\nwithin_pct = 5\n";
+
+    #[test]
+    fn a_recipe_gets_a_scratch_target_and_defaults() {
+        let hosts = load(SHOP).unwrap();
+        let d = &hosts[0].drills[0];
+        assert_eq!(d.target_db.as_deref(), Some("wf_drill_shop_dump"));
+        assert_eq!(d.target_dir, None);
+        assert_eq!((d.source, d.cluster), (0, Some(0)));
+        assert_eq!(d.every, EVERY);
+        assert_eq!(d.pid_file, "/var/tmp/wf_drill_shop_dump.pgid");
+        assert_eq!(d.checks[0].name, "select count(*) from orders");
+        let files = "[[drill]]\nname = \"files\"\nhost = \"db1\"\nsource = \"borg\"\n\
+            restore = \"extract\"\nscratch_dir = \"/scratch/\"\npaths = [\"srv/app\"]\n\
+            [[drill.check]]\nfile = \"srv/app/config.yml\"\nmin_size = 1\n";
+        let hosts = load(files).unwrap();
+        let d = &hosts[0].drills[0];
+        assert_eq!(d.target_dir.as_deref(), Some("/scratch/wf_drill_files"));
+        assert_eq!(d.target_db, None);
+    }
+
+    #[test]
+    fn production_targets_and_bad_recipes_are_refused_with_their_place() {
+        let cases = [
+            (
+                SHOP.replace("database = \"shop\"\n", "database = \"shop\"\ntarget = \"shop\"\n"),
+                "the target database shop is the production database shop",
+            ),
+            (
+                SHOP.replace("cluster = \"main\"\n", "cluster = \"main\"\ntarget = \"postgres\"\n"),
+                "is the production database postgres",
+            ),
+            (
+                SHOP.replace("cluster = \"main\"\n", "cluster = \"main\"\ntarget = \"scratch\"\n"),
+                "is not a scratch name",
+            ),
+            (
+                SHOP.replace("cluster = \"main\"\n", "cluster = \"main\"\ntarget = \"wf_drill_x; drop\"\n"),
+                "is not a scratch name",
+            ),
+            (SHOP.replace("\"db1\"", "\"db9\""), "no [[host]] named `db9`"),
+            (SHOP.replace("\"dumps\"", "\"tape\""), "no [[host.backup]] named `tape`"),
+            (SHOP.replace("cluster = \"main\"\n", ""), "needs `cluster`"),
+            (SHOP.replace("\"dumps\"", "\"borg\""), "restores a dump file"),
+            (SHOP.replace("database = \"shop\"\n", ""), "`within_pct` compares with production"),
+            (
+                SHOP.replace("within_pct = 5", "within_pct = 5\nfile = \"x\""),
+                "exactly one of `sql`, `file` or `checksums`",
+            ),
+            (
+                SHOP.replace("within_pct = 5", ""),
+                "this SQL check expects nothing",
+            ),
+            (
+                SHOP.split("[[drill.check]]").next().unwrap().to_owned(),
+                "has no [[drill.check]]",
+            ),
+            (format!("{SHOP}{SHOP}"), "two drills named `Shop-dump`"),
+            (SHOP.replace("Shop-dump", "shop dump"), "may hold only letters"),
+            (
+                "[[drill]]\nname = \"f\"\nhost = \"db1\"\nsource = \"borg\"\nrestore = \"extract\"\n\
+                 scratch_dir = \"/srv/borg\"\n\
+                 [[drill.check]]\nfile = \"a\"\n"
+                    .to_owned(),
+                "overlaps /srv/borg",
+            ),
+            (
+                "[[drill]]\nname = \"f\"\nhost = \"db1\"\nsource = \"borg\"\nrestore = \"extract\"\n\
+                 [[drill.check]]\nfile = \"../etc/passwd\"\n"
+                    .to_owned(),
+                "relative to the scratch directory",
+            ),
+            (
+                SHOP.replace("within_pct = 5", "within_pct = 5\n[[drill.check]]\nfile = \"a\""),
+                "file checks need a directory",
+            ),
+        ];
+        for (drill, want) in cases {
+            let err = load(&drill).unwrap_err();
+            assert!(err.contains(want), "{drill}\n→ {err}");
+            assert!(err.contains("w.toml:"), "a place: {err}");
+        }
+    }
+}

@@ -391,6 +391,26 @@ impl DrillsPane<'_> {
 #[cfg(test)]
 mod tests {
     use super::spark;
+    use crate::app::Pane;
+    use crate::app::tests::fleet_app;
+    use crate::ui::testing::render;
+
+    #[test]
+    fn drills_120x30() {
+        let mut app = fleet_app(1);
+        crate::app::drills::tests::add_drills(&mut app);
+        app.pane = Pane::Drills;
+        insta::assert_snapshot!(render(&app, 120, 30).backend());
+    }
+
+    #[test]
+    fn drills_detail_100x30() {
+        let mut app = fleet_app(1);
+        crate::app::drills::tests::add_drills(&mut app);
+        app.pane = Pane::Drills;
+        app.panes.drills.detail = Some((crate::event::HostId(0), 0));
+        insta::assert_snapshot!(render(&app, 100, 30).backend());
+    }
 
     #[test]
     fn the_sparkline_scales_between_the_extremes_and_keeps_the_newest() {
