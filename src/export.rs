@@ -36,6 +36,18 @@ struct HostOut<'a> {
     health: Option<Observation<'a, HealthSnapshot>>,
     postgres: Vec<ClusterOut<'a>>,
     backups: Vec<BackupOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    drills: Vec<DrillOut<'a>>,
+}
+
+/// One restore drill: when it is due, and its last run (from the drill history).
+#[derive(Serialize)]
+struct DrillOut<'a> {
+    name: &'a str,
+    source: &'a str,
+    due: String,
+    last: Option<&'a crate::actions::history::DrillRun>,
+    last_pass: Option<Timestamp>,
 }
 
 /// One backup source: its policy, the verdict on it and what is wrong, and its last read.
@@ -215,6 +227,17 @@ fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
                 observed: Observation::of(&b.observed),
             })
             .collect(),
+        drills: h
+            .drills
+            .iter()
+            .map(|d| DrillOut {
+                name: &d.spec.name,
+                source: &d.spec.source_name,
+                due: d.due_text(now),
+                last: d.last(),
+                last_pass: d.last_pass().map(|r| r.started),
+            })
+            .collect(),
     }
 }
 
@@ -331,8 +354,41 @@ pub fn markdown(app: &App) -> String {
             postgres_md(&mut md, c);
         }
         backups_md(&mut md, h, now);
+        drills_md(&mut md, h, now);
     }
     md
+}
+
+fn drills_md(md: &mut String, h: &HostState, now: Timestamp) {
+    if h.drills.is_empty() {
+        return;
+    }
+    md.push_str("| drill | source | last | RTO | RPO | next due |\n|---|---|---|---|---|---|\n");
+    for d in &h.drills {
+        let secs = crate::app::drills::secs_text;
+        let last = d.last().map_or_else(
+            || "never run".to_owned(),
+            |r| {
+                format!(
+                    "{} {} ago",
+                    r.outcome.label(),
+                    widgets::age(age(r.started, now))
+                )
+            },
+        );
+        let pass = d.last_pass();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&d.spec.name),
+            cell(&d.spec.source_name),
+            cell(&last),
+            secs(pass.and_then(|p| p.rto_s)),
+            secs(pass.and_then(|p| p.rpo_s)),
+            d.due_text(now)
+        );
+    }
+    md.push('\n');
 }
 
 fn backups_md(md: &mut String, h: &HostState, now: Timestamp) {

@@ -234,6 +234,12 @@ fn run(
 /// Collects once from every host concurrently into a fresh `App`.
 async fn snapshot(settings: &Settings, options: &Options, timeout: Duration) -> App {
     let mut app = App::new(settings, Timestamp::now());
+    // Drills are judged from their history, as in the console.
+    if let Ok((history, _)) =
+        watchfloor::actions::history::load(&watchfloor::actions::history::path(&settings.state_dir))
+    {
+        app.load_drill_history(&history);
+    }
     let runs = settings
         .hosts
         .iter()

@@ -228,6 +228,15 @@ fn a_dump_drill_passes_a_truncated_dump_fails_a_broken_check_cannot_verify_and_h
         table.contains("could not verify") && table.contains("in 89d"),
         "{table}"
     );
+    // The snapshot judges drills from the same history: the last run is an alert.
+    let out = shop.run(&config, &["snapshot", "--json"]);
+    let snap = json(&out);
+    assert_eq!(
+        snap["hosts"][0]["drills"][0]["last"]["outcome"], "could_not_verify",
+        "{snap}"
+    );
+    let alerts = snap["alerts"].to_string();
+    assert!(alerts.contains("drill shop: could not verify"), "{alerts}");
 }
 
 #[test]
