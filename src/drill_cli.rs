@@ -253,26 +253,13 @@ async fn run_job(
 
 /// A record for a run that never got to send one (it could not connect).
 fn bare(spec: &crate::config::drill::DrillSpec, started: Timestamp) -> DrillRun {
-    DrillRun {
-        drill: spec.name.clone(),
-        host: spec.host.clone(),
-        source: spec.source_name.clone(),
+    DrillRun::begin(
+        &spec.name,
+        &spec.host,
+        &spec.source_name,
+        spec.target_text(),
         started,
-        outcome: DrillOutcome::Unknown,
-        step: None,
-        reason: None,
-        backup: None,
-        target: spec.target_text(),
-        steps: Vec::new(),
-        rto_s: None,
-        rpo_s: None,
-        rpo_from: None,
-        restored_bytes: None,
-        checks: Vec::new(),
-        left_behind: None,
-        user: String::new(),
-        headless: true,
-    }
+    )
 }
 
 fn write_or_warn(file: &std::path::Path, r: std::io::Result<()>) {

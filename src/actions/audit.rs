@@ -47,11 +47,17 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// Appends `record` as one line, creating the file (mode 0600) and its directory.
 pub fn append(file: &Path, record: &AuditRecord) -> std::io::Result<()> {
+    append_json_line(file, record)
+}
+
+/// Appends `value` as one JSON line with one `write` (concurrent writers do not interleave),
+/// creating the file (mode 0600) and its directory. The drill history is written the same way.
+pub(crate) fn append_json_line(file: &Path, value: &impl Serialize) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -61,27 +61,13 @@ impl Drill {
         id: JobId,
         report: Reporter,
     ) -> Self {
-        let run = DrillRun {
-            drill: spec.name.clone(),
-            host: spec.host.clone(),
-            source: spec.source_name.clone(),
-            started: Timestamp::now(),
-            // Until the run says otherwise: an interrupted run is finished by `finalize`.
-            outcome: DrillOutcome::Unknown,
-            step: None,
-            reason: None,
-            backup: None,
-            target: spec.target_text(),
-            steps: Vec::new(),
-            rto_s: None,
-            rpo_s: None,
-            rpo_from: None,
-            restored_bytes: None,
-            checks: Vec::new(),
-            left_behind: None,
-            user: String::new(),
-            headless: false,
-        };
+        let run = DrillRun::begin(
+            &spec.name,
+            &spec.host,
+            &spec.source_name,
+            spec.target_text(),
+            Timestamp::now(),
+        );
         Drill {
             link,
             host,
@@ -215,25 +201,38 @@ impl Drill {
         Ok(())
     }
 
+    /// Runs `command` on the host as a stoppable group recorded in the pid file, its output
+    /// streamed to the job.
+    async fn launch(
+        &mut self,
+        prelude: &str,
+        command: &str,
+        input: Option<bytes::Bytes>,
+    ) -> Result<hostproc::Ended, String> {
+        let launch = hostproc::Launch {
+            prelude,
+            command,
+            input,
+            pid_file: Some(&self.spec.pid_file),
+        };
+        let end = hostproc::stream(
+            &*self.link,
+            launch,
+            &self.report,
+            self.id,
+            &mut self.process,
+        )
+        .await?;
+        // It ended by itself: nothing of it to stop in cleanup.
+        self.process = HostProcess::default();
+        Ok(end)
+    }
+
     /// The backup to restore: its name and time, and for a dump its path on the host.
     async fn fetch(&mut self) -> Result<(BackupRef, Option<String>), String> {
         let source = self.host.backups[self.spec.source].clone();
         if let Some(fetch) = self.spec.fetch.clone() {
-            let launch = hostproc::Launch {
-                prelude: &prelude(&source, None),
-                command: &fetch,
-                input: None,
-                pid_file: Some(&self.spec.pid_file),
-            };
-            let end = hostproc::stream(
-                &*self.link,
-                launch,
-                &self.report,
-                self.id,
-                &mut self.process,
-            )
-            .await?;
-            self.process = HostProcess::default();
+            let end = self.launch(&prelude(&source, None), &fetch, None).await?;
             if !end.status.as_ref().is_some_and(|s| s.success()) {
                 return Err(format!("`{fetch}` failed: {}", end.last_line));
             }
@@ -337,21 +336,8 @@ impl Drill {
             _ => None,
         };
         let head = self.pg_env(password.is_some()) + &prelude(&source, tool);
-        let launch = hostproc::Launch {
-            prelude: &head,
-            command,
-            input: (!input.is_empty()).then(|| bytes::Bytes::from(input)),
-            pid_file: Some(&self.spec.pid_file),
-        };
-        let end = hostproc::stream(
-            &*self.link,
-            launch,
-            &self.report,
-            self.id,
-            &mut self.process,
-        )
-        .await?;
-        self.process = HostProcess::default();
+        let input = (!input.is_empty()).then(|| bytes::Bytes::from(input));
+        let end = self.launch(&head, command, input).await?;
         match end.status {
             Some(s) if s.success() => Ok(()),
             Some(s) => Err(format!("{what} failed ({s}): {}", end.last_line)),

@@ -3,7 +3,6 @@
 //! mode, as the audit log), read back by both. A line that does not parse is skipped and
 //! counted, never fatal: the file outlives versions of watchfloor.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -119,6 +118,37 @@ pub struct DrillRun {
 }
 
 impl DrillRun {
+    /// A run that has not got anywhere yet: `outcome` Unknown until it reaches a verdict, or
+    /// [`crate::actions::drill::finalize`] says how its job ended.
+    pub fn begin(
+        drill: &str,
+        host: &str,
+        source: &str,
+        target: String,
+        started: Timestamp,
+    ) -> Self {
+        DrillRun {
+            drill: drill.to_owned(),
+            host: host.to_owned(),
+            source: source.to_owned(),
+            started,
+            outcome: DrillOutcome::Unknown,
+            step: None,
+            reason: None,
+            backup: None,
+            target,
+            steps: Vec::new(),
+            rto_s: None,
+            rpo_s: None,
+            rpo_from: None,
+            restored_bytes: None,
+            checks: Vec::new(),
+            left_behind: None,
+            user: String::new(),
+            headless: false,
+        }
+    }
+
     /// When it ended: its start plus the time of its steps.
     pub fn ended(&self) -> Timestamp {
         let secs: f64 = self.steps.iter().map(|s| s.secs).sum();
@@ -135,18 +165,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// Appends `run` as one line, creating the file (mode 0600) and its directory.
 pub fn append(file: &Path, run: &DrillRun) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut line = serde_json::to_vec(run).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(file)?;
-    f.write_all(&line)
+    super::audit::append_json_line(file, run)
 }
 
 /// Every run in the file, oldest first, and how many lines did not parse. A missing file is
@@ -203,6 +222,7 @@ mod tests {
 
     #[test]
     fn runs_survive_a_round_trip_and_bad_lines_are_counted_not_fatal() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let file = path(&dir.path().join("state"));
         append(&file, &run("shop", 2_000, DrillOutcome::Fail)).unwrap();

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::Effect;
 use crate::actions::audit::AuditRecord;
-use crate::actions::history::{DrillOutcome, DrillRun};
+use crate::actions::history::DrillRun;
 use crate::actions::{Job, JobId, JobKind, JobOutcome, JobRequest, JobTarget, Pace, Progress};
 use crate::event::HostCommand;
 
@@ -300,26 +300,17 @@ impl Jobs {
             Some(r) => r,
             // Refused before it started: the audit log says so; there is no run to keep.
             None if matches!(outcome, JobOutcome::Refused(_)) => return None,
-            None => Box::new(DrillRun {
-                drill: drill.clone(),
-                host: run.action.host_name.clone(),
-                source: source.clone(),
-                started: run.confirmed_at,
-                outcome: DrillOutcome::Unknown,
-                step: run.step.clone(),
-                reason: None,
-                backup: None,
-                target: target.clone(),
-                steps: Vec::new(),
-                rto_s: None,
-                rpo_s: None,
-                rpo_from: None,
-                restored_bytes: None,
-                checks: Vec::new(),
-                left_behind: None,
-                user: String::new(),
-                headless: false,
-            }),
+            None => {
+                let mut r = DrillRun::begin(
+                    drill,
+                    &run.action.host_name,
+                    source,
+                    target.clone(),
+                    run.confirmed_at,
+                );
+                r.step.clone_from(&run.step);
+                Box::new(r)
+            }
         };
         crate::actions::drill::finalize(&mut rec, outcome);
         user.clone_into(&mut rec.user);

@@ -280,37 +280,8 @@ impl BackupsPane<'_> {
             _ => lines.push(Line::from(Span::styled("no backups listed", theme.muted()))),
         }
         if let Some(t) = transcript {
-            lines.push(Line::default());
-            let state = match &t.end {
-                None => format!("running for {}", text::age(age(t.started, now))),
-                Some((outcome, took)) => format!(
-                    "{} after {}: {}",
-                    outcome.audit_name(),
-                    text::age(*took),
-                    outcome.text()
-                ),
-            };
-            let style = match &t.end {
-                None => theme.accent(),
-                Some((o, _)) if o.is_success() => theme.ok(),
-                Some(_) => theme.warn(),
-            };
-            lines.push(Line::from(Span::styled(
-                format!("backup job {}: {state}", t.id),
-                style,
-            )));
-            let room = usize::from(inner.height).saturating_sub(lines.len());
-            if t.dropped > 0 && room > 0 {
-                lines.push(Line::from(Span::styled(
-                    format!("… {} earlier lines", t.dropped),
-                    theme.muted(),
-                )));
-            }
-            let room = usize::from(inner.height).saturating_sub(lines.len());
-            let skip = t.lines.len().saturating_sub(room);
-            for l in t.lines.iter().skip(skip) {
-                lines.push(Line::from(Span::raw(l.clone())));
-            }
+            let height = usize::from(inner.height);
+            widgets::transcript(t, "backup", now, height, theme, &mut lines);
         }
         Paragraph::new(lines).render(inner, buf);
     }

@@ -278,30 +278,8 @@ impl DrillsPane<'_> {
             ]));
         }
         if let Some(t) = transcript {
-            lines.push(Line::default());
-            let state = match &t.end {
-                None => format!("running for {}", text::age(age(t.started, now))),
-                Some((outcome, took)) => format!(
-                    "{} after {}: {}",
-                    outcome.audit_name(),
-                    text::age(*took),
-                    outcome.text()
-                ),
-            };
-            let style = match &t.end {
-                None => theme.accent(),
-                Some((o, _)) if o.is_success() => theme.ok(),
-                Some(_) => theme.warn(),
-            };
-            lines.push(Line::from(Span::styled(
-                format!("drill job {}: {state}", t.id),
-                style,
-            )));
-            let room = usize::from(inner.height).saturating_sub(lines.len());
-            let skip = t.lines.len().saturating_sub(room);
-            for l in t.lines.iter().skip(skip) {
-                lines.push(Line::from(Span::raw(l.clone())));
-            }
+            let height = usize::from(inner.height);
+            widgets::transcript(t, "drill", now, height, theme, &mut lines);
         }
         Paragraph::new(lines).render(inner, buf);
     }

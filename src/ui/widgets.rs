@@ -137,6 +137,51 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// A job's output under a pane's detail: a line saying how it runs or ended, then as many of
+/// its last lines as fit in `height` rows in all (counting what `lines` already holds).
+pub fn transcript(
+    t: &crate::app::jobs::Transcript,
+    kind: &str,
+    now: jiff::Timestamp,
+    height: usize,
+    theme: &Theme,
+    lines: &mut Vec<Line<'static>>,
+) {
+    lines.push(Line::default());
+    let state = match &t.end {
+        None => format!(
+            "running for {}",
+            crate::text::age(crate::app::hosts::age(t.started, now))
+        ),
+        Some((outcome, took)) => format!(
+            "{} after {}: {}",
+            outcome.audit_name(),
+            crate::text::age(*took),
+            outcome.text()
+        ),
+    };
+    let style = match &t.end {
+        None => theme.accent(),
+        Some((o, _)) if o.is_success() => theme.ok(),
+        Some(_) => theme.warn(),
+    };
+    lines.push(Line::from(Span::styled(
+        format!("{kind} job {}: {state}", t.id),
+        style,
+    )));
+    if t.dropped > 0 && height > lines.len() {
+        lines.push(Line::from(Span::styled(
+            format!("… {} earlier lines", t.dropped),
+            theme.muted(),
+        )));
+    }
+    let room = height.saturating_sub(lines.len());
+    let skip = t.lines.len().saturating_sub(room);
+    for l in t.lines.iter().skip(skip) {
+        lines.push(Line::from(Span::raw(l.clone())));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

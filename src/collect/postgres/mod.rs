@@ -456,17 +456,29 @@ impl PgSession {
         self.own_pid
     }
 
-    /// Runs `sql` (one or more statements, simple protocol) and returns the first column of
-    /// the first row any of them returned, as text; None for no row or NULL. Bounded by
-    /// `timeout` here; the server's own statement_timeout is raised to match.
+    /// Runs `sql` (one statement, simple protocol) and returns the first column of its first
+    /// row as text; None for no row or NULL. Bounded by `timeout` here; the server's own
+    /// statement_timeout is raised to match first.
     pub async fn value(&self, sql: &str, timeout: Duration) -> Result<Option<String>, PgError> {
-        let what = crate::text::fit(sql.lines().next().unwrap_or(sql), 60);
         let set = format!("SET statement_timeout = {}", timeout.as_millis());
-        let run = async {
-            self.client.simple_query(&set).await?;
-            self.client.simple_query(sql).await
-        };
-        let messages = tokio::time::timeout(timeout, run)
+        self.first_value(&set, timeout).await?;
+        self.first_value(sql, timeout).await
+    }
+
+    /// Runs `sql` with the simple query protocol and returns the first column of its only
+    /// row as text.
+    async fn one_value(&self, sql: &str) -> Result<String, PgError> {
+        let what = sql.lines().next().unwrap_or(sql);
+        self.first_value(sql, QUERY_TIMEOUT)
+            .await?
+            .ok_or_else(|| PgError::Parse {
+                message: format!("`{what}` returned no value"),
+            })
+    }
+
+    async fn first_value(&self, sql: &str, timeout: Duration) -> Result<Option<String>, PgError> {
+        let what = crate::text::fit(sql.lines().next().unwrap_or(sql), 60);
+        let messages = tokio::time::timeout(timeout, self.client.simple_query(sql))
             .await
             .map_err(|_| PgError::Timeout {
                 cluster: self.cluster.clone(),
@@ -478,41 +490,14 @@ impl PgSession {
             SimpleQueryMessage::Row(row) => Some(row),
             _ => None,
         });
+        // try_get, not get: get panics on text that is not UTF-8 (query text of a database
+        // with another encoding can be).
         match row.map(|r| r.try_get(0)) {
             Some(Ok(v)) => Ok(v.map(str::to_owned)),
             Some(Err(e)) => Err(PgError::Parse {
                 message: format!("`{what}`: {}", describe(&e)),
             }),
             None => Ok(None),
-        }
-    }
-
-    /// Runs `sql` with the simple query protocol and returns the first column of its only
-    /// row as text.
-    async fn one_value(&self, sql: &str) -> Result<String, PgError> {
-        let what = sql.lines().next().unwrap_or(sql);
-        let messages = tokio::time::timeout(QUERY_TIMEOUT, self.client.simple_query(sql))
-            .await
-            .map_err(|_| PgError::Timeout {
-                cluster: self.cluster.clone(),
-                what: format!("`{what}`"),
-                after: QUERY_TIMEOUT,
-            })?
-            .map_err(|e| query_error(&self.cluster, &e))?;
-        let row = messages.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row),
-            _ => None,
-        });
-        // try_get, not get: get panics on text that is not UTF-8 (query text of a database
-        // with another encoding can be).
-        match row.map(|r| r.try_get(0)) {
-            Some(Ok(Some(text))) => Ok(text.to_owned()),
-            Some(Err(e)) => Err(PgError::Parse {
-                message: format!("`{what}`: {}", describe(&e)),
-            }),
-            Some(Ok(None)) | None => Err(PgError::Parse {
-                message: format!("`{what}` returned no value"),
-            }),
         }
     }
 }
