@@ -296,7 +296,13 @@ fn leftovers_of_a_killed_run_are_removed_and_an_interrupted_restore_cleans_up() 
     let config = shop.config(SHOP_DRILL);
     let out = shop.run(&config, &["drill", "run", "shop"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{err}\n{}",
+        shop.pg.log()
+    );
     assert!(
         text.contains("removed the scratch database wf_drill_shop an earlier run left"),
         "{text}"

@@ -132,12 +132,24 @@ impl Drill {
         if exists.is_none() {
             return Ok(false);
         }
-        q(format!(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = '{db}' AND pid <> pg_backend_pid()"
-        ))
-        .await?;
-        q(format!("DROP DATABASE IF EXISTS \"{db}\"")).await?;
+        // WITH (FORCE) (PostgreSQL 13+) ends the sessions on it in the same step; older
+        // servers get them terminated first, and a second try once they have gone.
+        let forced = q(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+        if forced.is_ok() {
+            return Ok(true);
+        }
+        for attempt in 0..3 {
+            q(format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+            ))
+            .await?;
+            match q(format!("DROP DATABASE IF EXISTS \"{db}\"")).await {
+                Ok(_) => return Ok(true),
+                Err(e) if attempt == 2 => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
         Ok(true)
     }
 
