@@ -438,3 +438,81 @@ fn a_borg_archive_restores_into_a_scratch_directory_checked_by_files_and_removed
         "the scratch directory is removed: {scratch:?}"
     );
 }
+
+#[test]
+fn a_pgbackrest_backup_restores_into_a_scratch_cluster_checked_and_stopped() {
+    let mut shop = Shop::new();
+    let d = shop.pg.dir().display().to_string();
+    let conf = format!("{d}/pgbackrest.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[main]\npg1-path={}\npg1-port={}\npg1-socket-path={d}\n\n\
+             [global]\nrepo1-path={d}/repo\nlog-path={d}\nlock-path={d}\nspool-path={d}\n\
+             start-fast=y\nlog-level-console=warn\n",
+            shop.pg.data().display(),
+            shop.pg.port()
+        ),
+    )
+    .unwrap();
+    shop.pg.reconfigure(&format!(
+        "archive_mode = on\nwal_level = replica\n\
+         archive_command = 'pgbackrest --config={conf} --stanza=main archive-push %p'\n"
+    ));
+    for step in [&["stanza-create"][..], &["backup", "--type=full"]] {
+        common::sh(
+            shop.pg
+                .as_postgres("pgbackrest")
+                .arg(format!("--config={conf}"))
+                .arg("--stanza=main")
+                .args(step),
+        );
+    }
+    std::fs::write(format!("{d}/br.env"), format!("PGBACKREST_CONFIG={conf}\n")).unwrap();
+    let config = shop.client.home.path().join("watchfloor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[host]]\nname = \"db1\"\nssh = \"{}\"\ndocker = false\n\n\
+             [[host.backup]]\nname = \"pgbr\"\nkind = \"pgbackrest\"\nstanza = \"main\"\nenv_file = \"{d}/br.env\"\n\n\
+             [[drill]]\nname = \"cluster\"\nhost = \"db1\"\nsource = \"pgbr\"\nrestore = \"pgbackrest\"\n\
+             database = \"shop\"\nscratch_dir = \"{d}\"\n\n\
+             [[drill.check]]\nname = \"orders\"\nsql = \"select count(*) from orders\"\nmin = 1000\n\n\
+             [[drill.check]]\nname = \"newest order\"\nsql = \"select max(created_at) from orders\"\nnewest = true\n",
+            shop.server.spec()
+        ),
+    )
+    .unwrap();
+    let out = shop.run(&config, &["drill", "run", "cluster", "--json"]);
+    let run = json(&out);
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{run}\n{progress}");
+    assert!(
+        run["backup"]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("F (full)"),
+        "{run}"
+    );
+    assert_eq!(run["checks"][0]["value"], "1000", "{run}");
+    assert_eq!(run["rpo_from"], "newest order");
+    assert!(
+        progress.contains("stopped the scratch cluster"),
+        "{progress}"
+    );
+    assert!(
+        !Path::new(&format!("{d}/wf_drill_cluster")).exists(),
+        "the scratch data directory is removed"
+    );
+    let left = common::sh(Command::new("sh").args([
+        "-c",
+        "ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep -F 'wf_drill_cluster' | grep -v grep || true",
+    ]));
+    assert_eq!(left.trim(), "", "no scratch postmaster is left");
+    // Production was not touched: it still serves, and its repository got no new timeline.
+    assert_eq!(
+        shop.pg
+            .psql_in("postgres", "shop", "SELECT count(*) FROM orders"),
+        "1000"
+    );
+}

@@ -40,6 +40,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 const SMALL: Duration = Duration::from_secs(60);
 /// What the restore tools' sessions are called in pg_stat_activity.
 const APP_NAME: &str = "watchfloor-drill";
+/// The scratch cluster listens on no TCP port: this only names its socket, in its own directory.
+const SCRATCH_PORT: u16 = 5432;
 
 pub struct Drill {
     link: Arc<dyn Link>,
@@ -163,8 +165,79 @@ impl Drill {
              [ -e \"$d\" ] || exit 0\nrm -rf -- \"$d\" || exit 1\n[ -e \"$d\" ] && {{ echo \"$d is still there\" >&2; exit 1; }}\necho removed\n",
             sh_quote(dir)
         );
-        let out = self.sh(&script).await?;
+        let out = self.sh(&self.as_owner(&script)).await?;
         Ok(out.contains("removed"))
+    }
+
+    /// `script` as the user the scratch cluster belongs to (pgbackrest restores), else as is:
+    /// runuser when the SSH user is root, sudo -n otherwise.
+    fn as_owner(&self, script: &str) -> String {
+        let Some(user) = &self.spec.run_as else {
+            return script.to_owned();
+        };
+        // From /: the SSH user's home may be closed to the other user.
+        let (u, q) = (
+            sh_quote(user),
+            sh_quote(&format!("cd / || exit 1\n{script}")),
+        );
+        format!(
+            "if [ \"$(id -un)\" = {u} ]; then exec sh -c {q}; \
+             elif [ \"$(id -u)\" = 0 ]; then exec runuser -u {u} -- sh -c {q}; \
+             else exec sudo -n -u {u} sh -c {q}; fi\n"
+        )
+    }
+
+    /// The scratch cluster's binaries, from the restored PG_VERSION (Debian's layout), else
+    /// the pg_ctl on PATH.
+    fn pg_bin(dir: &str) -> String {
+        format!(
+            "bin=/usr/lib/postgresql/$(cat {d}/PG_VERSION 2>/dev/null)/bin
+             [ -x \"$bin/pg_ctl\" ] || bin=$(dirname \"$(command -v pg_ctl || echo /x/pg_ctl)\")
+             [ -x \"$bin/pg_ctl\" ] || {{ echo \"pg_ctl not found (PostgreSQL $(cat {d}/PG_VERSION 2>/dev/null) server binaries)\" >&2; exit 127; }}
+",
+            d = sh_quote(dir)
+        )
+    }
+
+    /// Stops the scratch cluster of a pgbackrest drill if it runs; true if it did.
+    async fn stop_scratch_cluster(&self) -> Result<bool, String> {
+        let (Restore::Pgbackrest, Some(dir)) = (self.spec.restore, &self.spec.target_dir) else {
+            return Ok(false);
+        };
+        let script = format!(
+            "d={q}
+[ -f \"$d/postmaster.pid\" ] || exit 0
+{bin}\"$bin/pg_ctl\" -D \"$d\" -m immediate -w -t 30 stop >/dev/null && echo stopped
+",
+            q = sh_quote(dir),
+            bin = Self::pg_bin(dir)
+        );
+        Ok(self.sh(&self.as_owner(&script)).await?.contains("stopped"))
+    }
+
+    /// A read session on what was restored: the scratch database, or the scratch cluster.
+    async fn scratch_session(&self) -> Result<PgSession, String> {
+        let (Restore::Pgbackrest, Some(dir)) = (self.spec.restore, &self.spec.target_dir) else {
+            return self.session(self.spec.target_db.as_deref()).await;
+        };
+        let target = Conninfo {
+            name: self.spec.target_text(),
+            endpoint: Endpoint::Unix(format!("{dir}/.s.PGSQL.{SCRATCH_PORT}")),
+            user: self
+                .spec
+                .run_as
+                .clone()
+                .unwrap_or_else(|| "postgres".into()),
+            dbname: self
+                .spec
+                .database
+                .clone()
+                .unwrap_or_else(|| "postgres".into()),
+            password: None,
+        };
+        pg::connect_plain(&*self.link, &target)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs a short script on the host; its stdout, or its error.
@@ -192,6 +265,10 @@ impl Drill {
 
     async fn prepare(&mut self) -> Result<(), String> {
         self.spec.refuse(&self.host)?;
+        if self.stop_scratch_cluster().await? {
+            self.say("stopped the scratch cluster an earlier run left running".into())
+                .await;
+        }
         if let Some(text) = self.stop_left_running().await? {
             self.say(format!("an earlier run was still running: {text}"))
                 .await;
@@ -394,6 +471,47 @@ impl Drill {
                     )
                 };
                 self.restore_command(what, &command).await
+            }
+            Restore::Pgbackrest => {
+                let dir = self.spec.target_dir.clone().ok_or("no scratch directory")?;
+                let stanza = match &source.location {
+                    Location::Stanza(Some(s)) => s.clone(),
+                    _ => return Err("the source names no stanza".into()),
+                };
+                // "20261203-101500F (full)" → the label.
+                let label = backup.name.split_whitespace().next().unwrap_or("");
+                let env = source
+                    .env_file
+                    .as_ref()
+                    .map(|f| format!("set -a; . {}; set +a\n", sh_quote(f)))
+                    .unwrap_or_default();
+                let d = sh_quote(&dir);
+                // Tablespaces go inside the scratch directory, never back to their production
+                // paths; the restored cluster never archives into the production repository.
+                let restore = format!(
+                    "{env}mkdir -m 700 {d} || exit 1
+                     exec nice -n 10 pgbackrest ${{PGBACKREST_CONFIG:+--config=\"$PGBACKREST_CONFIG\"}} \
+                     --stanza={st} --pg1-path={d} --set={set} --type=immediate --target-action=promote \
+                     --archive-mode=off --tablespace-map-all={d}/wf_tablespaces --log-level-console=info restore\n",
+                    st = sh_quote(&stanza),
+                    set = sh_quote(label),
+                );
+                self.restore_command("pgbackrest restore", &self.as_owner(&restore))
+                    .await?;
+                let start = format!(
+                    "d={d}
+[ -f \"$d/postgresql.conf\" ] || : > \"$d/postgresql.conf\"
+                     printf 'local all all trust\\n' > \"$d/wf_drill_hba.conf\"
+: > \"$d/wf_drill_ident.conf\"
+                     {bin}nice -n 10 \"$bin/pg_ctl\" -D \"$d\" -l \"$d/wf_drill.log\" -w -t {secs} \
+                     -o \"-p {SCRATCH_PORT} -k '$d' -c listen_addresses='' -c archive_mode=off \
+                     -c hba_file='$d/wf_drill_hba.conf' -c ident_file='$d/wf_drill_ident.conf' \
+                     -c cluster_name=wf_drill\" start || {{ tail -n 5 \"$d/wf_drill.log\"; exit 1; }}\n",
+                    bin = Self::pg_bin(&dir),
+                    secs = self.spec.timeout.as_secs().max(60),
+                );
+                self.restore_command("starting the scratch cluster", &self.as_owner(&start))
+                    .await
             }
             Restore::Extract => {
                 let dir = self.spec.target_dir.clone().ok_or("no scratch directory")?;
@@ -682,7 +800,7 @@ impl Drill {
             .iter()
             .any(|c| matches!(c.kind, CheckKind::Sql { .. } | CheckKind::Newest { .. }));
         let scratch = if needs_sql {
-            match self.session(self.spec.target_db.as_deref()).await {
+            match self.scratch_session().await {
                 Ok(s) => {
                     // Checks read; they never change the restored data.
                     let ro = s
@@ -842,6 +960,11 @@ impl Work for Drill {
                 Ok(Some(line)) if line.contains("STILL") => left.push(line),
                 Ok(_) => {}
                 Err(e) => left.push(format!("the restore's processes: {e}")),
+            }
+            match self.stop_scratch_cluster().await {
+                Ok(true) => self.say("stopped the scratch cluster".into()).await,
+                Ok(false) => {}
+                Err(e) => left.push(format!("the scratch cluster: {e}")),
             }
             match self.drop_target_db().await {
                 Ok(true) => {

@@ -317,6 +317,7 @@ pub(crate) mod tests {
                 paths: Vec::new(),
                 fetch: None,
                 import: None,
+                run_as: None,
                 timeout: Duration::from_secs(3600),
                 every: Duration::from_secs(90 * 86_400),
                 checks: Vec::new(),

@@ -29,6 +29,9 @@ pub enum Restore {
     Psql,
     /// borg extract / restic restore into a scratch directory, then the optional `import`.
     Extract,
+    /// pgbackrest restore into a scratch data directory, started as a private cluster (no TCP,
+    /// its socket in that directory, no archiving) until the checks are done.
+    Pgbackrest,
 }
 
 impl Restore {
@@ -37,6 +40,7 @@ impl Restore {
             Restore::PgRestore => "pg_restore",
             Restore::Psql => "psql",
             Restore::Extract => "extract",
+            Restore::Pgbackrest => "pgbackrest",
         }
     }
 }
@@ -71,6 +75,10 @@ pub struct DrillConfig {
     /// extract: runs in the scratch directory afterwards, with PG* set to the scratch database.
     #[serde(default)]
     pub import: Option<String>,
+    /// pgbackrest: the OS user the restore and the scratch cluster run as (PostgreSQL refuses
+    /// root); default "postgres". Reached with runuser when the SSH user is root, else sudo -n.
+    #[serde(default)]
+    pub run_as: Option<String>,
     #[serde(default)]
     pub timeout: Option<Interval>,
     #[serde(default)]
@@ -168,6 +176,8 @@ pub struct DrillSpec {
     pub paths: Vec<String>,
     pub fetch: Option<String>,
     pub import: Option<String>,
+    /// pgbackrest: who runs the restore and the scratch cluster.
+    pub run_as: Option<String>,
     pub timeout: Duration,
     pub every: Duration,
     pub checks: Vec<Check>,
@@ -176,6 +186,12 @@ pub struct DrillSpec {
 impl DrillSpec {
     /// "the scratch database wf_drill_shop" / "the scratch directory /var/tmp/wf_drill_files".
     pub fn target_text(&self) -> String {
+        if self.restore == Restore::Pgbackrest {
+            return format!(
+                "scratch cluster in {}",
+                self.target_dir.as_deref().unwrap_or("")
+            );
+        }
         match (&self.target_dir, &self.target_db) {
             (Some(d), Some(db)) => format!("scratch directory {d} and scratch database {db}"),
             (Some(d), None) => format!("scratch directory {d}"),
@@ -345,6 +361,27 @@ pub fn attach(
                     ));
                 }
             }
+            Restore::Pgbackrest => {
+                let stanza = matches!(
+                    &host.backups[source_index].location,
+                    Location::Stanza(Some(_))
+                );
+                if kind != BackupKind::Pgbackrest || !stanza {
+                    return Err(fail(
+                        format!(
+                            "restore = \"pgbackrest\" needs a pgbackrest source with a `stanza`; `{}` is not",
+                            d.source.get_ref()
+                        ),
+                        "name a [[host.backup]] of kind pgbackrest that sets stanza",
+                    ));
+                }
+                if d.fetch.is_some() {
+                    return Err(fail(
+                        "`fetch` does not apply to restore = \"pgbackrest\"".into(),
+                        "remove it: the newest backup of the stanza is restored",
+                    ));
+                }
+            }
             Restore::Extract => {
                 if !matches!(kind, BackupKind::Borg | BackupKind::Restic) {
                     return Err(fail(
@@ -364,6 +401,23 @@ pub fn attach(
                 }
             }
         }
+        if d.run_as.is_some() && d.restore != Restore::Pgbackrest {
+            return Err(fail(
+                "`run_as` applies only to restore = \"pgbackrest\"".into(),
+                "remove it",
+            ));
+        }
+        if let Some(u) = &d.run_as
+            && (u.is_empty()
+                || !u
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        {
+            return Err(fail(
+                format!("run_as {u:?} is not a user name"),
+                "e.g. run_as = \"postgres\"",
+            ));
+        }
         if d.import.is_some() && d.restore != Restore::Extract {
             return Err(fail(
                 "`import` applies only to restore = \"extract\"".into(),
@@ -381,7 +435,8 @@ pub fn attach(
             .clone()
             .unwrap_or_else(|| SCRATCH_DIR.to_owned());
         let scratch = scratch.trim_end_matches('/');
-        let target_dir = (d.restore == Restore::Extract).then(|| format!("{scratch}/{target}"));
+        let target_dir = matches!(d.restore, Restore::Extract | Restore::Pgbackrest)
+            .then(|| format!("{scratch}/{target}"));
         let checks = checks(&d.checks, source, d.restore)?;
         if checks.is_empty() {
             return Err(fail(
@@ -393,6 +448,7 @@ pub fn attach(
             .iter()
             .any(|c| matches!(c.kind, CheckKind::Sql { .. } | CheckKind::Newest { .. }))
             && cluster.is_none()
+            && d.restore != Restore::Pgbackrest
         {
             return Err(fail(
                 "SQL checks need `cluster`".into(),
@@ -407,10 +463,11 @@ pub fn attach(
                     ..
                 }
             )
-        }) && d.database.is_none()
+        }) && (d.database.is_none() || cluster.is_none())
         {
             return Err(fail(
-                "`within_pct` compares with production: set the drill's `database`".into(),
+                "`within_pct` compares with production: set the drill's `database` and `cluster`"
+                    .into(),
                 "database = \"shop\" (the database the backup was taken of)",
             ));
         }
@@ -420,12 +477,16 @@ pub fn attach(
             restore: d.restore,
             cluster,
             database: d.database.clone(),
-            target_db: cluster.map(|_| target.clone()),
+            target_db: cluster
+                .filter(|_| d.restore != Restore::Pgbackrest)
+                .map(|_| target.clone()),
             target_dir,
             pid_file: format!("{scratch}/{PREFIX}{slug}.pgid"),
             paths: d.paths.clone(),
             fetch: d.fetch.clone().filter(|f| !f.trim().is_empty()),
             import: d.import.clone().filter(|f| !f.trim().is_empty()),
+            run_as: (d.restore == Restore::Pgbackrest)
+                .then(|| d.run_as.clone().unwrap_or_else(|| "postgres".to_owned())),
             timeout: d.timeout.map_or(TIMEOUT, |i| i.0),
             every: d.every.map_or(EVERY, |i| i.0),
             checks,
@@ -586,7 +647,8 @@ mod tests {
     const HOST: &str = "[[host]]\nname = \"db1\"\n\
         [[host.postgres]]\nname = \"main\"\ndatabase = \"postgres\"\n\
         [[host.backup]]\nname = \"dumps\"\nkind = \"files\"\npath = \"/srv/dumps/shop-*.dump\"\n\
-        [[host.backup]]\nname = \"borg\"\nkind = \"borg\"\nrepo = \"/srv/borg\"\n";
+        [[host.backup]]\nname = \"borg\"\nkind = \"borg\"\nrepo = \"/srv/borg\"\n\
+        [[host.backup]]\nname = \"pgbr\"\nkind = \"pgbackrest\"\nstanza = \"main\"\n";
 
     fn load(drill: &str) -> Result<Vec<HostSpec>, String> {
         let text = format!("{HOST}{drill}");
@@ -620,6 +682,17 @@ mod tests {
         let d = &hosts[0].drills[0];
         assert_eq!(d.target_dir.as_deref(), Some("/scratch/wf_drill_files"));
         assert_eq!(d.target_db, None);
+        let cluster = "[[drill]]\nname = \"pitr\"\nhost = \"db1\"\nsource = \"pgbr\"\n\
+            restore = \"pgbackrest\"\ndatabase = \"shop\"\n\
+            [[drill.check]]\nsql = \"select 1\"\nequals = \"1\"\n";
+        let hosts = load(cluster).unwrap();
+        let d = &hosts[0].drills[0];
+        assert_eq!(d.target_dir.as_deref(), Some("/var/tmp/wf_drill_pitr"));
+        assert_eq!(
+            (d.target_db.as_deref(), d.run_as.as_deref()),
+            (None, Some("postgres"))
+        );
+        assert_eq!(d.target_text(), "scratch cluster in /var/tmp/wf_drill_pitr");
     }
 
     #[test]
@@ -676,6 +749,14 @@ mod tests {
             (
                 SHOP.replace("within_pct = 5", "within_pct = 5\n[[drill.check]]\nfile = \"a\""),
                 "file checks need a directory",
+            ),
+            (
+                SHOP.replace("\"pg_restore\"", "\"pgbackrest\""),
+                "needs a pgbackrest source with a `stanza`",
+            ),
+            (
+                SHOP.replace("cluster = \"main\"\n", "cluster = \"main\"\nrun_as = \"postgres\"\n"),
+                "`run_as` applies only to restore = \"pgbackrest\"",
             ),
         ];
         for (drill, want) in cases {
