@@ -224,11 +224,17 @@ async fn wait_for_cancels(
             _ = sigint.recv() => return,
             _ = sighup.recv() => return,
         };
-        if let AppEvent::Host(_, HostEvent::Action(id, Progress::Done { .. })) = &ev {
-            jobs.retain(|j| j != id);
-            for effect in app.update(ev) {
-                dispatch(effect, workers, local);
-            }
+        // A job's end, and a drill's record just before it (for the drill history).
+        let AppEvent::Host(_, HostEvent::Action(id, progress)) = &ev else {
+            continue;
+        };
+        match progress {
+            Progress::Done { .. } => jobs.retain(|j| j != id),
+            Progress::Drill(_) => {}
+            _ => continue,
+        }
+        for effect in app.update(ev) {
+            dispatch(effect, workers, local);
         }
     }
 }

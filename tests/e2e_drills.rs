@@ -21,6 +21,12 @@ fn a_drill_behind_a_bastion_passes_from_the_pane_and_leaves_nothing_behind() {
     pg.create_shop();
     let dumps = tempfile::tempdir().unwrap();
     pg.dump("shop", &dumps.path().join("shop-nightly.dump"));
+    // A restore that takes ten minutes: the one the console exits in the middle of.
+    std::fs::write(
+        dumps.path().join("slow.sql"),
+        "CREATE TABLE t (x int);\nSELECT pg_sleep(600);\n",
+    )
+    .unwrap();
 
     let net = JumpNet::new();
     let client = Client::new();
@@ -42,9 +48,13 @@ fn a_drill_behind_a_bastion_passes_from_the_pane_and_leaves_nothing_behind() {
              [[drill]]\nname = \"shop\"\nhost = \"db1\"\nsource = \"dumps\"\nrestore = \"pg_restore\"\n\
              cluster = \"main\"\ndatabase = \"shop\"\n\n\
              [[drill.check]]\nname = \"orders\"\nsql = \"select count(*) from orders\"\nmin = 1000\n\n\
-             [[drill.check]]\nname = \"newest order\"\nsql = \"select max(created_at) from orders\"\nnewest = true\n",
+             [[drill.check]]\nname = \"newest order\"\nsql = \"select max(created_at) from orders\"\nnewest = true\n\n\
+             [[drill]]\nname = \"slow\"\nhost = \"db1\"\nsource = \"dumps\"\nrestore = \"psql\"\n\
+             cluster = \"main\"\nfetch = \"echo {d}/slow.sql\"\n\n\
+             [[drill.check]]\nsql = \"select count(*) from t\"\nmin = 0\n",
             pg.socket_path(),
-            dumps.path().display()
+            dumps.path().display(),
+            d = dumps.path().display()
         ),
     )
     .unwrap();
@@ -101,7 +111,26 @@ fn a_drill_behind_a_bastion_passes_from_the_pane_and_leaves_nothing_behind() {
         ],
         WAIT,
     );
+
+    // Quitting while a drill restores: the job is abandoned, cancelled and cleaned up before
+    // the console is gone.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text(&["RTO TREND"], WAIT);
+    tmux.keys(&["j", "D"]);
+    tmux.wait_for_text(&["Run the restore drill slow"], WAIT);
+    tmux.keys(&["y"]);
+    common::wait_for("the slow restore to run", WAIT, || {
+        (pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wf_drill_slow' AND query LIKE '%pg_sleep%'",
+        ) == "1")
+            .then_some(())
+    });
     tmux.keys(&["q"]);
+    tmux.wait_until("the console to exit", WAIT, |s| {
+        s.lines().last().is_some_and(|l| l.contains("wf-prompt$"))
+            || s.trim_end().ends_with("wf-prompt$")
+    });
 
     assert_eq!(
         pg.psql(
@@ -116,10 +145,19 @@ fn a_drill_behind_a_bastion_passes_from_the_pane_and_leaves_nothing_behind() {
         .lines()
         .filter(|l| l.contains("\"action\":\"drill\""))
         .collect();
-    assert_eq!(drill_lines.len(), 2, "{audit}");
     assert!(drill_lines[1].contains("\"outcome\":\"ok\""), "{audit}");
+    assert!(
+        drill_lines[3].contains("\"outcome\":\"abandoned\"")
+            && drill_lines[4].contains("after watchfloor exited: cancelled"),
+        "{audit}"
+    );
     let history = std::fs::read_to_string(state.join("drills.jsonl")).unwrap();
-    let run: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    let slow: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(slow["outcome"], "cancelled", "{slow}");
+    assert_eq!(slow["step"], "restore", "{slow}");
+    let run: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(run["outcome"], "pass", "{run}");
     assert_eq!(run["host"], "db1");
     assert!(run["rto_s"].as_f64().unwrap() > 0.0);
