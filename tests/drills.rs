@@ -9,7 +9,10 @@
 //! - a scratch database a killed run left (with a session still on it) is removed at the next
 //!   start; a run interrupted mid-restore cleans up and leaves no restore process;
 //! - a borg archive restores into a scratch directory, checked by file, size, sha256 and a
-//!   checksum list, and the directory is removed.
+//!   checksum list, and the directory is removed; a restic snapshot too, and a checksum that
+//!   does not match fails the drill;
+//! - a pgBackRest backup of a real stanza restores into a scratch data directory started as a
+//!   private cluster, checked by SQL, then stopped and removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -515,4 +518,77 @@ fn a_pgbackrest_backup_restores_into_a_scratch_cluster_checked_and_stopped() {
             .psql_in("postgres", "shop", "SELECT count(*) FROM orders"),
         "1000"
     );
+}
+
+#[test]
+fn a_restic_snapshot_restores_into_a_scratch_directory_and_a_tampered_file_fails() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.path().join("data/app")).unwrap();
+    std::fs::write(dir.path().join("data/app/config.yml"), "listen: 8080\n").unwrap();
+    std::fs::write(dir.path().join("restic-pass"), "pw\n").unwrap();
+    let env = dir.path().join("restic.env");
+    std::fs::write(
+        &env,
+        format!("RESTIC_PASSWORD_FILE={d}/restic-pass\nRESTIC_REPOSITORY={d}/restic\n"),
+    )
+    .unwrap();
+    let on_host = |script: &str| {
+        common::sh(
+            Command::new("sh")
+                .args(["-c", &format!("set -a; . {}; {script}", env.display())])
+                .current_dir(dir.path())
+                .env("HOME", server.dir.path().join("home")),
+        )
+    };
+    on_host("restic init -q && restic backup -q data/app");
+    let sha = on_host("sha256sum data/app/config.yml | cut -d' ' -f1");
+    // The snapshot was taken of the relative path data/app: restored under the same path.
+    let inside = "data/app/config.yml";
+    let config = client.home.path().join("watchfloor.toml");
+    let write = |sha: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[[host]]\nname = \"files1\"\nssh = \"{}\"\ndocker = false\n\n\
+                 [[host.backup]]\nname = \"restic\"\nkind = \"restic\"\nenv_file = \"{}\"\n\n\
+                 [[drill]]\nname = \"app\"\nhost = \"files1\"\nsource = \"restic\"\n\
+                 restore = \"extract\"\nscratch_dir = \"{d}\"\n\n\
+                 [[drill.check]]\nfile = \"{inside}\"\nsha256 = \"{sha}\"\n",
+                server.spec(),
+                env.display(),
+            ),
+        )
+        .unwrap();
+    };
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
+        common::isolated_env(&mut cmd, client.home.path());
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["drill", "run", "app", "--json"])
+            .output()
+            .unwrap()
+    };
+    write(sha.trim());
+    let out = run();
+    let rec = json(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{rec}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rec["checks"][0]["result"], "pass", "{rec}");
+    // A checksum that does not match: fail, naming the check, and still cleaned up.
+    write(&"0".repeat(64));
+    let out = run();
+    let rec = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{rec}");
+    assert_eq!(rec["outcome"], "fail");
+    assert!(rec["reason"].as_str().unwrap().contains("sha256"), "{rec}");
+    assert!(!dir.path().join("wf_drill_app").exists());
 }
