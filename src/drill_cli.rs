@@ -283,6 +283,8 @@ impl Printer {
     }
 
     fn line(&mut self, text: String) {
+        // Archive names, server errors and tool output come from the host: never raw.
+        let text = crate::sanitize::plain(&text);
         let line = format!("[{:>7.1}s] {text}\n", self.since.elapsed().as_secs_f64());
         // A closed pipe is not worth dying for: the record still goes to the history.
         let _ = if self.json {

@@ -39,8 +39,9 @@ const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
 /// What hosts send (log lines, stats, states) is drawn at most 10 times a second: a log
 /// firehose would otherwise redraw the whole pane 30 times a second for nobody to read.
 const DATA_FRAME_GAP: Duration = Duration::from_millis(100);
-/// How long jobs abandoned at exit get to cancel and clean up.
-const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+/// How long jobs abandoned at exit get to cancel and clean up (a drill drops its scratch
+/// database then; the terminal is already restored, and a line says what is awaited).
+const CLEANUP_GRACE: Duration = Duration::from_secs(60);
 /// Events taken from the channel per wakeup.
 const BATCH: usize = 256;
 
@@ -214,6 +215,13 @@ async fn wait_for_cancels(
     [sigterm, sigint, sighup]: [&mut tokio::signal::unix::Signal; 3],
 ) {
     let deadline = Instant::now() + CLEANUP_GRACE;
+    if !jobs.is_empty() {
+        eprintln!(
+            "watchfloor: waiting up to {}s for {} job(s) to cancel and clean up (Ctrl-C leaves now)",
+            CLEANUP_GRACE.as_secs(),
+            jobs.len()
+        );
+    }
     while !jobs.is_empty() {
         let ev = tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.recv()) => match r {

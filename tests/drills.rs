@@ -592,3 +592,81 @@ fn a_restic_snapshot_restores_into_a_scratch_directory_and_a_tampered_file_fails
     assert!(rec["reason"].as_str().unwrap().contains("sha256"), "{rec}");
     assert!(!dir.path().join("wf_drill_app").exists());
 }
+
+#[test]
+fn another_runs_lock_a_foreign_process_group_and_a_dump_leaving_the_scratch_database_are_respected()
+{
+    let shop = Shop::new();
+    let config = shop.config(SHOP_DRILL);
+    let run_dir = shop.server.dir.path().join("home/.cache/watchfloor");
+    std::fs::create_dir_all(&run_dir).unwrap();
+
+    // Another run holds the lock (and its scratch database): refused, its database kept.
+    shop.pg.psql("postgres", "CREATE DATABASE wf_drill_shop");
+    std::fs::write(run_dir.join("wf_drill_shop.lock"), "sometoken\n").unwrap();
+    let out = shop.run(&config, &["drill", "run", "shop"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("drill shop: refused") && text.contains("holds its lock"),
+        "{text}"
+    );
+    assert_eq!(
+        shop.scratch_databases(),
+        "wf_drill_shop",
+        "the other run's database stays"
+    );
+    std::fs::remove_file(run_dir.join("wf_drill_shop.lock")).unwrap();
+
+    // A process group id left in the run file that is not ours (no token): left alone.
+    let mut bystander = Command::new("setsid")
+        .args(["sleep", "300"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        run_dir.join("wf_drill_shop.pgid"),
+        format!("{} sometoken\n", bystander.id()),
+    )
+    .unwrap();
+    let out = shop.run(&config, &["drill", "run", "shop"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the bystander lives: {text}"
+    );
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert_eq!(
+        shop.scratch_databases(),
+        "",
+        "the leftover was ours to remove, once locked"
+    );
+    assert!(
+        !run_dir.join("wf_drill_shop.lock").exists(),
+        "the lock is released"
+    );
+
+    // A plain dump that would \connect to production is refused before psql runs.
+    std::fs::write(
+        shop.dumps().join("all.sql"),
+        "\\connect shop\nDELETE FROM orders;\n",
+    )
+    .unwrap();
+    let all = "[[drill]]\nname = \"all\"\nhost = \"db1\"\nsource = \"dumps\"\nrestore = \"psql\"\n\
+               cluster = \"main\"\nfetch = \"echo DIR/all.sql\"\n\n\
+               [[drill.check]]\nsql = \"select 1\"\nequals = \"1\"\n"
+        .replace("DIR", &shop.dumps().display().to_string());
+    let out = shop.run(&shop.config(&all), &["drill", "run", "all"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("connects to another database"), "{text}");
+    assert_eq!(
+        shop.pg
+            .psql_in("postgres", "shop", "SELECT count(*) FROM orders"),
+        "1000",
+        "production untouched"
+    );
+    assert_eq!(shop.scratch_databases(), "");
+}

@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
 use super::history::{BackupRef, CheckRecord, CheckResult, DrillOutcome, DrillRun, StepTime};
-use super::hostproc::{self, HostProcess};
+use super::hostproc::{self, HostProcess, RUN_DIR};
 use super::runner::{Reporter, Work};
 use super::{JobId, JobOutcome};
 use crate::collect::backups::{self, prelude, repo_word, secret_input};
@@ -34,6 +34,10 @@ use crate::config::backup::{BackupKind, Location};
 use crate::config::drill::{Check, CheckKind, DrillSpec, Restore};
 use crate::link::{self, Link, sh_quote};
 
+/// Lines of a plain SQL dump that would act outside the scratch database (pg_dumpall, pg_dump
+/// -C): psql would follow them into production. Such a dump is refused.
+const LEAVES: &str = r"^[[:space:]]*(\\c(onnect)?[[:space:]]|(create|drop|alter)[[:space:]]+(database|role|user)[[:space:]])";
+const LEAVES_TEXT: &str = "\\connect, CREATE/DROP/ALTER DATABASE or ROLE";
 /// Bound on one check's statement or command.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 /// Bound on the small commands around the restore (stat, du, rm).
@@ -53,6 +57,10 @@ pub struct Drill {
     run: DrillRun,
     /// The step running now, and since when.
     current: Option<(&'static str, Instant)>,
+    /// This run holds the drill's lock on the host: only then may it remove scratch targets.
+    locked: bool,
+    /// Written into the lock, to release only our own.
+    token: String,
 }
 
 impl Drill {
@@ -76,9 +84,11 @@ impl Drill {
             spec,
             id,
             report,
+            token: HostProcess::default().token,
             process: HostProcess::default(),
             run,
             current: None,
+            locked: false,
         }
     }
 
@@ -100,7 +110,10 @@ impl Drill {
 
     async fn say(&self, line: String) {
         self.report
-            .output_wait(self.id, vec![format!("watchfloor: {line}")])
+            .output_wait(
+                self.id,
+                vec![format!("watchfloor: {}", crate::sanitize::plain(&line))],
+            )
             .await;
     }
 
@@ -256,15 +269,73 @@ impl Drill {
         }
     }
 
-    /// Stops a process group an earlier run left running (its id is in the pid file).
+    /// Stops a process group an earlier run left running (its id and token are in the run
+    /// file; a group without the token is left alone).
     async fn stop_left_running(&self) -> Result<Option<String>, String> {
-        let word = format!("$(cat {} 2>/dev/null)", sh_quote(&self.spec.pid_file));
-        let text = hostproc::stop_group(&*self.link, &word).await?;
+        let setup = format!(
+            "f={RUN_DIR}/{}.pgid; set -- $(cat \"$f\" 2>/dev/null); g=${{1:-}}; t=${{2:-}}",
+            self.spec.run_name
+        );
+        let text = hostproc::stop_group(&*self.link, &setup).await?;
+        let _ = self
+            .sh(&format!("rm -f {RUN_DIR}/{}.pgid", self.spec.run_name))
+            .await;
         Ok((text.starts_with("stopped") || text.contains("STILL")).then_some(text))
     }
 
+    /// Takes the drill's lock on the host: one run of a drill at a time, whether from a console
+    /// or from cron. A lock older than the drill's timeout was left by a run that died.
+    async fn take_lock(&mut self) -> Result<(), String> {
+        let script = format!(
+            "[ -n \"$HOME\" ] || {{ echo \"HOME is not set for $(id -un): no place for the drill's lock\" >&2; exit 1; }}\n\
+             mkdir -p -m 700 {RUN_DIR} || exit 1\nf={RUN_DIR}/{name}.lock\n\
+             if [ -f \"$f\" ]; then age=$(( $(date +%s) - $(stat -c %Y \"$f\") )); \
+             if [ \"$age\" -lt {limit} ]; then echo \"busy $age\"; exit 0; fi; rm -f \"$f\"; fi\n\
+             set -C; echo {token} > \"$f\" || {{ echo busy 0; exit 0; }}\necho taken\n",
+            name = self.spec.run_name,
+            limit = self.spec.timeout.as_secs() + 600,
+            token = self.token,
+        );
+        let out = self.sh(&script).await?;
+        if out.trim() == "taken" {
+            self.locked = true;
+            return Ok(());
+        }
+        let age: u64 = out
+            .trim()
+            .strip_prefix("busy ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        self.run.outcome = DrillOutcome::Refused;
+        Err(format!(
+            "another run of drill {} holds its lock on the host (taken {} ago); wait for it. A \
+             lock older than the timeout plus 10 minutes counts as abandoned; if no run is in \
+             progress, remove ~/.cache/watchfloor/{}.lock on the host",
+            self.spec.name,
+            crate::text::age(Duration::from_secs(age)),
+            self.spec.run_name
+        ))
+    }
+
+    async fn release_lock(&mut self) {
+        if !self.locked {
+            return;
+        }
+        let script = format!(
+            "f={RUN_DIR}/{}.lock\n[ \"$(cat \"$f\" 2>/dev/null)\" = {} ] && rm -f \"$f\"\nexit 0\n",
+            self.spec.run_name, self.token
+        );
+        if self.sh(&script).await.is_ok() {
+            self.locked = false;
+        }
+    }
+
     async fn prepare(&mut self) -> Result<(), String> {
-        self.spec.refuse(&self.host)?;
+        if let Err(why) = self.spec.refuse(&self.host) {
+            self.run.outcome = DrillOutcome::Refused;
+            return Err(why);
+        }
+        self.take_lock().await?;
         if self.stop_scratch_cluster().await? {
             self.say("stopped the scratch cluster an earlier run left running".into())
                 .await;
@@ -298,11 +369,12 @@ impl Drill {
         command: &str,
         input: Option<bytes::Bytes>,
     ) -> Result<hostproc::Ended, String> {
+        let pid_file = format!("{}.pgid", self.spec.run_name);
         let launch = hostproc::Launch {
             prelude,
             command,
             input,
-            pid_file: Some(&self.spec.pid_file),
+            pid_file: Some(&pid_file),
         };
         let end = hostproc::stream(
             &*self.link,
@@ -465,8 +537,11 @@ impl Drill {
                     (
                         "psql",
                         format!(
-                            "case {f} in *.gz) gzip -dc {f} | nice -n 10 psql -X -q -v ON_ERROR_STOP=1 ;; \
-                             *) exec nice -n 10 psql -X -q -v ON_ERROR_STOP=1 -f {f} ;; esac"
+                            "case {f} in *.gz) cat='gzip -dc'; gzip -t {f} || exit 1 ;; *) cat=cat ;; esac\n\
+                             if $cat {f} | grep -qiE '{LEAVES}'; then echo \"{f} connects to another database or \
+                             changes databases or roles ({LEAVES_TEXT}): a drill restores only into its scratch database; \
+                             restore it with a dump of one database (pg_dump without -C)\" >&2; exit 65; fi\n\
+                             $cat {f} | nice -n 10 psql -X -q -v ON_ERROR_STOP=1"
                         ),
                     )
                 };
@@ -506,7 +581,7 @@ impl Drill {
                      {bin}nice -n 10 \"$bin/pg_ctl\" -D \"$d\" -l \"$d/wf_drill.log\" -w -t {secs} \
                      -o \"-p {SCRATCH_PORT} -k '$d' -c listen_addresses='' -c archive_mode=off \
                      -c hba_file='$d/wf_drill_hba.conf' -c ident_file='$d/wf_drill_ident.conf' \
-                     -c cluster_name=wf_drill\" start || {{ tail -n 5 \"$d/wf_drill.log\"; exit 1; }}\n",
+                     -c max_logical_replication_workers=0 -c cluster_name=wf_drill\" start || {{ tail -n 5 \"$d/wf_drill.log\"; exit 1; }}\n",
                     bin = Self::pg_bin(&dir),
                     secs = self.spec.timeout.as_secs().max(60),
                 );
@@ -524,7 +599,7 @@ impl Drill {
                     .collect();
                 let command = match source.kind {
                     BackupKind::Borg => format!(
-                        "mkdir -m 700 -p {d} && cd {d} && R={repo} && exec nice -n 10 borg extract \"$R::\"{a}{paths}",
+                        "mkdir -m 700 {d} && cd {d} && R={repo} && exec nice -n 10 borg extract \"$R::\"{a}{paths}",
                         repo = repo_word(&source, "BORG_REPO"),
                         a = sh_quote(&backup.name)
                     ),
@@ -536,7 +611,7 @@ impl Drill {
                             .map(|p| format!(" --include {}", sh_quote(p)))
                             .collect();
                         format!(
-                            "mkdir -m 700 -p {d} && export RESTIC_REPOSITORY={repo} && exec nice -n 10 restic restore {a} --target {d}{includes}",
+                            "mkdir -m 700 {d} && export RESTIC_REPOSITORY={repo} && exec nice -n 10 restic restore {a} --target {d}{includes}",
                             repo = repo_word(&source, "RESTIC_REPOSITORY"),
                             a = sh_quote(&backup.name)
                         )
@@ -699,7 +774,9 @@ impl Drill {
             } => {
                 let dir = self.spec.target_dir.clone().unwrap_or_default();
                 let script = format!(
-                    "cd {} || exit 70\nf={}\n[ -f \"$f\" ] || {{ echo missing; exit 0; }}\nstat -c %s -- \"$f\"\n{}",
+                    "cd {} || exit 70\nf={}\n[ -f \"$f\" ] || {{ echo missing; exit 0; }}\n\
+                     case \"$(realpath -e -- \"$f\")\" in \"$(pwd -P)\"/*) ;; *) echo outside; exit 0;; esac\n\
+                     stat -c %s -- \"$f\"\n{}",
                     sh_quote(&dir),
                     sh_quote(path),
                     if sha256.is_some() {
@@ -714,6 +791,13 @@ impl Drill {
                 };
                 let mut lines = out.lines();
                 let first = lines.next().unwrap_or("").trim();
+                if first == "outside" {
+                    return record(
+                        CheckResult::Fail,
+                        None,
+                        "a link to outside the restored files: it proves nothing".into(),
+                    );
+                }
                 if first == "missing" {
                     return record(CheckResult::Fail, None, "not in the restored files".into());
                 }
@@ -746,7 +830,9 @@ impl Drill {
                 let dir = self.spec.target_dir.clone().unwrap_or_default();
                 let script = format!(
                     "cd {} || exit 70\n[ -f {l} ] || {{ echo 'the list is not in the restored files'; exit 1; }}\n\
-                     n=$(grep -c . {l}); sha256sum -c --quiet -- {l} 2>&1 && echo \"$n files match\"",
+                     if grep -qE '^[0-9a-fA-F]+ [ *](/|(.*/)?\\.\\.(/|$))' {l}; then echo 'the list names files outside the restored files (absolute or ..): it proves nothing'; exit 1; fi\n\
+                     if [ -n \"$(find . -type l -lname '/*' -print -quit)\" ] || [ -n \"$(find . -type l -lname '*..*' -print -quit)\" ]; then echo 'the restored files hold links that lead outside them: a checksum through them proves nothing'; exit 1; fi\n\
+                     n=$(grep -c . {l}); sha256sum -c --quiet --strict -- {l} 2>&1 && echo \"$n files match\"",
                     sh_quote(&dir),
                     l = sh_quote(list)
                 );
@@ -831,6 +917,48 @@ impl Drill {
         }
     }
 
+    /// Stops what this run started and removes its scratch targets; what could not be removed.
+    async fn remove_scratch(&mut self) -> Vec<String> {
+        let mut left = Vec::new();
+        if let Some(line) = self.process.stop(&*self.link).await {
+            self.say(line).await;
+        }
+        match self.stop_left_running().await {
+            Ok(Some(line)) if line.contains("STILL") => left.push(line),
+            Ok(_) => {}
+            Err(e) => left.push(format!("the restore's processes: {e}")),
+        }
+        match self.stop_scratch_cluster().await {
+            Ok(true) => self.say("stopped the scratch cluster".into()).await,
+            Ok(false) => {}
+            Err(e) => left.push(format!("the scratch cluster: {e}")),
+        }
+        match self.drop_target_db().await {
+            Ok(true) => {
+                let db = self.spec.target_db.clone().unwrap_or_default();
+                self.say(format!("dropped the scratch database {db}")).await;
+            }
+            Ok(false) => {}
+            Err(e) => left.push(format!(
+                "database {}: {e}",
+                self.spec.target_db.as_deref().unwrap_or("")
+            )),
+        }
+        match self.remove_target_dir().await {
+            Ok(true) => {
+                let dir = self.spec.target_dir.clone().unwrap_or_default();
+                self.say(format!("removed the scratch directory {dir}"))
+                    .await;
+            }
+            Ok(false) => {}
+            Err(e) => left.push(format!(
+                "directory {}: {e}",
+                self.spec.target_dir.as_deref().unwrap_or("")
+            )),
+        }
+        left
+    }
+
     async fn steps(&mut self, step: &(dyn Fn(String) + Send + Sync)) -> Result<(), String> {
         self.begin(
             "prepare",
@@ -888,7 +1016,10 @@ impl Work for Drill {
             if let Err(why) = self.steps(step).await {
                 let name = self.current.map(|(n, _)| n);
                 self.end_step();
-                self.run.outcome = DrillOutcome::Fail;
+                // A refusal (a target not safe, another run holding the lock) is said before.
+                if self.run.outcome != DrillOutcome::Refused {
+                    self.run.outcome = DrillOutcome::Fail;
+                }
                 self.run.step = name.map(str::to_owned);
                 self.run.reason = Some(why.clone());
                 return Err(format!("{}: {why}", name.unwrap_or("drill")));
@@ -952,46 +1083,13 @@ impl Work for Drill {
                 self.run.step = Some(name.to_owned());
             }
             let since = Instant::now();
-            let mut left = Vec::new();
-            if let Some(line) = self.process.stop(&*self.link).await {
-                self.say(line).await;
-            }
-            match self.stop_left_running().await {
-                Ok(Some(line)) if line.contains("STILL") => left.push(line),
-                Ok(_) => {}
-                Err(e) => left.push(format!("the restore's processes: {e}")),
-            }
-            match self.stop_scratch_cluster().await {
-                Ok(true) => self.say("stopped the scratch cluster".into()).await,
-                Ok(false) => {}
-                Err(e) => left.push(format!("the scratch cluster: {e}")),
-            }
-            match self.drop_target_db().await {
-                Ok(true) => {
-                    let db = self.spec.target_db.clone().unwrap_or_default();
-                    self.say(format!("dropped the scratch database {db}")).await;
-                }
-                Ok(false) => {}
-                Err(e) => left.push(format!(
-                    "database {}: {e}",
-                    self.spec.target_db.as_deref().unwrap_or("")
-                )),
-            }
-            match self.remove_target_dir().await {
-                Ok(true) => {
-                    let dir = self.spec.target_dir.clone().unwrap_or_default();
-                    self.say(format!("removed the scratch directory {dir}"))
-                        .await;
-                }
-                Ok(false) => {}
-                Err(e) => left.push(format!(
-                    "directory {}: {e}",
-                    self.spec.target_dir.as_deref().unwrap_or("")
-                )),
-            }
-            let _ = self
-                .sh(&format!("rm -f -- {}", sh_quote(&self.spec.pid_file)))
-                .await;
+            // Without the lock, the scratch targets may be another run's: leave them.
+            let left = if self.locked {
+                self.remove_scratch().await
+            } else {
+                Vec::new()
+            };
+            self.release_lock().await;
             self.run.steps.push(StepTime {
                 step: "cleanup".into(),
                 secs: since.elapsed().as_secs_f64(),
@@ -1008,6 +1106,12 @@ impl Work for Drill {
     fn timeout(&self) -> Duration {
         self.spec.timeout
     }
+
+    /// Stopping a restore (up to 11 s), a scratch cluster (30 s), then dropping a large
+    /// database or removing a large directory: more than the 30 s other jobs get.
+    fn cleanup_timeout(&self) -> Duration {
+        Duration::from_secs(180)
+    }
 }
 
 /// Completes a run's record with how its job ended: a run interrupted by a cancel, a timeout
@@ -1017,7 +1121,11 @@ pub fn finalize(run: &mut DrillRun, job: &JobOutcome) {
         JobOutcome::Done(_) | JobOutcome::Failed(_) if run.outcome != DrillOutcome::Unknown => {
             return;
         }
-        JobOutcome::Done(_) => (DrillOutcome::Pass, None),
+        // The job passed, but its record (checks, RTO, RPO) never came: not a pass to count.
+        JobOutcome::Done(_) => (
+            DrillOutcome::Unknown,
+            Some("passed, but its record did not arrive (cleanup ran out of time)".to_owned()),
+        ),
         JobOutcome::Failed(why) => (DrillOutcome::Fail, Some(why.clone())),
         JobOutcome::Cancelled { .. } => (DrillOutcome::Cancelled, Some(job.text())),
         JobOutcome::TimedOut { .. } => (DrillOutcome::TimedOut, Some(job.text())),
@@ -1027,5 +1135,10 @@ pub fn finalize(run: &mut DrillRun, job: &JobOutcome) {
     run.outcome = outcome;
     if reason.is_some() {
         run.reason = reason;
+    }
+    // No cleanup ran over a lost link: the next run of the drill removes what is left.
+    if matches!(job, JobOutcome::Lost) && run.left_behind.is_none() {
+        run.left_behind =
+            Some("possibly its scratch target (the link was lost); the next run removes it".into());
     }
 }

@@ -13,13 +13,37 @@ use crate::link::{self, ExecChunk, ExitStatus, Link, sh_quote};
 /// Lines kept back while the UI is behind; beyond this they are counted and dropped.
 const PENDING_CAP: usize = 2000;
 
+/// Where jobs keep their run files on the host: private to the SSH user (never a shared
+/// directory like /var/tmp, where anyone could plant a process group id to be signalled).
+pub const RUN_DIR: &str = "\"$HOME/.cache/watchfloor\"";
+
 /// The process group of a command started by [`stream`], to stop it if it outlives its job.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HostProcess {
     /// The process group on the host, once it said its pid.
     pub pgid: Option<u32>,
     /// The command ended by itself: nothing to stop.
     pub finished: bool,
+    /// In the environment of every process the command starts (WF_TOKEN): a group is
+    /// signalled only when one of its processes carries it, so a reused id never is.
+    pub token: String,
+}
+
+impl Default for HostProcess {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        let token = format!(
+            "{:016x}{:016x}",
+            r.hash_one(std::time::SystemTime::now()),
+            r.hash_one(std::process::id())
+        );
+        HostProcess {
+            pgid: None,
+            finished: false,
+            token,
+        }
+    }
 }
 
 /// How a streamed command ended.
@@ -64,7 +88,8 @@ pub struct Launch<'a> {
     pub command: &'a str,
     /// Written to the wrapper's stdin (the secrets the prelude reads).
     pub input: Option<bytes::Bytes>,
-    /// Where the host keeps the process group id, so a later run can stop it.
+    /// A file name in [`RUN_DIR`] that holds "pgid token" while the command runs, so a later
+    /// run can stop what a killed console left running.
     pub pid_file: Option<&'a str>,
 }
 
@@ -83,15 +108,25 @@ pub async fn stream(
         input,
         pid_file,
     } = launch;
-    let record = pid_file
-        .map(|f| format!("echo $pid > {}\n", sh_quote(f)))
-        .unwrap_or_default();
-    // The wrapper says the pid of the new session (its process group), then waits: its exit
-    // status is the command's.
+    let (record, forget) = match pid_file {
+        Some(f) => (
+            format!(
+                "f=; if [ -n \"$HOME\" ] && mkdir -p -m 700 {RUN_DIR} 2>/dev/null; then f={RUN_DIR}/{f}; echo \"$pid $WF_TOKEN\" > \"$f\"; fi\n",
+                f = sh_quote(f)
+            ),
+            "[ -z \"$f\" ] || rm -f \"$f\"\n",
+        ),
+        None => (String::new(), ""),
+    };
+    // The wrapper says the pid of the new session (its process group) with the token, then
+    // waits: its exit status is the command's.
     let script = format!(
-        "{prelude}setsid sh -c {} </dev/null 2>&1 & pid=$!\n{record}echo \"@@wf pid $pid\"\nwait $pid\n",
-        sh_quote(command)
+        "{prelude}WF_TOKEN={token}; export WF_TOKEN\nsetsid sh -c {} </dev/null 2>&1 & pid=$!\n{record}\
+         echo \"@@wf pid $WF_TOKEN $pid\"\nwait $pid; st=$?\n{forget}exit $st\n",
+        sh_quote(command),
+        token = process.token
     );
+    let marker = format!("@@wf pid {} ", process.token);
     let wrapped = format!("sh -c {} sh", sh_quote(&script));
     let exec = match input {
         Some(input) => link.exec_with_input(&wrapped, input).await,
@@ -111,7 +146,10 @@ pub async fn stream(
             None => break None,
         }
         for line in new {
-            if let Some(pid) = line.strip_prefix("@@wf pid ") {
+            // Only the wrapper's own line, once: the command cannot forge another.
+            if process.pgid.is_none()
+                && let Some(pid) = line.strip_prefix(&marker)
+            {
                 process.pgid = pid.trim().parse().ok();
                 continue;
             }
@@ -161,22 +199,31 @@ impl HostProcess {
             return None;
         };
         self.finished = true;
-        Some(match stop_group(link, &pgid.to_string()).await {
+        let setup = format!("g={pgid}; t={}", self.token);
+        Some(match stop_group(link, &setup).await {
             Ok(text) => text,
             Err(e) => format!("could not stop process group {pgid}: {e}; check the host"),
         })
     }
 }
 
-/// TERM to the group, up to 10 s for it to go, then KILL; zombies count as gone. `pgid` is a
-/// shell word (a number, or `$(cat FILE)`). (`kill -SIG -PGID`, not `kill -- -PGID`: dash's
+/// TERM to the group, up to 10 s for it to go, then KILL; zombies count as gone. `setup` is
+/// shell that sets `g` (the group) and `t` (its token). The group is signalled only if one of
+/// its processes carries WF_TOKEN=t: a stale id reused by another program is left alone, and
+/// 0, 1 and this script's own group never are. (`kill -SIG -PGID`, not `kill -- -PGID`: dash's
 /// kill takes no `--`.)
-pub async fn stop_group(link: &dyn Link, pgid: &str) -> Result<String, String> {
+pub async fn stop_group(link: &dyn Link, setup: &str) -> Result<String, String> {
     let script = format!(
-        r#"g={pgid}
-case "$g" in ''|*[!0-9]*) echo "no process group to stop"; exit 0;; esac
-alive() {{ ps -eo pgid=,stat= | awk -v g="$g" '$1 == g && $2 !~ /^Z/ {{ n++ }} END {{ exit n == 0 }}'; }}
+        r#"{setup}
+case "$g" in ''|*[!0-9]*|0|1) echo "no process group to stop"; exit 0;; esac
+[ "$g" != "$$" ] || {{ echo "no process group to stop"; exit 0; }}
+members() {{ ps -eo pid=,pgid=,stat= | awk -v g="$g" '$2 == g && $3 !~ /^Z/ {{ print $1 }}'; }}
+alive() {{ [ -n "$(members)" ]; }}
 alive || {{ echo "process group $g had already ended"; exit 0; }}
+ours=
+for p in $(members); do tr '\0' '
+' < /proc/$p/environ 2>/dev/null | grep -qx "WF_TOKEN=$t" && ours=1 && break; done
+[ -n "$ours" ] || {{ echo "process group $g is not one watchfloor started (or not readable): left alone"; exit 0; }}
 kill -TERM "-$g" 2>/dev/null
 i=0; while alive && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done
 if alive; then kill -KILL "-$g" 2>/dev/null; sleep 1; fi
@@ -195,7 +242,7 @@ echo "stopped process group $g (SIGTERM$([ $i -ge 20 ] && echo ', then SIGKILL')
     if out.status.success() {
         Ok(text)
     } else if text.is_empty() {
-        Err(out.stderr_line())
+        Err(format!("{} ({})", out.stderr_line(), out.status))
     } else {
         Err(text)
     }

@@ -107,6 +107,10 @@ pub trait Work: Send {
     }
     /// The longest the work may take.
     fn timeout(&self) -> Duration;
+    /// The longest its cleanup may take.
+    fn cleanup_timeout(&self) -> Duration {
+        CLEANUP_TIMEOUT
+    }
 }
 
 /// The work a request asks for, on this connection's clients.
@@ -244,7 +248,7 @@ pub async fn execute(
             during: lock(&last).clone(),
         },
     };
-    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, work.cleanup()).await;
+    let _ = tokio::time::timeout(work.cleanup_timeout(), work.cleanup()).await;
     outcome
 }
 

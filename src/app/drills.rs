@@ -100,7 +100,7 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
         if let Some(last) = d.last_verdict()
             && last.outcome != DrillOutcome::Pass
         {
-            let why = last.reason.clone().unwrap_or_default();
+            let why = crate::sanitize::plain(last.reason.as_deref().unwrap_or(""));
             rules.push(
                 Domain::Drills,
                 Severity::Crit,
@@ -142,7 +142,10 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
             rules.push(
                 Domain::Drills,
                 Severity::Warn,
-                format!("drill {name}: its last run left behind {left}"),
+                format!(
+                    "drill {name}: its last run left behind {}",
+                    crate::sanitize::plain(left)
+                ),
                 d.last().map(|r| r.started),
                 None,
             );
@@ -313,7 +316,7 @@ pub(crate) mod tests {
                 database: Some("shop".into()),
                 target_db: Some("wf_drill_shop".into()),
                 target_dir: None,
-                pid_file: "/var/tmp/wf_drill_shop.pgid".into(),
+                run_name: "wf_drill_shop".into(),
                 paths: Vec::new(),
                 fetch: None,
                 import: None,

@@ -171,8 +171,9 @@ pub struct DrillSpec {
     pub target_db: Option<String>,
     /// The scratch directory (extract).
     pub target_dir: Option<String>,
-    /// Where the drill keeps its process group id on the host, to stop a run left behind.
-    pub pid_file: String,
+    /// `wf_drill_<slug>`: the names of its run lock and process-group file on the host (in
+    /// the SSH user's ~/.cache/watchfloor).
+    pub run_name: String,
     pub paths: Vec<String>,
     pub fetch: Option<String>,
     pub import: Option<String>,
@@ -229,13 +230,17 @@ impl DrillSpec {
         }
         if let Some(dir) = &self.target_dir {
             let base = dir.rsplit('/').next().unwrap_or("");
+            let plain = |c: char| c.is_ascii_alphanumeric() || "_./-".contains(c);
             if !dir.starts_with('/')
                 || !base.starts_with(PREFIX)
                 || dir.split('/').any(|p| p == ".." || p == ".")
+                || !dir.chars().all(plain)
+                || dir.matches('/').count() < 2
             {
                 return Err(format!(
                     "the target directory {dir:?} is not a scratch directory: an absolute path \
-                     whose last part starts with {PREFIX}"
+                     below the top directory, of letters, digits and _ . / -, whose last part \
+                     starts with {PREFIX}"
                 ));
             }
             for p in production_paths(host) {
@@ -274,6 +279,7 @@ pub fn attach(
     source: Option<Source<'_>>,
 ) -> Result<(), ConfigError> {
     let mut names = std::collections::HashSet::new();
+    let mut slugs = std::collections::HashSet::new();
     for entry in entries {
         let d = entry.get_ref();
         let at = |span: std::ops::Range<usize>, message: String, help: &str| {
@@ -425,6 +431,15 @@ pub fn attach(
             ));
         }
         let slug = name.to_lowercase().replace('-', "_");
+        if !slugs.insert(slug.clone()) {
+            return Err(at(
+                d.name.span(),
+                format!(
+                    "drill `{name}` has the same scratch name ({PREFIX}{slug}) as another drill"
+                ),
+                "names differing only in case or - and _ share a target: rename one",
+            ));
+        }
         let target = d
             .target
             .as_ref()
@@ -481,7 +496,7 @@ pub fn attach(
                 .filter(|_| d.restore != Restore::Pgbackrest)
                 .map(|_| target.clone()),
             target_dir,
-            pid_file: format!("{scratch}/{PREFIX}{slug}.pgid"),
+            run_name: format!("{PREFIX}{slug}"),
             paths: d.paths.clone(),
             fetch: d.fetch.clone().filter(|f| !f.trim().is_empty()),
             import: d.import.clone().filter(|f| !f.trim().is_empty()),
@@ -673,7 +688,7 @@ mod tests {
         assert_eq!(d.target_dir, None);
         assert_eq!((d.source, d.cluster), (0, Some(0)));
         assert_eq!(d.every, EVERY);
-        assert_eq!(d.pid_file, "/var/tmp/wf_drill_shop_dump.pgid");
+        assert_eq!(d.run_name, "wf_drill_shop_dump");
         assert_eq!(d.checks[0].name, "select count(*) from orders");
         let files = "[[drill]]\nname = \"files\"\nhost = \"db1\"\nsource = \"borg\"\n\
             restore = \"extract\"\nscratch_dir = \"/scratch/\"\npaths = [\"srv/app\"]\n\
@@ -733,6 +748,22 @@ mod tests {
             ),
             (format!("{SHOP}{SHOP}"), "two drills named `Shop-dump`"),
             (SHOP.replace("Shop-dump", "shop dump"), "may hold only letters"),
+            (
+                format!("{SHOP}{}", SHOP.replace("Shop-dump", "shop_dump")),
+                "the same scratch name (wf_drill_shop_dump)",
+            ),
+            (
+                "[[drill]]\nname = \"f\"\nhost = \"db1\"\nsource = \"borg\"\nrestore = \"extract\"\n\
+                 scratch_dir = \"/tmp/it's\"\n[[drill.check]]\nfile = \"a\"\n"
+                    .to_owned(),
+                "is not a scratch directory",
+            ),
+            (
+                "[[drill]]\nname = \"f\"\nhost = \"db1\"\nsource = \"borg\"\nrestore = \"extract\"\n\
+                 scratch_dir = \"/\"\n[[drill.check]]\nfile = \"a\"\n"
+                    .to_owned(),
+                "is not a scratch directory",
+            ),
             (
                 "[[drill]]\nname = \"f\"\nhost = \"db1\"\nsource = \"borg\"\nrestore = \"extract\"\n\
                  scratch_dir = \"/srv/borg\"\n\
