@@ -601,31 +601,7 @@ async fn a_passphrase_from_this_machine_reaches_the_tools_through_stdin() {
 async fn a_pgbackrest_stanza_is_read_with_its_backup() {
     let mut pg = common::postgres::Postgres::start();
     let d = pg.dir().display().to_string();
-    let conf = format!("{d}/pgbackrest.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[main]\npg1-path={}\npg1-port={}\npg1-socket-path={d}\n\n\
-             [global]\nrepo1-path={d}/repo\nlog-path={d}\nlock-path={d}\nspool-path={d}\n\
-             start-fast=y\nlog-level-console=warn\n",
-            pg.data().display(),
-            pg.port()
-        ),
-    )
-    .unwrap();
-    pg.reconfigure(&format!(
-        "archive_mode = on\nwal_level = replica\n\
-         archive_command = 'pgbackrest --config={conf} --stanza=main archive-push %p'\n"
-    ));
-    for step in [&["stanza-create"][..], &["backup", "--type=full"]] {
-        common::sh(
-            pg.as_postgres("pgbackrest")
-                .arg(format!("--config={conf}"))
-                .arg("--stanza=main")
-                .args(step),
-        );
-    }
-    std::fs::write(format!("{d}/br.env"), format!("PGBACKREST_CONFIG={conf}\n")).unwrap();
+    pg.pgbackrest_stanza();
     let spec = source(&format!(
         "[[backup]]\nkind = \"pgbackrest\"\nstanza = \"main\"\nenv_file = \"{d}/br.env\"\nmax_age = \"26h\"\n"
     ));

@@ -364,62 +364,92 @@ fn leftovers_of_a_killed_run_are_removed_and_an_interrupted_restore_cleans_up() 
     );
 }
 
-#[test]
-fn a_borg_archive_restores_into_a_scratch_directory_checked_by_files_and_removed() {
-    let client = Client::new();
-    let server = Sshd::start(&client, "127.0.0.1", None);
-    client.trust(&server);
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let data = dir.path().join("data/app");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("config.yml"), "listen: 8080\n").unwrap();
-    std::fs::write(data.join("blob"), vec![7u8; 100_000]).unwrap();
-    std::fs::write(dir.path().join("pass"), "correct horse\n").unwrap();
-    let env = dir.path().join("borg.env");
-    std::fs::write(
-        &env,
-        format!("BORG_PASSCOMMAND='cat {d}/pass'\nBORG_REPO={d}/repo\n"),
-    )
-    .unwrap();
-    let on_host = |script: &str| {
+/// A host over sshd holding files under data/app and a repository of them (borg or restic),
+/// reached through `env` (an env_file as the backups' own hosts would have).
+struct RepoHost {
+    client: Client,
+    server: Sshd,
+    dir: tempfile::TempDir,
+    env: PathBuf,
+}
+
+impl RepoHost {
+    fn new(env: impl Fn(&str) -> String) -> RepoHost {
+        let client = Client::new();
+        let server = Sshd::start(&client, "127.0.0.1", None);
+        client.trust(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data/app");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("config.yml"), "listen: 8080\n").unwrap();
+        std::fs::write(data.join("blob"), vec![7u8; 100_000]).unwrap();
+        let path = dir.path().join("repo.env");
+        std::fs::write(&path, env(&dir.path().display().to_string())).unwrap();
+        RepoHost {
+            client,
+            server,
+            dir,
+            env: path,
+        }
+    }
+
+    /// `script` with the env_file's variables, in the host's directory, with the sessions' HOME.
+    fn on_host(&self, script: &str) -> String {
         common::sh(
             Command::new("sh")
-                .args(["-c", &format!("set -a; . {}; {script}", env.display())])
-                .current_dir(dir.path())
-                .env("HOME", server.dir.path().join("home")),
+                .args(["-c", &format!("set -a; . {}; {script}", self.env.display())])
+                .current_dir(self.dir.path())
+                .env("HOME", self.server.dir.path().join("home")),
         )
-    };
-    on_host("cd data && sha256sum app/config.yml app/blob > app/SHA256SUMS");
-    on_host("borg init -e repokey && cd data && borg create ::nightly app");
-    let sha = on_host("sha256sum data/app/config.yml | cut -d' ' -f1");
-    let config = client.home.path().join("watchfloor.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[host]]\nname = \"files1\"\nssh = \"{}\"\ndocker = false\n\n\
-             [[host.backup]]\nname = \"borg\"\nkind = \"borg\"\nenv_file = \"{}\"\n\n\
-             [[drill]]\nname = \"app-files\"\nhost = \"files1\"\nsource = \"borg\"\n\
+    }
+
+    /// Runs `drill run NAME --json` with host files1, source `kind` and `drill`.
+    fn drill(&self, kind: &str, drill: &str, name: &str) -> (Output, serde_json::Value) {
+        let config = self.client.home.path().join("watchfloor.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[host]]\nname = \"files1\"\nssh = \"{}\"\ndocker = false\n\n\
+                 [[host.backup]]\nname = \"{kind}\"\nkind = \"{kind}\"\nenv_file = \"{}\"\n\n{drill}",
+                self.server.spec(),
+                self.env.display(),
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
+        common::isolated_env(&mut cmd, self.client.home.path());
+        let out = cmd
+            .arg("--config")
+            .arg(&config)
+            .args(["drill", "run", name, "--json"])
+            .output()
+            .unwrap();
+        let run = json(&out);
+        (out, run)
+    }
+}
+
+#[test]
+fn a_borg_archive_restores_into_a_scratch_directory_checked_by_files_and_removed() {
+    let host =
+        RepoHost::new(|d| format!("BORG_PASSCOMMAND='echo correct horse'\nBORG_REPO={d}/repo\n"));
+    let d = host.dir.path().display().to_string();
+    host.on_host("cd data && sha256sum app/config.yml app/blob > app/SHA256SUMS");
+    host.on_host("borg init -e repokey && cd data && borg create ::nightly app");
+    let sha = host.on_host("sha256sum data/app/config.yml | cut -d' ' -f1");
+    std::fs::create_dir(host.dir.path().join("scratch")).unwrap();
+    let (out, run) = host.drill(
+        "borg",
+        &format!(
+            "[[drill]]\nname = \"app-files\"\nhost = \"files1\"\nsource = \"borg\"\n\
              restore = \"extract\"\nscratch_dir = \"{d}/scratch\"\n\n\
              [[drill.check]]\nfile = \"app/config.yml\"\nsha256 = \"{}\"\n\n\
              [[drill.check]]\nfile = \"app/blob\"\nmin_size = 100000\n\n\
              [[drill.check]]\nchecksums = \"app/SHA256SUMS\"\n",
-            server.spec(),
-            env.display(),
             sha.trim()
         ),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("scratch")).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
-    common::isolated_env(&mut cmd, client.home.path());
-    let out = cmd
-        .arg("--config")
-        .arg(&config)
-        .args(["drill", "run", "app-files", "--json"])
-        .output()
-        .unwrap();
-    let run = json(&out);
+        "app-files",
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -432,7 +462,7 @@ fn a_borg_archive_restores_into_a_scratch_directory_checked_by_files_and_removed
     assert!(checks.iter().all(|c| c["result"] == "pass"), "{run}");
     assert_eq!(checks[2]["detail"], "2 files match", "{run}");
     assert!(run["restored_bytes"].as_u64().unwrap() >= 100_000, "{run}");
-    let scratch: Vec<_> = std::fs::read_dir(dir.path().join("scratch"))
+    let scratch: Vec<_> = std::fs::read_dir(host.dir.path().join("scratch"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -446,32 +476,7 @@ fn a_borg_archive_restores_into_a_scratch_directory_checked_by_files_and_removed
 fn a_pgbackrest_backup_restores_into_a_scratch_cluster_checked_and_stopped() {
     let mut shop = Shop::new();
     let d = shop.pg.dir().display().to_string();
-    let conf = format!("{d}/pgbackrest.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[main]\npg1-path={}\npg1-port={}\npg1-socket-path={d}\n\n\
-             [global]\nrepo1-path={d}/repo\nlog-path={d}\nlock-path={d}\nspool-path={d}\n\
-             start-fast=y\nlog-level-console=warn\n",
-            shop.pg.data().display(),
-            shop.pg.port()
-        ),
-    )
-    .unwrap();
-    shop.pg.reconfigure(&format!(
-        "archive_mode = on\nwal_level = replica\n\
-         archive_command = 'pgbackrest --config={conf} --stanza=main archive-push %p'\n"
-    ));
-    for step in [&["stanza-create"][..], &["backup", "--type=full"]] {
-        common::sh(
-            shop.pg
-                .as_postgres("pgbackrest")
-                .arg(format!("--config={conf}"))
-                .arg("--stanza=main")
-                .args(step),
-        );
-    }
-    std::fs::write(format!("{d}/br.env"), format!("PGBACKREST_CONFIG={conf}\n")).unwrap();
+    shop.pg.pgbackrest_stanza();
     let config = shop.client.home.path().join("watchfloor.toml");
     std::fs::write(
         &config,
@@ -522,60 +527,22 @@ fn a_pgbackrest_backup_restores_into_a_scratch_cluster_checked_and_stopped() {
 
 #[test]
 fn a_restic_snapshot_restores_into_a_scratch_directory_and_a_tampered_file_fails() {
-    let client = Client::new();
-    let server = Sshd::start(&client, "127.0.0.1", None);
-    client.trust(&server);
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    std::fs::create_dir_all(dir.path().join("data/app")).unwrap();
-    std::fs::write(dir.path().join("data/app/config.yml"), "listen: 8080\n").unwrap();
-    std::fs::write(dir.path().join("restic-pass"), "pw\n").unwrap();
-    let env = dir.path().join("restic.env");
-    std::fs::write(
-        &env,
-        format!("RESTIC_PASSWORD_FILE={d}/restic-pass\nRESTIC_REPOSITORY={d}/restic\n"),
-    )
-    .unwrap();
-    let on_host = |script: &str| {
-        common::sh(
-            Command::new("sh")
-                .args(["-c", &format!("set -a; . {}; {script}", env.display())])
-                .current_dir(dir.path())
-                .env("HOME", server.dir.path().join("home")),
-        )
-    };
-    on_host("restic init -q && restic backup -q data/app");
-    let sha = on_host("sha256sum data/app/config.yml | cut -d' ' -f1");
+    let host = RepoHost::new(|d| {
+        std::fs::write(format!("{d}/restic-pass"), "pw\n").unwrap();
+        format!("RESTIC_PASSWORD_FILE={d}/restic-pass\nRESTIC_REPOSITORY={d}/restic\n")
+    });
+    let d = host.dir.path().display().to_string();
+    host.on_host("restic init -q && restic backup -q data/app");
+    let sha = host.on_host("sha256sum data/app/config.yml | cut -d' ' -f1");
     // The snapshot was taken of the relative path data/app: restored under the same path.
-    let inside = "data/app/config.yml";
-    let config = client.home.path().join("watchfloor.toml");
-    let write = |sha: &str| {
-        std::fs::write(
-            &config,
-            format!(
-                "[[host]]\nname = \"files1\"\nssh = \"{}\"\ndocker = false\n\n\
-                 [[host.backup]]\nname = \"restic\"\nkind = \"restic\"\nenv_file = \"{}\"\n\n\
-                 [[drill]]\nname = \"app\"\nhost = \"files1\"\nsource = \"restic\"\n\
-                 restore = \"extract\"\nscratch_dir = \"{d}\"\n\n\
-                 [[drill.check]]\nfile = \"{inside}\"\nsha256 = \"{sha}\"\n",
-                server.spec(),
-                env.display(),
-            ),
+    let drill = |sha: &str| {
+        format!(
+            "[[drill]]\nname = \"app\"\nhost = \"files1\"\nsource = \"restic\"\n\
+             restore = \"extract\"\nscratch_dir = \"{d}\"\n\n\
+             [[drill.check]]\nfile = \"data/app/config.yml\"\nsha256 = \"{sha}\"\n"
         )
-        .unwrap();
     };
-    let run = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
-        common::isolated_env(&mut cmd, client.home.path());
-        cmd.arg("--config")
-            .arg(&config)
-            .args(["drill", "run", "app", "--json"])
-            .output()
-            .unwrap()
-    };
-    write(sha.trim());
-    let out = run();
-    let rec = json(&out);
+    let (out, rec) = host.drill("restic", &drill(sha.trim()), "app");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -584,13 +551,11 @@ fn a_restic_snapshot_restores_into_a_scratch_directory_and_a_tampered_file_fails
     );
     assert_eq!(rec["checks"][0]["result"], "pass", "{rec}");
     // A checksum that does not match: fail, naming the check, and still cleaned up.
-    write(&"0".repeat(64));
-    let out = run();
-    let rec = json(&out);
+    let (out, rec) = host.drill("restic", &drill(&"0".repeat(64)), "app");
     assert_eq!(out.status.code(), Some(1), "{rec}");
     assert_eq!(rec["outcome"], "fail");
     assert!(rec["reason"].as_str().unwrap().contains("sha256"), "{rec}");
-    assert!(!dir.path().join("wf_drill_app").exists());
+    assert!(!host.dir.path().join("wf_drill_app").exists());
 }
 
 #[test]

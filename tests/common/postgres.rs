@@ -296,6 +296,40 @@ impl Postgres {
             .arg(db));
     }
 
+    /// A pgBackRest stanza `main` for this cluster (repository, logs and locks in its
+    /// directory, WAL archived into it) with one full backup, taken as the OS user postgres.
+    /// Returns the env file (PGBACKREST_CONFIG=...) a backup source reads it through.
+    #[allow(dead_code)] // for the backup and drill tests
+    pub fn pgbackrest_stanza(&mut self) -> PathBuf {
+        let d = self.dir().display().to_string();
+        let conf = format!("{d}/pgbackrest.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[main]\npg1-path={}\npg1-port={}\npg1-socket-path={d}\n\n\
+                 [global]\nrepo1-path={d}/repo\nlog-path={d}\nlock-path={d}\nspool-path={d}\n\
+                 start-fast=y\nlog-level-console=warn\n",
+                self.data().display(),
+                self.port()
+            ),
+        )
+        .unwrap();
+        self.reconfigure(&format!(
+            "archive_mode = on\nwal_level = replica\n\
+             archive_command = 'pgbackrest --config={conf} --stanza=main archive-push %p'\n"
+        ));
+        for step in [&["stanza-create"][..], &["backup", "--type=full"]] {
+            sh(self
+                .as_postgres("pgbackrest")
+                .arg(format!("--config={conf}"))
+                .arg("--stanza=main")
+                .args(step));
+        }
+        let env = self.dir().join("br.env");
+        std::fs::write(&env, format!("PGBACKREST_CONFIG={conf}\n")).unwrap();
+        env
+    }
+
     /// Runs `sql` as `role` in database `postgres`, returns the unaligned output, trimmed.
     pub fn psql(&self, role: &str, sql: &str) -> String {
         self.psql_in(role, "postgres", sql)
