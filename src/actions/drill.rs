@@ -1000,7 +1000,12 @@ impl Drill {
         if self.run.rpo_s.is_none() {
             let rpo = self.run.started.as_millisecond() - backup.time.as_millisecond();
             self.run.rpo_s = Some((rpo as f64 / 1000.0).max(0.0));
-            self.run.rpo_from = Some("backup time".into());
+            // A fetched file's time is when it was copied here, which may say little.
+            self.run.rpo_from = Some(if self.spec.fetch.is_some() {
+                "the fetched file's time".into()
+            } else {
+                "backup time".into()
+            });
         }
         Ok(())
     }

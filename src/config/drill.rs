@@ -569,6 +569,14 @@ fn checks(
                 if c.max_age.is_some() {
                     return Err(fail("`max_age` needs newest = true", "add newest = true"));
                 }
+                if c.equals.is_some()
+                    && (c.min.is_some() || c.max.is_some() || c.within_pct.is_some())
+                {
+                    return Err(fail(
+                        "`equals` compares text: it does not go with min, max or within_pct",
+                        "put them in a check of their own",
+                    ));
+                }
                 if c.min.is_none()
                     && c.max.is_none()
                     && c.equals.is_none()
@@ -741,6 +749,10 @@ mod tests {
             (
                 SHOP.replace("within_pct = 5", ""),
                 "this SQL check expects nothing",
+            ),
+            (
+                SHOP.replace("within_pct = 5", "within_pct = 5\nequals = \"1000\""),
+                "does not go with min, max or within_pct",
             ),
             (
                 SHOP.split("[[drill.check]]").next().unwrap().to_owned(),
