@@ -429,6 +429,55 @@ fn backups_md(md: &mut String, h: &HostState, now: Timestamp) {
     md.push('\n');
 }
 
+/// `watchfloor alerts`: one line per alert, worst first, for a terminal, a cron mail or a
+/// monitoring system's plugin output.
+pub fn alerts_text(app: &App) -> String {
+    if app.alerts.is_empty() {
+        return "no alerts".to_owned();
+    }
+    let now = app.now;
+    app.alerts
+        .iter()
+        .map(|a| {
+            let severity = match a.severity {
+                Severity::Crit => "CRIT",
+                Severity::Warn => "WARN",
+                Severity::Ok => "OK",
+            };
+            let since = a
+                .since
+                .map(|t| format!(" (since {} ago)", widgets::age(age(t, now))))
+                .unwrap_or_default();
+            let stale = a
+                .stale
+                .map(|d| format!(" [data {} old]", widgets::age(d)))
+                .unwrap_or_default();
+            format!(
+                "{severity} {} {}: {}{since}{stale}",
+                crate::sanitize::plain(&a.host_name),
+                serde_json::to_value(a.domain)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                crate::sanitize::plain(&a.what)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `watchfloor alerts --json`: the alerts and how many hosts answered.
+pub fn alerts_json(app: &App) -> String {
+    let answered = app.hosts.iter().filter(|h| h.all_answered()).count();
+    let v = serde_json::json!({
+        "generated_at": app.now,
+        "hosts": app.hosts.iter().filter(|h| !h.tunnels_only).count(),
+        "hosts_fully_answered": answered,
+        "alerts": app.alerts,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
 fn alerts_md(md: &mut String, alerts: &[Alert], now: Timestamp) {
     if alerts.is_empty() {
         md.push_str("No alerts.\n\n");

@@ -62,6 +62,16 @@ enum Command {
         #[arg(long, default_value_t = 20, value_name = "SECONDS")]
         timeout: u64,
     },
+    /// Collect once and print the alerts, worst first; exit 0 none, 1 warnings, 2 critical,
+    /// 3 nothing could be collected (the monitoring-plugin convention)
+    Alerts {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for each host
+        #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Restore drills: list them, or run one (exit 0 only when it passes)
     #[command(subcommand)]
     Drill(DrillCommand),
@@ -91,6 +101,8 @@ enum DrillCommand {
 
 /// Exit code for config and usage errors, as clap uses for usage errors.
 const EXIT_USAGE: u8 = 2;
+/// `watchfloor alerts`: nothing could be judged (monitoring plugins' UNKNOWN).
+const EXIT_UNKNOWN: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -99,11 +111,17 @@ fn main() -> ExitCode {
         theme: cli.theme.clone(),
         read_only: cli.read_only,
     };
+    // For monitoring systems a config they cannot read is "unknown" (3), not a usage error.
+    let config_error = if matches!(cli.command, Some(Command::Alerts { .. })) {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_USAGE
+    };
     let settings = match config::load(&overrides) {
         Ok(s) => s,
         Err(e) => {
             eprint!("{e}");
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(config_error);
         }
     };
     let theme = match watchfloor::ui::theme::load(&settings.theme) {
@@ -174,6 +192,22 @@ fn run(
                 ExitCode::FAILURE
             })
         }
+        Some(Command::Alerts { json, timeout }) => {
+            let app = runtime.block_on(snapshot(
+                &settings,
+                &options,
+                Duration::from_secs(timeout.max(1)),
+            ));
+            println!(
+                "{}",
+                if json {
+                    export::alerts_json(&app)
+                } else {
+                    export::alerts_text(&app)
+                }
+            );
+            Ok(ExitCode::from(alerts_exit(&app)))
+        }
         Some(Command::Drill(DrillCommand::List { json })) => {
             println!("{}", drill_cli::list(&settings, json, Timestamp::now()));
             Ok(ExitCode::SUCCESS)
@@ -228,6 +262,24 @@ fn run(
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+/// 0 no alerts, 1 warnings, 2 critical; 3 when no host could be reached at all.
+fn alerts_exit(app: &App) -> u8 {
+    use watchfloor::app::alerts::Severity;
+    let hosts: Vec<_> = app.hosts.iter().filter(|h| !h.tunnels_only).collect();
+    if !hosts.is_empty()
+        && hosts
+            .iter()
+            .all(|h| !matches!(h.link, watchfloor::link::LinkState::Up))
+    {
+        return EXIT_UNKNOWN;
+    }
+    match app.alerts.iter().map(|a| a.severity).max() {
+        Some(Severity::Crit) => 2,
+        Some(Severity::Warn) => 1,
+        _ => 0,
     }
 }
 

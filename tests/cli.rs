@@ -202,3 +202,86 @@ fn snapshot_lists_containers_with_compose_project_and_service() {
     assert!(md.contains("| snapcli | api | 2/2 | 0 |"), "{md}");
     docker.remove_project(project, &[]);
 }
+
+/// `watchfloor alerts` exits as monitoring plugins do: 0 nothing wrong, 1 warnings, 2
+/// critical (a dead host among live ones), 3 nothing could be collected or the config is bad.
+/// Thresholds are raised so this machine's own disks and load never decide the result.
+#[test]
+fn alerts_exit_codes_follow_the_monitoring_plugin_convention() {
+    let home = tempfile::tempdir().unwrap();
+    let dumps = home.path().join("dumps");
+    std::fs::create_dir(&dumps).unwrap();
+    std::fs::write(dumps.join("app-1.dump"), "x").unwrap();
+    common::sh(
+        Command::new("touch")
+            .args(["-d", "30 hours ago"])
+            .arg(dumps.join("app-1.dump")),
+    );
+    let quiet = "[alerts]\ndisk_warn_pct = 99.8\ndisk_crit_pct = 99.9\ncpu_warn_pct = 100\n\
+                 memory_warn_pct = 100\n\n[[host]]\nname = \"local\"\ndocker = false\n";
+    let run = |extra: &str, json: bool| {
+        let config = home.path().join("c.toml");
+        std::fs::write(&config, format!("{quiet}{extra}")).unwrap();
+        let mut args = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "alerts",
+            "--timeout",
+            "5",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = watchfloor(home.path(), &args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run("", false);
+    assert_eq!((code, text.trim()), (Some(0), "no alerts"));
+
+    // A dump 30 h old against 26 h: a warning.
+    let stale = format!(
+        "[[host.backup]]\nname = \"dumps\"\nkind = \"files\"\npath = \"{}/app-*.dump\"\nmax_age = \"26h\"\n",
+        dumps.display()
+    );
+    let (code, text) = run(&stale, false);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.starts_with("WARN local backups: dumps:"), "{text}");
+
+    // And a host that cannot be reached: critical, worst first, in JSON too.
+    let dead = format!("{stale}\n[[host]]\nname = \"dead\"\nssh = \"root@127.0.0.1:1\"\n");
+    let (code, text) = run(&dead, false);
+    assert_eq!(code, Some(2), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("CRIT dead link:"), "{text}");
+    assert!(lines[1].starts_with("WARN local"), "{text}");
+    let (code, json) = run(&dead, true);
+    assert_eq!(code, Some(2));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["alerts"][0]["severity"], "crit", "{v}");
+    assert_eq!(v["hosts"], 2, "{v}");
+    assert!(
+        v["hosts_fully_answered"].as_u64() < Some(2),
+        "the dead one did not: {v}"
+    );
+
+    // Nothing reachable, or no config to read: unknown.
+    let config = home.path().join("dead.toml");
+    std::fs::write(
+        &config,
+        "[[host]]\nname = \"dead\"\nssh = \"root@127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "alerts",
+        "--timeout",
+        "5",
+    ];
+    assert_eq!(watchfloor(home.path(), &args).status.code(), Some(3));
+    let args = ["--config", "/nonexistent.toml", "alerts"];
+    assert_eq!(watchfloor(home.path(), &args).status.code(), Some(3));
+}
