@@ -230,6 +230,108 @@ impl Rules<'_> {
     }
 }
 
+/// An alert's identity across refreshes: its host, domain and text with the numbers taken
+/// out ("disk /var 91% ≥ 90%" and "disk /var 93% ≥ 90%" are one alert that got worse).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey(pub HostId, pub Domain, pub String);
+
+impl Alert {
+    pub fn key(&self) -> AlertKey {
+        let mut shape = String::with_capacity(self.what.len());
+        let mut in_number = false;
+        for c in self.what.chars() {
+            let digit = c.is_ascii_digit() || (in_number && c == '.');
+            if digit && !in_number {
+                shape.push('#');
+            } else if !digit {
+                shape.push(c);
+            }
+            in_number = digit;
+        }
+        AlertKey(self.host, self.domain, shape)
+    }
+}
+
+/// When each alert was first seen, kept while it holds: "since" for alerts whose data does
+/// not say. An alert that clears and comes back starts again.
+#[derive(Debug, Default)]
+pub struct FirstSeen(std::collections::HashMap<AlertKey, Timestamp>);
+
+impl FirstSeen {
+    /// Forgets what cleared, remembers what is new as of `now`.
+    pub fn track(&mut self, alerts: &[Alert], now: Timestamp) {
+        let keys: std::collections::HashSet<AlertKey> = alerts.iter().map(Alert::key).collect();
+        self.0.retain(|k, _| keys.contains(k));
+        for k in keys {
+            self.0.entry(k).or_insert(now);
+        }
+    }
+
+    /// Since when `a` holds: what its data says, else when it was first seen.
+    pub fn since(&self, a: &Alert) -> Option<Timestamp> {
+        a.since.or_else(|| self.0.get(&a.key()).copied())
+    }
+}
+
+/// The pane a domain's alerts are shown in, for Enter on an alert.
+pub fn pane_of(domain: Domain) -> super::Pane {
+    use super::Pane;
+    match domain {
+        Domain::Link => Pane::Overview,
+        Domain::Containers => Pane::Containers,
+        Domain::Disks => Pane::Disks,
+        Domain::Tunnels => Pane::Tunnels,
+        Domain::Health => Pane::Health,
+        Domain::Postgres => Pane::Postgres,
+        Domain::Backups => Pane::Backups,
+        Domain::Drills => Pane::Drills,
+    }
+}
+
+/// The alerts pane: every alert, worst first, filtered by host or text.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsView {
+    pub selection: super::list::Selection<AlertKey>,
+    pub filter: super::Filter,
+}
+
+impl AlertsView {
+    /// The alerts shown, in order.
+    pub fn rows<'a>(&self, alerts: &'a [Alert]) -> Vec<&'a Alert> {
+        let f = self.filter.text.to_lowercase();
+        alerts
+            .iter()
+            .filter(|a| {
+                f.is_empty()
+                    || a.host_name.to_lowercase().contains(&f)
+                    || a.what.to_lowercase().contains(&f)
+            })
+            .collect()
+    }
+
+    fn keys(&self, alerts: &[Alert]) -> Vec<AlertKey> {
+        self.rows(alerts).iter().map(|a| a.key()).collect()
+    }
+}
+
+impl super::pane::PaneState for AlertsView {
+    super::pane::filter_field!();
+    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
+        let keys = self.keys(cx.alerts);
+        self.selection.move_by(&keys, delta);
+    }
+    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
+        let rows = self.rows(cx.alerts);
+        let keys: Vec<AlertKey> = rows.iter().map(|a| a.key()).collect();
+        let a = rows.get(self.selection.index(&keys))?;
+        Some(super::pane::Nav::Show(pane_of(a.domain), a.host))
+    }
+    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
+        use crate::config::keymap::Action;
+        &[(Action::Open, "show where")]
+    }
+}
+
 /// The duration since `since`, for "for 3m" texts.
 pub fn held_for(since: Timestamp, now: Timestamp) -> Duration {
     age(since, now)
@@ -529,5 +631,62 @@ mod tests {
         let pg = of(&alerts(&[h], &Thresholds::default(), now), Domain::Postgres);
         assert_eq!(pg.len(), 1, "unreachable replaces the old verdicts: {pg:?}");
         assert!(pg[0].1.contains("unreachable"));
+    }
+
+    #[test]
+    fn first_seen_holds_while_the_alert_holds_even_as_its_value_changes() {
+        let a = |what: &str| Alert {
+            severity: Severity::Warn,
+            host: HostId(0),
+            host_name: "web".into(),
+            domain: Domain::Disks,
+            what: what.into(),
+            since: None,
+            stale: None,
+        };
+        assert_eq!(
+            a("disk /var 91.5% ≥ 90%").key(),
+            a("disk /var 93% ≥ 90%").key()
+        );
+        assert_ne!(
+            a("disk /var 91% ≥ 90%").key(),
+            a("disk /srv 91% ≥ 90%").key()
+        );
+        let mut seen = FirstSeen::default();
+        seen.track(&[a("disk /var 91% ≥ 90%")], t(0));
+        seen.track(&[a("disk /var 95% ≥ 90%")], t(60));
+        assert_eq!(seen.since(&a("disk /var 97% ≥ 90%")), Some(t(0)));
+        seen.track(&[], t(120));
+        seen.track(&[a("disk /var 91% ≥ 90%")], t(180));
+        assert_eq!(
+            seen.since(&a("disk /var 91% ≥ 90%")),
+            Some(t(180)),
+            "cleared, then new"
+        );
+        let mut dated = a("x");
+        dated.since = Some(t(-500));
+        assert_eq!(
+            seen.since(&dated),
+            Some(t(-500)),
+            "the data's own since wins"
+        );
+    }
+
+    #[test]
+    fn enter_on_an_alert_shows_its_pane_and_host() {
+        let mut app = crate::app::tests::fleet_app(2);
+        crate::app::drills::tests::add_drills(&mut app);
+        app.pane = super::super::Pane::Alerts;
+        let rows = app.panes.alerts.rows(&app.alerts);
+        let keys: Vec<AlertKey> = rows.iter().map(|a| a.key()).collect();
+        let at = rows
+            .iter()
+            .position(|a| a.domain == Domain::Drills)
+            .expect("a drill alert");
+        app.panes.alerts.selection.select(&keys, at);
+        let enter = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Enter);
+        app.update(crate::event::AppEvent::Key(enter));
+        assert_eq!(app.pane, super::super::Pane::Drills);
+        assert_eq!(app.scope, Some(HostId(0)));
     }
 }

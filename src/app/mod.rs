@@ -85,6 +85,8 @@ pub struct App {
     /// What is wrong across the fleet, worst first: derived from `hosts` and `now` by
     /// [`alerts::alerts`] after every change of either, never edited.
     pub alerts: Vec<alerts::Alert>,
+    /// When each alert was first seen, while it holds.
+    pub first_seen: alerts::FirstSeen,
     quit: bool,
 }
 
@@ -125,6 +127,7 @@ impl App {
             screen: (80, 24),
             thresholds: settings.thresholds,
             alerts: Vec::new(),
+            first_seen: alerts::FirstSeen::default(),
             quit: false,
         }
     }
@@ -150,15 +153,21 @@ impl App {
             }
         }
         if any {
-            self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+            self.rejudge();
         }
+    }
+
+    /// Derives the alerts again and keeps when each was first seen.
+    fn rejudge(&mut self) {
+        self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+        self.first_seen.track(&self.alerts, self.now);
     }
 
     /// The drill history file's runs (read at start, and again when it changes: a headless
     /// run from cron lands there).
     pub fn load_drill_history(&mut self, runs: &[crate::actions::history::DrillRun]) {
         drills::load(&mut self.hosts, runs);
-        self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+        self.rejudge();
     }
 
     fn update_inner(&mut self, event: AppEvent) -> Vec<Effect> {
@@ -216,7 +225,7 @@ impl App {
             }
         };
         if verdicts_may_change {
-            self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+            self.rejudge();
         }
         if screen_may_change {
             effects.extend(self.ask_stats());
@@ -355,6 +364,7 @@ impl App {
             Action::PaneHealth => self.pane = Pane::Health,
             Action::PaneBackups => self.pane = Pane::Backups,
             Action::PaneDrills => self.pane = Pane::Drills,
+            Action::PaneAlerts => self.pane = Pane::Alerts,
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),
@@ -458,6 +468,7 @@ impl App {
         let cx = pane::Ctx {
             hosts: visible(&self.hosts, self.scope, self.pane),
             host_ids: host_ids(&self.hosts),
+            alerts: &self.alerts,
         };
         (self.panes.get_mut(self.pane), cx)
     }
@@ -510,6 +521,18 @@ impl App {
                 self.pane = Pane::Containers;
             }
             Some(pane::Nav::Scope(host)) => self.scope = Some(host),
+            Some(pane::Nav::Show(pane, host)) => {
+                // The overview lists every host: select it there instead of narrowing.
+                if pane == Pane::Overview {
+                    self.scope = None;
+                    let ids = host_ids(&self.hosts);
+                    let at = ids.iter().position(|h| *h == host).unwrap_or(0);
+                    self.panes.overview.selection.select(&ids, at);
+                } else {
+                    self.scope = Some(host);
+                }
+                self.pane = pane;
+            }
             None => {}
         }
     }
@@ -730,7 +753,7 @@ pub(crate) mod tests {
         }
         assert_eq!(app.pane, Pane::Overview);
         press(&mut app, KeyCode::BackTab);
-        assert_eq!(app.pane, Pane::Drills);
+        assert_eq!(app.pane, Pane::Alerts);
         chars(&mut app, "2");
         assert_eq!(app.pane, Pane::Containers);
         assert!(!app.should_quit());

@@ -15,6 +15,8 @@ pub struct Ctx<'a> {
     pub hosts: Vec<&'a HostState>,
     /// The overview's rows: every configured host.
     pub host_ids: Vec<HostId>,
+    /// Every alert, worst first.
+    pub alerts: &'a [super::alerts::Alert],
 }
 
 /// A move a pane asks of the App (it cannot reach beyond its own state).
@@ -24,6 +26,8 @@ pub enum Nav {
     DrillInto(HostId),
     /// Show only this host, staying in this pane.
     Scope(HostId),
+    /// Show this pane, with this host only (an alert's place).
+    Show(Pane, HostId),
 }
 
 /// One pane's own state and behaviour.
@@ -90,6 +94,7 @@ panes! {
     Health => health: super::health::HealthView, "Hosts";
     Backups => backups: super::backups::BackupsView, "Backups";
     Drills => drills: super::drills::DrillsView, "Drills";
+    Alerts => alerts: super::alerts::AlertsView, "Alerts";
 }
 
 impl Pane {

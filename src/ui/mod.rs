@@ -1,6 +1,7 @@
 //! Pure rendering of `&App` into a buffer: the layout (tabs, pane, status bar, overlays) lives
 //! here, each pane in its own module. Reads state and `app.now`, never the clock; never mutates.
 
+pub mod alerts;
 pub mod backups;
 pub mod confirm;
 pub mod containers;
@@ -57,6 +58,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Pane::Health => health::HealthPane { app, theme }.render(body, buf),
         Pane::Backups => backups::BackupsPane { app, theme }.render(body, buf),
         Pane::Drills => drills::DrillsPane { app, theme }.render(body, buf),
+        Pane::Alerts => alerts::AlertsPane { app, theme }.render(body, buf),
     }
     if let Some(line) = actions {
         line.render(actions_area, buf);

@@ -64,11 +64,14 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         }
         for (i, pane) in Pane::ALL.iter().enumerate() {
             let (style, text) = if *pane == app.pane {
-                (theme.tab_active(), format!(" {} {} ", i + 1, pane.title()))
+                (
+                    theme.tab_active(),
+                    format!(" {} {} ", (i + 1) % 10, pane.title()),
+                )
             } else if titles {
-                (theme.tab(), format!(" {} {} ", i + 1, pane.title()))
+                (theme.tab(), format!(" {} {} ", (i + 1) % 10, pane.title()))
             } else {
-                (theme.tab(), format!(" {} ", i + 1))
+                (theme.tab(), format!(" {} ", (i + 1) % 10))
             };
             spans.push(Span::styled(text, style));
         }
