@@ -18,6 +18,7 @@
 //!   each pane's state behind `app::pane::PaneState`; no I/O, no clock;
 //! - [`ui`]       pure rendering of `&App` into a ratatui frame; maps verdicts to styles;
 //! - [`tui`]      the terminal: setup/restore, the select loop, frame pacing (the only impure UI code);
+//! - [`notify`]   bell, desktop notification, title and notify command for new critical alerts;
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
 //! - [`check`]    `watchfloor check`: every host tried step by step;
 //! - [`drill_cli`] `watchfloor drill list|run`: restore drills headless, for cron;
@@ -37,6 +38,7 @@ pub mod event;
 pub mod export;
 pub mod host;
 pub mod link;
+pub mod notify;
 pub mod sanitize;
 pub mod text;
 pub mod tui;

@@ -88,6 +88,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         height: size.height,
     });
 
+    let mut notifier = crate::notify::Notifier::new(settings.notify.clone());
     let (mut input, _input_task) = spawn_input();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -143,6 +144,18 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             apply(&mut app, ev, &workers, &local, &mut undelivered);
         }
         refuse_undelivered(&mut app, &mut undelivered, &workers, &local);
+        let news = app.take_notices();
+        let bytes = notifier.on_alerts(&news, crate::app::alerts::counts(&app.alerts));
+        if let Some(why) = notifier.take_failure() {
+            app.status = Some(why);
+        }
+        if !bytes.is_empty() {
+            let w = terminal.backend_mut();
+            if let Err(e) = w.write_all(&bytes).and_then(|()| w.flush()) {
+                failed = Some(e);
+                break;
+            }
+        }
         if app.should_quit() {
             break;
         }

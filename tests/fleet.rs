@@ -38,6 +38,7 @@ fn settings(hosts: Vec<HostSpec>) -> Settings {
         read_only: false,
         logs: Default::default(),
         thresholds: Default::default(),
+        notify: Default::default(),
         user: "test".into(),
         state_dir: std::env::temp_dir(),
         config_path: None,

@@ -258,13 +258,20 @@ impl Alert {
 pub struct FirstSeen(std::collections::HashMap<AlertKey, Timestamp>);
 
 impl FirstSeen {
-    /// Forgets what cleared, remembers what is new as of `now`.
-    pub fn track(&mut self, alerts: &[Alert], now: Timestamp) {
+    /// Forgets what cleared, remembers what is new as of `now`; returns the new ones.
+    pub fn track<'a>(&mut self, alerts: &'a [Alert], now: Timestamp) -> Vec<&'a Alert> {
         let keys: std::collections::HashSet<AlertKey> = alerts.iter().map(Alert::key).collect();
         self.0.retain(|k, _| keys.contains(k));
-        for k in keys {
-            self.0.entry(k).or_insert(now);
-        }
+        alerts
+            .iter()
+            .filter(|a| match self.0.entry(a.key()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(now);
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            })
+            .collect()
     }
 
     /// Since when `a` holds: what its data says, else when it was first seen.
@@ -688,5 +695,34 @@ mod tests {
         app.update(crate::event::AppEvent::Key(enter));
         assert_eq!(app.pane, super::super::Pane::Drills);
         assert_eq!(app.scope, Some(HostId(0)));
+    }
+
+    #[test]
+    fn only_critical_alerts_new_after_the_quiet_start_are_notices() {
+        let mut app = crate::app::tests::fleet_app(2);
+        assert!(
+            app.take_notices().is_empty(),
+            "what was wrong at start is not news"
+        );
+        let later = app.now + jiff::SignedDuration::from_secs(60);
+        app.update(crate::event::AppEvent::Clock(later));
+        assert!(app.take_notices().is_empty(), "nothing new");
+        let down = LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: crate::link::LinkError::Down {
+                host: "host1".into(),
+                reason: "gone".into(),
+            },
+            since: later,
+            retry_at: None,
+        };
+        app.update(crate::event::AppEvent::Host(
+            HostId(1),
+            HostEvent::Link(down),
+        ));
+        let news = app.take_notices();
+        assert_eq!(news.len(), 1, "{news:?}");
+        assert_eq!((news[0].domain, news[0].host), (Domain::Link, HostId(1)));
+        assert!(app.take_notices().is_empty(), "taken once");
     }
 }

@@ -87,6 +87,10 @@ pub struct App {
     pub alerts: Vec<alerts::Alert>,
     /// When each alert was first seen, while it holds.
     pub first_seen: alerts::FirstSeen,
+    /// Critical alerts that appeared since the terminal loop last took them (to notify).
+    notices: Vec<alerts::Alert>,
+    /// Until then, new alerts are not news: they were wrong before the console started.
+    quiet_until: Timestamp,
     quit: bool,
 }
 
@@ -128,6 +132,13 @@ impl App {
             thresholds: settings.thresholds,
             alerts: Vec::new(),
             first_seen: alerts::FirstSeen::default(),
+            notices: Vec::new(),
+            quiet_until: now
+                .checked_add(
+                    jiff::SignedDuration::try_from(settings.notify.quiet_start.0)
+                        .unwrap_or_default(),
+                )
+                .unwrap_or(now),
             quit: false,
         }
     }
@@ -160,7 +171,19 @@ impl App {
     /// Derives the alerts again and keeps when each was first seen.
     fn rejudge(&mut self) {
         self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
-        self.first_seen.track(&self.alerts, self.now);
+        let new = self.first_seen.track(&self.alerts, self.now);
+        if self.now >= self.quiet_until {
+            self.notices.extend(
+                new.into_iter()
+                    .filter(|a| a.severity == alerts::Severity::Crit)
+                    .cloned(),
+            );
+        }
+    }
+
+    /// The critical alerts that appeared since the last call, for the notifications.
+    pub fn take_notices(&mut self) -> Vec<alerts::Alert> {
+        std::mem::take(&mut self.notices)
     }
 
     /// The drill history file's runs (read at start, and again when it changes: a headless
@@ -578,6 +601,7 @@ pub(crate) mod tests {
             read_only: false,
             logs: crate::config::LogsConfig::default(),
             thresholds: crate::config::Thresholds::default(),
+            notify: crate::config::NotifyConfig::default(),
             user: "alice".into(),
             state_dir: PathBuf::from("/state/watchfloor"),
             config_path: None,

@@ -35,6 +35,8 @@ pub struct Config {
     pub alerts: Thresholds,
     /// Action name → keys, replacing that action's default keys.
     pub keymap: keymap::KeymapConfig,
+    /// How a new critical alert reaches someone who is not looking.
+    pub notify: NotifyConfig,
     /// Restore drills: `[[drill]]`.
     #[serde(rename = "drill")]
     pub drills: Vec<Spanned<drill::DrillConfig>>,
@@ -47,6 +49,36 @@ pub struct UiConfig {
     pub theme: Option<Spanned<String>>,
     /// Remove every action that changes a host.
     pub read_only: bool,
+}
+
+/// `[notify]`: each way off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Ring the terminal bell (tmux marks the window).
+    pub bell: bool,
+    /// Keep the window title at the alert counts ("watchfloor: 2 crit 1 warn").
+    pub title: bool,
+    /// A desktop notification through the terminal: OSC 9 and OSC 777 (through tmux's
+    /// passthrough when inside tmux).
+    pub desktop: bool,
+    /// Runs on this machine with the new alert as JSON on stdin (ntfy, mail, a chat hook).
+    pub command: Option<String>,
+    /// After the console starts, alerts are only collected for this long: what is already
+    /// wrong when it starts is not news.
+    pub quiet_start: Interval,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            bell: false,
+            title: false,
+            desktop: false,
+            command: None,
+            quiet_start: Interval(Duration::from_secs(30)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -337,6 +369,7 @@ pub struct Settings {
     pub read_only: bool,
     pub logs: LogsConfig,
     pub thresholds: Thresholds,
+    pub notify: NotifyConfig,
     /// The local user, named in audit lines.
     pub user: String,
     /// Where the audit log and saved log buffers go ($XDG_STATE_HOME/watchfloor).
@@ -410,6 +443,7 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         read_only: over.read_only || config.ui.read_only,
         logs: config.logs,
         thresholds: config.alerts,
+        notify: config.notify.clone(),
         user: crate::actions::audit::local_user(),
         state_dir: state_dir().unwrap_or_else(|| PathBuf::from(".")),
         config_path: path,

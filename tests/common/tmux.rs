@@ -79,6 +79,14 @@ impl Tmux {
         sh(self.cmd().arg("send-keys").args(keys));
     }
 
+    /// A tmux format about the pane, e.g. `#{pane_title}`.
+    #[allow(dead_code)] // not every test binary asks
+    pub fn display(&self, format: &str) -> String {
+        sh(self.cmd().args(["display-message", "-p", format]))
+            .trim()
+            .to_owned()
+    }
+
     pub fn screen(&self) -> String {
         sh(self.cmd().args(["capture-pane", "-p"]))
     }
