@@ -63,11 +63,16 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
     let local = LocalFiles {
         audit: crate::actions::audit::path(&settings.state_dir),
         drills: crate::actions::history::path(&settings.state_dir),
+        mutes: settings.state_dir.join(MUTES_FILE),
         from: crate::actions::audit::ssh_client(),
     };
     drop(tx);
 
     let mut app = App::new(&settings, Timestamp::now());
+    match load_mutes(&local.mutes) {
+        Ok(m) => app.load_mutes(m),
+        Err(e) => app.status = Some(e),
+    }
     let mut history = settings
         .hosts
         .iter()
@@ -145,7 +150,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         }
         refuse_undelivered(&mut app, &mut undelivered, &workers, &local);
         let news = app.take_notices();
-        let bytes = notifier.on_alerts(&news, crate::app::alerts::counts(&app.alerts));
+        let bytes = notifier.on_alerts(&news, app.active_counts());
         if let Some(why) = notifier.take_failure() {
             app.status = Some(why);
         }
@@ -281,6 +286,7 @@ fn spawn_input() -> (mpsc::Receiver<io::Result<Event>>, crate::link::AbortOnDrop
 struct LocalFiles {
     audit: std::path::PathBuf,
     drills: std::path::PathBuf,
+    mutes: std::path::PathBuf,
     /// The admin's SSH client, recorded in each audit line.
     from: Option<String>,
 }
@@ -310,6 +316,14 @@ fn dispatch(effect: Effect, workers: &[HostHandle], local: &LocalFiles) -> Optio
                     local.drills.display()
                 )
             }),
+        Effect::SaveMutes(mutes) => {
+            let text = serde_json::to_string_pretty(&mutes).unwrap_or_default();
+            let tmp = local.mutes.with_extension("json.tmp");
+            save(&tmp, &text)
+                .and_then(|()| std::fs::rename(&tmp, &local.mutes))
+                .err()
+                .map(|e| format!("could not save {}: {e}", local.mutes.display()))
+        }
         Effect::Save { path, text } => Some(match save(&path, &text) {
             Ok(()) => format!("saved {} lines to {}", text.lines().count(), path.display()),
             Err(e) => format!("could not save to {}: {e}", path.display()),
@@ -370,6 +384,20 @@ impl HistoryWatch {
                 None
             }
         }
+    }
+}
+
+/// Acknowledged and silenced alerts, in the state directory.
+const MUTES_FILE: &str = "alerts-muted.json";
+
+/// The saved acknowledgements and silences; none when the file does not exist. A file that
+/// does not parse is reported, and replaced at the next change.
+fn load_mutes(file: &std::path::Path) -> Result<crate::app::mutes::Mutes, String> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("{}: {e}; acknowledgements start empty", file.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(format!("{}: {e}", file.display())),
     }
 }
 

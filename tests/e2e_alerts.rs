@@ -70,7 +70,32 @@ fn a_host_going_down_is_one_critical_alert_that_notifies_and_leads_to_its_host()
         "{alert}"
     );
 
+    // Acknowledged: dimmed, out of the counts, audited, and still so after a restart.
+    tmux.keys(&["a"]);
+    tmux.wait_for_text(&["ack root · ", "0 crit · 0 warn · 1 acknowledged"], WAIT);
+    wait_for("the title to drop the acknowledged alert", WAIT, || {
+        (tmux.display("#{pane_title}") == "watchfloor: ok").then_some(())
+    });
+    let audit =
+        std::fs::read_to_string(client.home.path().join("state/watchfloor/audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"action\":\"acknowledge\"") && audit.contains("\"domain\":\"link\""),
+        "{audit}"
+    );
+
     tmux.keys(&["Enter"]);
     tmux.wait_for_text(&["Overview · 1 host"], WAIT);
+    tmux.keys(&["q"]);
+    tmux.wait_until("the console to exit", WAIT, |s| {
+        s.trim_end().ends_with("wf-prompt$")
+    });
+    tmux.type_line(&format!(
+        "{} --config {}",
+        env!("CARGO_BIN_EXE_watchfloor"),
+        config.display()
+    ));
+    tmux.wait_for_text(&["Containers"], WAIT);
+    tmux.keys(&["0"]);
+    tmux.wait_for_text(&["ack root · ", "0 crit · 0 warn · 1 acknowledged"], WAIT);
     tmux.keys(&["q"]);
 }

@@ -34,6 +34,10 @@ pub enum JobKind {
     Backup,
     /// A restore drill.
     Drill,
+    /// An alert acknowledged (or taken back): not a change to a host, audited all the same.
+    Acknowledge,
+    /// An alert silenced for a while (or the silence lifted).
+    Silence,
 }
 
 impl JobKind {
@@ -47,6 +51,8 @@ impl JobKind {
             JobKind::Terminate => "terminate",
             JobKind::Backup => "backup",
             JobKind::Drill => "drill",
+            JobKind::Acknowledge => "acknowledge",
+            JobKind::Silence => "silence",
         }
     }
 
@@ -59,6 +65,8 @@ impl JobKind {
             JobKind::Terminate => "terminate",
             JobKind::Backup => "start a backup of",
             JobKind::Drill => "run",
+            JobKind::Acknowledge => "acknowledge",
+            JobKind::Silence => "silence",
         }
     }
 }
@@ -116,6 +124,11 @@ pub enum JobTarget {
         source: String,
         command: String,
     },
+    /// An alert, as it read when it was acknowledged or silenced.
+    Alert {
+        domain: crate::app::alerts::Domain,
+        what: String,
+    },
     /// The host's `index`-th restore drill.
     Drill {
         #[serde(skip)]
@@ -134,7 +147,10 @@ impl JobTarget {
         match self {
             JobTarget::Container { container, .. } => std::slice::from_ref(container),
             JobTarget::Service { containers, .. } => containers,
-            JobTarget::Backend { .. } | JobTarget::Backup { .. } | JobTarget::Drill { .. } => &[],
+            JobTarget::Backend { .. }
+            | JobTarget::Backup { .. }
+            | JobTarget::Drill { .. }
+            | JobTarget::Alert { .. } => &[],
         }
     }
 
@@ -181,6 +197,7 @@ impl JobTarget {
             JobTarget::Backup {
                 source, command, ..
             } => format!("backup source {source} (`{command}`)"),
+            JobTarget::Alert { what, .. } => format!("the alert \"{what}\""),
             JobTarget::Drill {
                 drill,
                 source,

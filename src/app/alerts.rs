@@ -17,7 +17,9 @@ use crate::link::LinkState;
 use crate::text;
 
 /// How much something needs attention. Ordered: `Crit` is the worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Ok,
@@ -26,7 +28,9 @@ pub enum Severity {
 }
 
 /// The domain an alert is about: where to look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     Link,
@@ -237,6 +241,10 @@ pub struct AlertKey(pub HostId, pub Domain, pub String);
 
 impl Alert {
     pub fn key(&self) -> AlertKey {
+        // A host has one link alert, whatever its error says now (refused, timed out, closed).
+        if self.domain == Domain::Link {
+            return AlertKey(self.host, self.domain, String::new());
+        }
         let mut shape = String::with_capacity(self.what.len());
         let mut in_number = false;
         for c in self.what.chars() {
@@ -303,6 +311,13 @@ pub struct AlertsView {
 }
 
 impl AlertsView {
+    /// The selected alert.
+    pub fn selected<'a>(&self, alerts: &'a [Alert]) -> Option<&'a Alert> {
+        let rows = self.rows(alerts);
+        let keys: Vec<AlertKey> = rows.iter().map(|a| a.key()).collect();
+        rows.get(self.selection.index(&keys)).copied()
+    }
+
     /// The alerts shown, in order.
     pub fn rows<'a>(&self, alerts: &'a [Alert]) -> Vec<&'a Alert> {
         let f = self.filter.text.to_lowercase();
@@ -333,9 +348,17 @@ impl super::pane::PaneState for AlertsView {
         let a = rows.get(self.selection.index(&keys))?;
         Some(super::pane::Nav::Show(pane_of(a.domain), a.host))
     }
+    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
+        use crate::config::keymap::Context;
+        &[Context::List, Context::Alerts]
+    }
     fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
         use crate::config::keymap::Action;
-        &[(Action::Open, "show where")]
+        &[
+            (Action::Open, "show where"),
+            (Action::Acknowledge, "ack"),
+            (Action::Silence, "silence"),
+        ]
     }
 }
 
@@ -724,5 +747,44 @@ mod tests {
         assert_eq!(news.len(), 1, "{news:?}");
         assert_eq!((news[0].domain, news[0].host), (Domain::Link, HostId(1)));
         assert!(app.take_notices().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn a_acknowledges_with_an_audit_line_and_a_save_and_leaves_the_counts() {
+        let mut app = crate::app::tests::fleet_app(1);
+        app.pane = super::super::Pane::Alerts;
+        let before = app.active_counts();
+        let first = app.alerts[0].clone();
+        assert_eq!(first.severity, Severity::Crit);
+        let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('a'));
+        let effects = app.update(crate::event::AppEvent::Key(key));
+        let audit = effects
+            .iter()
+            .find_map(|e| match e {
+                super::super::Effect::Audit(r) => Some(r),
+                _ => None,
+            })
+            .expect("an audit line");
+        assert_eq!(audit.action, crate::actions::JobKind::Acknowledge);
+        assert_eq!(audit.detail.as_deref(), Some("acknowledged"));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, super::super::Effect::SaveMutes(m) if m.acks.len() == 1)),
+            "{effects:?}"
+        );
+        assert_eq!(app.active_counts(), (before.0 - 1, before.1));
+        // z on a warning silences it: out of the counts too.
+        let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('z'));
+        let warn_at = app
+            .alerts
+            .iter()
+            .position(|a| a.severity == Severity::Warn)
+            .unwrap();
+        let keys: Vec<AlertKey> = app.alerts.iter().map(Alert::key).collect();
+        app.panes.alerts.selection.select(&keys, warn_at);
+        app.update(crate::event::AppEvent::Key(key));
+        assert_eq!(app.active_counts(), (before.0 - 1, before.1 - 1));
+        assert_eq!(app.mutes.silences.len(), 1);
     }
 }

@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod jobs;
 pub mod list;
 pub mod logs;
+pub mod mutes;
 pub mod overview;
 pub mod pane;
 pub mod postgres;
@@ -41,6 +42,8 @@ pub enum Effect {
     Audit(AuditRecord),
     /// Write a log view's buffer to a file and say where.
     Save { path: PathBuf, text: String },
+    /// Write the acknowledgements and silences to the state directory.
+    SaveMutes(mutes::Mutes),
     /// Append a restore drill's run to the drill history.
     DrillRecord(Box<crate::actions::history::DrillRun>),
 }
@@ -87,6 +90,12 @@ pub struct App {
     pub alerts: Vec<alerts::Alert>,
     /// When each alert was first seen, while it holds.
     pub first_seen: alerts::FirstSeen,
+    /// Acknowledged and silenced alerts.
+    pub mutes: mutes::Mutes,
+    /// The mutes changed: saved with the next update's effects.
+    mutes_changed: bool,
+    /// How long `z` silences.
+    silence_for: std::time::Duration,
     /// Critical alerts that appeared since the terminal loop last took them (to notify).
     notices: Vec<alerts::Alert>,
     /// Until then, new alerts are not news: they were wrong before the console started.
@@ -133,6 +142,9 @@ impl App {
             alerts: Vec::new(),
             first_seen: alerts::FirstSeen::default(),
             notices: Vec::new(),
+            mutes: mutes::Mutes::default(),
+            mutes_changed: false,
+            silence_for: settings.notify.silence.0,
             quiet_until: now
                 .checked_add(
                     jiff::SignedDuration::try_from(settings.notify.quiet_start.0)
@@ -148,9 +160,81 @@ impl App {
     }
 
     pub fn update(&mut self, event: AppEvent) -> Vec<Effect> {
-        let effects = self.update_inner(event);
+        let mut effects = self.update_inner(event);
         self.keep_drill_runs(&effects);
+        if std::mem::take(&mut self.mutes_changed) {
+            effects.push(Effect::SaveMutes(self.mutes.clone()));
+        }
         effects
+    }
+
+    /// The acknowledgements and silences kept in the state directory.
+    pub fn load_mutes(&mut self, mutes: mutes::Mutes) {
+        self.mutes = mutes;
+    }
+
+    /// (crit, warn) of the alerts neither acknowledged nor silenced: the tab bar and title.
+    pub fn active_counts(&self) -> (usize, usize) {
+        let active: Vec<alerts::Alert> = self
+            .alerts
+            .iter()
+            .filter(|a| !self.mutes.is_muted(a, self.now))
+            .cloned()
+            .collect();
+        alerts::counts(&active)
+    }
+
+    /// a / z in the alerts pane: acknowledges or silences the selected alert (or takes that
+    /// back), with an audit line. Not a change to a host: allowed in read-only mode.
+    fn mute(&mut self, silence: bool) -> Vec<Effect> {
+        if self.pane != Pane::Alerts {
+            return Vec::new();
+        }
+        let Some(a) = self.panes.alerts.selected(&self.alerts).cloned() else {
+            self.status = Some("no alert selected".into());
+            return Vec::new();
+        };
+        let now = self.now;
+        let (kind, detail) = if silence {
+            let until = now
+                .checked_add(jiff::SignedDuration::try_from(self.silence_for).unwrap_or_default())
+                .unwrap_or(now);
+            let on = self.mutes.toggle_silence(&a, &self.user, now, until);
+            let text = if on {
+                format!("silenced for {}", crate::text::age(self.silence_for))
+            } else {
+                "silence lifted".to_owned()
+            };
+            (crate::actions::JobKind::Silence, text)
+        } else {
+            let on = self.mutes.toggle_ack(&a, &self.user, now);
+            let text = if on {
+                "acknowledged"
+            } else {
+                "acknowledgement taken back"
+            };
+            (crate::actions::JobKind::Acknowledge, text.to_owned())
+        };
+        self.mutes_changed = true;
+        self.status = Some(format!("{}: {detail}", crate::sanitize::plain(&a.what)));
+        vec![Effect::Audit(AuditRecord {
+            time: now,
+            job: crate::actions::JobId(0),
+            user: self.user.clone(),
+            from: None,
+            host: a.host_name.clone(),
+            target: crate::actions::JobTarget::Alert {
+                domain: a.domain,
+                what: a.what.clone(),
+            },
+            action: kind,
+            pace: None,
+            outcome: "ok",
+            duration_ms: 0,
+            data_age_s: None,
+            detail: Some(detail),
+            error: None,
+        })]
     }
 
     /// A drill run that ended goes into its drill's history here (and into the file, by the
@@ -172,12 +256,17 @@ impl App {
     fn rejudge(&mut self) {
         self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
         let new = self.first_seen.track(&self.alerts, self.now);
-        if self.now >= self.quiet_until {
+        let settled = self.now >= self.quiet_until;
+        if settled {
             self.notices.extend(
                 new.into_iter()
                     .filter(|a| a.severity == alerts::Severity::Crit)
+                    .filter(|a| !self.mutes.is_muted(a, self.now))
                     .cloned(),
             );
+        }
+        if self.mutes.prune(&self.alerts, self.now, settled) {
+            self.mutes_changed = true;
         }
     }
 
@@ -388,6 +477,8 @@ impl App {
             Action::PaneBackups => self.pane = Pane::Backups,
             Action::PaneDrills => self.pane = Pane::Drills,
             Action::PaneAlerts => self.pane = Pane::Alerts,
+            Action::Acknowledge => return self.mute(false),
+            Action::Silence => return self.mute(true),
             Action::Filter => self.filter_mut().editing = true,
             Action::Back => self.back(),
             Action::Refresh => return self.refresh(),

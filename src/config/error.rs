@@ -39,6 +39,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "title",
     "desktop",
     "quiet_start",
+    "silence",
     "disk_warn_pct",
     "disk_crit_pct",
     "cpu_warn_pct",

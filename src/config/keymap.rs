@@ -59,6 +59,8 @@ pub enum Action {
     Terminate,
     TriggerBackup,
     RunDrill,
+    Acknowledge,
+    Silence,
     CancelJob,
 }
 
@@ -74,6 +76,7 @@ pub enum Context {
     Postgres,
     Backups,
     Drills,
+    Alerts,
 }
 
 impl Action {
@@ -119,6 +122,8 @@ impl Action {
         Action::Terminate,
         Action::TriggerBackup,
         Action::RunDrill,
+        Action::Acknowledge,
+        Action::Silence,
         Action::CancelJob,
     ];
 
@@ -132,6 +137,7 @@ impl Action {
             Cancel | Terminate => Context::Postgres,
             TriggerBackup => Context::Backups,
             RunDrill => Context::Drills,
+            Acknowledge | Silence => Context::Alerts,
             _ => Context::Global,
         }
     }
@@ -181,6 +187,8 @@ impl Action {
             Terminate => "terminate the selected session (asks first)",
             TriggerBackup => "start a backup of the selected source now (asks first)",
             RunDrill => "run the selected restore drill now (asks first)",
+            Acknowledge => "acknowledge the selected alert (again: take it back)",
+            Silence => "silence the selected alert for [notify] silence (again: lift it)",
             CancelJob => "cancel the newest running job (asks first)",
         }
     }
@@ -229,6 +237,8 @@ impl Action {
             Terminate => "terminate",
             TriggerBackup => "trigger_backup",
             RunDrill => "run_drill",
+            Acknowledge => "acknowledge",
+            Silence => "silence",
             CancelJob => "cancel_job",
         }
     }

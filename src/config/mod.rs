@@ -67,6 +67,8 @@ pub struct NotifyConfig {
     /// After the console starts, alerts are only collected for this long: what is already
     /// wrong when it starts is not news.
     pub quiet_start: Interval,
+    /// How long `z` in the alerts pane silences an alert.
+    pub silence: Interval,
 }
 
 impl Default for NotifyConfig {
@@ -77,6 +79,7 @@ impl Default for NotifyConfig {
             desktop: false,
             command: None,
             quiet_start: Interval(Duration::from_secs(30)),
+            silence: Interval(Duration::from_secs(2 * 3600)),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::widgets::{self, columns};
 use crate::app::App;
 use crate::app::alerts::{AlertKey, Severity};
 use crate::app::hosts::age;
+use crate::app::mutes::Muted;
 use crate::text;
 
 pub struct AlertsPane<'a> {
@@ -26,10 +27,14 @@ const RIGHT: [usize; 2] = [3, 4];
 impl Widget for AlertsPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (app, theme) = (self.app, self.theme);
-        let (crit, warn) = crate::app::alerts::counts(&app.alerts);
+        let (crit, warn) = app.active_counts();
+        let muted = app.alerts.len() - crit - warn;
         let title = vec![
             Span::styled(" Alerts ", theme.title()),
-            Span::styled(format!("· {crit} crit · {warn} warn "), theme.muted()),
+            Span::styled(
+                format!("· {crit} crit · {warn} warn · {muted} acknowledged or silenced "),
+                theme.muted(),
+            ),
         ];
         let inner = super::pane_frame(app, theme, title, area, buf);
         if inner.height < 2 {
@@ -55,7 +60,19 @@ impl Widget for AlertsPane<'_> {
             .iter()
             .map(|a| {
                 let stale = a.stale.is_some();
-                let style = theme.verdict(a.severity, stale);
+                let state = app.mutes.state(a, now);
+                let style = match state {
+                    Muted::No => theme.verdict(a.severity, stale),
+                    _ => theme.muted(),
+                };
+                let mark = match state {
+                    Muted::No => String::new(),
+                    Muted::Acked(m) => format!("ack {} · ", crate::sanitize::plain(&m.by)),
+                    Muted::Silenced(m) => format!(
+                        "silenced {} more · ",
+                        m.until.map(|u| text::age(age(now, u))).unwrap_or_default()
+                    ),
+                };
                 let sev = match a.severity {
                     Severity::Crit => "CRIT",
                     Severity::Warn => "warn",
@@ -84,8 +101,10 @@ impl Widget for AlertsPane<'_> {
                     ],
                 );
                 line.spans.push(Span::raw(" "));
-                line.spans
-                    .push(Span::styled(crate::sanitize::plain(&a.what), style));
+                line.spans.push(Span::styled(
+                    format!("{mark}{}", crate::sanitize::plain(&a.what)),
+                    style,
+                ));
                 line
             })
             .collect();
@@ -105,6 +124,11 @@ mod tests {
         crate::app::drills::tests::add_drills(&mut app);
         app.first_seen.track(&app.alerts, app.now);
         app.pane = Pane::Alerts;
+        // The second row acknowledged, the third silenced.
+        let (ack, quiet) = (app.alerts[1].clone(), app.alerts[2].clone());
+        app.mutes.toggle_ack(&ack, "alice", app.now);
+        let until = app.now + jiff::SignedDuration::from_hours(2);
+        app.mutes.toggle_silence(&quiet, "bob", app.now, until);
         insta::assert_snapshot!(render(&app, 120, 30).backend());
     }
 }

@@ -83,6 +83,10 @@ impl Widget for ConfirmDialog<'_> {
                     theme.muted(),
                 )));
             }
+            // Never asked: acknowledging and silencing take effect at once.
+            JobTarget::Alert { what, .. } => {
+                lines.push(field("alert", crate::sanitize::plain(what)))
+            }
             JobTarget::Drill {
                 drill,
                 source,
@@ -148,6 +152,8 @@ impl Widget for ConfirmDialog<'_> {
             JobKind::Terminate => "Terminate",
             JobKind::Backup => "Start a backup of",
             JobKind::Drill => "Run",
+            JobKind::Acknowledge => "Acknowledge",
+            JobKind::Silence => "Silence",
         };
         let title = format!(" {verb} {}? ", a.target.describe());
         let width = area.width.min(72);

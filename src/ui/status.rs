@@ -38,7 +38,7 @@ pub fn tabs(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
     // The alerts' own count: a host down is one of them.
-    let (crit, warn) = crate::app::alerts::counts(&app.alerts);
+    let (crit, warn) = app.active_counts();
     if crit > 0 {
         right.push(Span::styled(format!("{crit} crit "), theme.crit()));
     }
