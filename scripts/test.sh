@@ -19,6 +19,7 @@ declare -A PACKAGES=(
   [borg]=borgbackup
   [restic]=restic
   [pgbackrest]=pgbackrest
+  [curl]=curl
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
@@ -28,6 +29,8 @@ done
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)
 # PostgreSQL's server programs are not on PATH (and the package creates the postgres user).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && id postgres >/dev/null 2>&1 || missing+=(postgresql)
+# The probe tests' HTTP server is Debian's python3 (a pyenv shim on PATH can hang).
+[ -x /usr/bin/python3 ] || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -41,6 +41,7 @@ pub enum Domain {
     Postgres,
     Backups,
     Drills,
+    Probes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,6 +149,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             }
         }
         super::backups::alerts(h, &mut rules);
+        super::probes::alerts(h, &mut rules);
     }
     // Drills are judged from their history, not from the link: a host that is down does not
     // make an overdue drill less overdue.
@@ -300,6 +302,7 @@ pub fn pane_of(domain: Domain) -> super::Pane {
         Domain::Postgres => Pane::Postgres,
         Domain::Backups => Pane::Backups,
         Domain::Drills => Pane::Drills,
+        Domain::Probes => Pane::Health,
     }
 }
 

@@ -160,6 +160,8 @@ pub struct HostState {
     pub via: Vec<HostId>,
     /// The backup sources on this host, in config order.
     pub backups: Vec<super::backups::BackupSource>,
+    /// Health probes run from this host.
+    pub probes: Vec<super::probes::ProbeState>,
     /// Restore drills that run on this host, with their history.
     pub drills: Vec<super::drills::DrillState>,
 }
@@ -286,6 +288,11 @@ impl HostState {
             },
             stats: None,
             via: Vec::new(),
+            probes: spec
+                .probes
+                .iter()
+                .map(super::probes::ProbeState::new)
+                .collect(),
             drills: spec
                 .drills
                 .iter()
@@ -335,6 +342,9 @@ impl HostState {
                     }
                     for b in &mut self.backups {
                         b.observed.interrupt(&reason, now);
+                    }
+                    for p in &mut self.probes {
+                        p.observed.interrupt(&reason, now);
                     }
                 }
                 self.link = state;
@@ -393,6 +403,15 @@ impl HostState {
                 if let Some(b) = self.backups.get_mut(source) {
                     let t = at(result.as_ref().ok().map(|s| s.observed_at));
                     b.observed.record(result, t);
+                }
+            }
+            Sample::Probe { index, result } => {
+                if let Some(p) = self.probes.get_mut(index) {
+                    if let Ok(r) = &result {
+                        p.record(r.clone());
+                    }
+                    let t = at(result.as_ref().ok().map(|r| r.observed_at));
+                    p.observed.record(result, t);
                 }
             }
         }

@@ -16,6 +16,7 @@ pub mod mutes;
 pub mod overview;
 pub mod pane;
 pub mod postgres;
+pub mod probes;
 pub mod tunnels;
 
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ pub mod docker_usage;
 pub mod health;
 pub mod logs;
 pub mod postgres;
+pub mod probes;
 pub mod runner;
 pub mod secret;
 pub mod stats;
@@ -47,6 +48,11 @@ pub enum Sample {
         source: usize,
         result: Result<backups::BackupsSnapshot, CollectError>,
     },
+    /// A run of the host's `index`-th probe.
+    Probe {
+        index: usize,
+        result: Result<probes::ProbeResult, CollectError>,
+    },
 }
 
 impl Sample {
@@ -59,6 +65,7 @@ impl Sample {
             Sample::Health(r) => r.as_ref().err(),
             Sample::Postgres { result, .. } => result.as_ref().err(),
             Sample::Backups { result, .. } => result.as_ref().err(),
+            Sample::Probe { result, .. } => result.as_ref().err(),
         }
     }
 }
@@ -127,6 +134,7 @@ pub fn collectors(spec: &HostSpec, cx: &Context) -> Vec<Box<dyn Collect>> {
     all.extend(health::collector(spec, cx));
     all.extend(postgres::collectors(spec, cx));
     all.extend(backups::collectors(spec, cx));
+    all.extend(probes::collectors(spec, cx));
     all
 }
 

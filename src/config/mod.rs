@@ -6,6 +6,7 @@ pub mod backup;
 pub mod drill;
 pub mod error;
 pub mod keymap;
+pub mod probe;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -200,6 +201,9 @@ pub struct HostConfig {
     /// Backup sources on this host: `[[host.backup]]`.
     #[serde(default)]
     pub backup: Vec<Spanned<backup::BackupConfig>>,
+    /// Health probes run from this host: `[[host.probe]]`.
+    #[serde(default)]
+    pub probe: Vec<Spanned<probe::ProbeConfig>>,
 }
 
 /// One PostgreSQL cluster, as seen from its host.
@@ -326,6 +330,7 @@ pub struct HostSpec {
     pub backups: Vec<backup::BackupSpec>,
     /// The restore drills that run on this host.
     pub drills: Vec<drill::DrillSpec>,
+    pub probes: Vec<probe::ProbeSpec>,
 }
 
 /// How a host is reached.
@@ -356,6 +361,7 @@ impl HostSpec {
             postgres: Vec::new(),
             backups: Vec::new(),
             drills: Vec::new(),
+            probes: Vec::new(),
         }
     }
 }
@@ -535,6 +541,7 @@ pub fn host_specs(
             postgres,
             backups: backup::specs(&h.backup, source)?,
             drills: Vec::new(),
+            probes: probe::specs(&h.probe, source)?,
             name,
         });
     }

@@ -11,7 +11,9 @@ use ratatui::widgets::{Sparkline, Widget};
 use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::hosts::{Health, HostState, age};
+use crate::app::probes::ProbeState;
 use crate::app::{App, Pane, health};
+use crate::text;
 
 pub struct HealthPane<'a> {
     pub app: &'a App,
@@ -45,6 +47,23 @@ impl Widget for HealthPane<'_> {
         if inner.height < 2 {
             return;
         }
+        // Probes below the hosts: a header and a row each, up to half the pane.
+        let probes: Vec<(&HostState, &ProbeState)> = hosts
+            .iter()
+            .flat_map(|h| h.probes.iter().map(move |p| (*h, p)))
+            .collect();
+        let probe_rows = if probes.is_empty() {
+            0
+        } else {
+            u16::try_from(probes.len() + 2)
+                .unwrap_or(u16::MAX)
+                .min(inner.height / 2)
+        };
+        let [inner, probe_area] =
+            Layout::vertical([Constraint::Min(2), Constraint::Length(probe_rows)]).areas(inner);
+        if probe_rows > 0 {
+            self.probes(&probes, probe_area, buf);
+        }
         // One host shown: its CPU history below the table.
         let one = match hosts.as_slice() {
             [h] => h.health.as_ref().filter(|x| !x.cpu.is_empty()),
@@ -74,7 +93,82 @@ impl Widget for HealthPane<'_> {
     }
 }
 
+/// "38ms", "1.2s": a probe's latency, in the unit it is felt in.
+pub fn latency(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// PROBE, HOST, LATENCY, TREND, CHECKED; RESULT takes the rest.
+const PROBE_FIXED: [u16; 5] = [24, 12, 8, 20, 8];
+
 impl HealthPane<'_> {
+    /// One row per probe: what it found, its latency, the latency trend and when it ran.
+    fn probes(&self, probes: &[(&HostState, &ProbeState)], area: Rect, buf: &mut Buffer) {
+        let (app, theme) = (self.app, self.theme);
+        let area = Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(1),
+            ..area
+        };
+        let w = widgets::widths(area.width, &PROBE_FIXED);
+        let header = ["PROBE", "HOST", "LATENCY", "TREND", "CHECKED", "RESULT"];
+        let list = widgets::table_header(&header, &w, &[2, 4], area, buf, theme);
+        let now = app.now;
+        let lines = probes
+            .iter()
+            .map(|(h, p)| {
+                let dash = || Span::styled("–", theme.muted());
+                let last = p.observed.latest();
+                let stale = p.observed.stale_age(now).is_some();
+                let trend: Vec<u64> = p.history.iter().copied().collect();
+                let (result, style) = match (last, p.observed.error()) {
+                    (_, Some(e)) => (
+                        format!("not run: {}", crate::sanitize::plain(e)),
+                        theme.warn(),
+                    ),
+                    (None, None) => ("not run yet".to_owned(), theme.muted()),
+                    (Some(r), None) => {
+                        let sev = crate::app::probes::severity(p, r);
+                        let text = match (&r.problem, r.status) {
+                            (Some(problem), _) => crate::sanitize::plain(problem),
+                            (None, Some(code)) => format!("ok ({code})"),
+                            (None, None) => "ok".to_owned(),
+                        };
+                        (text, theme.verdict(sev, stale))
+                    }
+                };
+                let mut line = columns(
+                    &w[..w.len() - 1],
+                    &[2, 4],
+                    vec![
+                        Span::raw(crate::sanitize::plain(&p.spec.name)),
+                        Span::styled(h.name.clone(), theme.muted()),
+                        last.map_or_else(dash, |r| Span::raw(latency(r.latency))),
+                        if trend.is_empty() {
+                            dash()
+                        } else {
+                            Span::styled(
+                                super::drills::spark(&trend, usize::from(w[3])),
+                                theme.accent(),
+                            )
+                        },
+                        p.observed.observed_at().map_or_else(dash, |t| {
+                            Span::styled(text::age(age(t, now)), theme.muted())
+                        }),
+                    ],
+                );
+                line.spans.push(Span::raw(" "));
+                line.spans.push(Span::styled(result, style));
+                line
+            })
+            .collect();
+        widgets::render_list(lines, None, list, buf, theme);
+    }
+
     fn row(&self, host: &HostState, w: &[u16]) -> Line<'static> {
         let (app, theme) = (self.app, self.theme);
         let muted = |s: &str| Span::styled(s.to_owned(), theme.muted());
@@ -206,6 +300,62 @@ mod tests {
         let mut app = fleet_app(3);
         app.pane = Pane::Health;
         insta::assert_snapshot!(render(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn probes_120x30() {
+        use crate::collect::probes::ProbeResult;
+        use crate::config::probe::{ProbeSpec, ProbeTarget};
+        let mut app = fleet_app(1);
+        app.pane = Pane::Health;
+        let now = app.now;
+        let spec = |name: &str, target| ProbeSpec {
+            name: name.into(),
+            target,
+            status: None,
+            body: None,
+            slow: std::time::Duration::from_millis(500),
+            interval: std::time::Duration::from_secs(30),
+            timeout: std::time::Duration::from_secs(10),
+        };
+        let results = [
+            (
+                spec(
+                    "api /health",
+                    ProbeTarget::Http("http://127.0.0.1:8080/health".into()),
+                ),
+                vec![(true, 40, None), (true, 55, None), (true, 38, None)],
+            ),
+            (
+                spec(
+                    "redis",
+                    ProbeTarget::Tcp {
+                        host: "10.0.0.7".into(),
+                        port: 6379,
+                    },
+                ),
+                vec![
+                    (true, 12, None),
+                    (false, 2000, Some("no connection after 2s")),
+                ],
+            ),
+        ];
+        for (spec, runs) in results {
+            let mut p = crate::app::probes::ProbeState::new(&spec);
+            for (ok, ms, problem) in runs {
+                let r = ProbeResult {
+                    ok,
+                    latency: std::time::Duration::from_millis(ms),
+                    status: (ok && matches!(spec.target, ProbeTarget::Http(_))).then_some(200),
+                    problem: problem.map(str::to_owned),
+                    observed_at: now,
+                };
+                p.record(r.clone());
+                p.observed.record(Ok(r), now);
+            }
+            app.hosts[0].probes.push(p);
+        }
+        insta::assert_snapshot!(render(&app, 120, 30).backend());
     }
 
     #[test]
