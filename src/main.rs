@@ -172,19 +172,13 @@ fn run(
             md: _,
             timeout,
         }) => {
-            let app = runtime.block_on(snapshot(
-                &settings,
-                &options,
-                Duration::from_secs(timeout.max(1)),
-            ));
-            println!(
-                "{}",
-                if json {
-                    export::json(&app)
-                } else {
-                    export::markdown(&app)
-                }
-            );
+            let app = runtime.block_on(snapshot(&settings, &options, timeout));
+            let text = if json {
+                export::json(&app)
+            } else {
+                export::markdown(&app)
+            };
+            println!("{text}");
             let all = app.hosts.iter().all(|h| h.all_answered());
             Ok(if all {
                 ExitCode::SUCCESS
@@ -193,19 +187,13 @@ fn run(
             })
         }
         Some(Command::Alerts { json, timeout }) => {
-            let app = runtime.block_on(snapshot(
-                &settings,
-                &options,
-                Duration::from_secs(timeout.max(1)),
-            ));
-            println!(
-                "{}",
-                if json {
-                    export::alerts_json(&app)
-                } else {
-                    export::alerts_text(&app)
-                }
-            );
+            let app = runtime.block_on(snapshot(&settings, &options, timeout));
+            let text = if json {
+                export::alerts_json(&app)
+            } else {
+                export::alerts_text(&app)
+            };
+            println!("{text}");
             Ok(ExitCode::from(alerts_exit(&app)))
         }
         Some(Command::Drill(DrillCommand::List { json })) => {
@@ -283,8 +271,10 @@ fn alerts_exit(app: &App) -> u8 {
     }
 }
 
-/// Collects once from every host concurrently into a fresh `App`.
-async fn snapshot(settings: &Settings, options: &Options, timeout: Duration) -> App {
+/// Collects once from every host concurrently (each bounded by `timeout` seconds) into a
+/// fresh `App`.
+async fn snapshot(settings: &Settings, options: &Options, timeout: u64) -> App {
+    let timeout = Duration::from_secs(timeout.max(1));
     let mut app = App::new(settings, Timestamp::now());
     // Drills are judged from their history, as in the console.
     if let Ok((history, _)) =

@@ -26,9 +26,7 @@ use watchfloor::collect::backups::{BackupsSnapshot, read};
 use watchfloor::config::backup::{BackupConfig, BackupSpec, specs};
 use watchfloor::event::{AppEvent, HostEvent, HostId, HostSender};
 use watchfloor::link::Link;
-use watchfloor::link::ssh::Ssh;
-use watchfloor::link::ssh::session::{self, Options};
-use watchfloor::link::ssh::target::SshConfig;
+use watchfloor::link::ssh::session::Options;
 
 /// A host: sshd on loopback, and the directory its sessions use as HOME (borg's cache).
 struct Host {
@@ -42,15 +40,7 @@ impl Host {
         let client = Client::new();
         let server = Sshd::start(&client, "127.0.0.1", None);
         client.trust(&server);
-        let mut t = SshConfig::parse_str("")
-            .unwrap()
-            .resolve(&server.spec(), "root", client.home.path())
-            .unwrap();
-        t.identity_agent = Some("none".into());
-        let c = session::connect("db1", &t, &Options::default(), &mut |_, _| {})
-            .await
-            .unwrap();
-        let link: Arc<dyn Link> = Arc::new(Ssh::new("db1".into(), c));
+        let link = common::sshd::link(&client, &server, "db1").await;
         Host {
             _client: client,
             server,

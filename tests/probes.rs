@@ -7,17 +7,12 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::sshd::{Client, Sshd};
 use watchfloor::app::alerts::Severity;
 use watchfloor::collect::probes::probe;
 use watchfloor::config::probe::{ProbeSpec, ProbeTarget};
-use watchfloor::link::Link;
-use watchfloor::link::ssh::Ssh;
-use watchfloor::link::ssh::session::{self, Options};
-use watchfloor::link::ssh::target::SshConfig;
 
 /// An HTTP server: `/` says "healthy", `/slow` answers after 600 ms, anything else is 404.
 /// Beside it, a socket that accepts connections and never answers.
@@ -91,15 +86,7 @@ async fn probes_from_the_host_judge_status_body_latency_timeouts_and_ports() {
     let client = Client::new();
     let server = Sshd::start(&client, "127.0.0.1", None);
     client.trust(&server);
-    let mut t = SshConfig::parse_str("")
-        .unwrap()
-        .resolve(&server.spec(), "root", client.home.path())
-        .unwrap();
-    t.identity_agent = Some("none".into());
-    let c = session::connect("web", &t, &Options::default(), &mut |_, _| {})
-        .await
-        .unwrap();
-    let link: Arc<dyn Link> = Arc::new(Ssh::new("web".into(), c));
+    let link = common::sshd::link(&client, &server, "web").await;
     let url = |path: &str| ProbeTarget::Http(format!("http://127.0.0.1:{http}{path}"));
 
     let r = probe(&*link, &spec(url("/"), Some("healthy")))

@@ -351,6 +351,25 @@ impl Drop for Agent {
     }
 }
 
+/// An SSH link to `server` as root with `client`'s keys (no agent), named `name`.
+#[allow(dead_code)] // not every test binary connects in-process
+pub async fn link(
+    client: &Client,
+    server: &Sshd,
+    name: &str,
+) -> std::sync::Arc<dyn watchfloor::link::Link> {
+    use watchfloor::link::ssh::session::{self, Options};
+    let mut t = watchfloor::link::ssh::target::SshConfig::parse_str("")
+        .unwrap()
+        .resolve(&server.spec(), "root", client.home.path())
+        .unwrap();
+    t.identity_agent = Some("none".into());
+    let c = session::connect(name, &t, &Options::default(), &mut |_, _| {})
+        .await
+        .unwrap();
+    std::sync::Arc::new(watchfloor::link::ssh::Ssh::new(name.into(), c))
+}
+
 /// Two network namespaces: a bastion reachable from here, and a target reachable only from
 /// the bastion (no forwarding, and an unreachable route here for the whole test range).
 pub struct JumpNet {
