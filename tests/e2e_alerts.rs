@@ -36,7 +36,7 @@ fn a_host_going_down_is_one_critical_alert_that_notifies_and_leads_to_its_host()
         client.home.path(),
         &format!("--config {}", config.display()),
     );
-    tmux.wait_for_text(&["Overview"], WAIT);
+    tmux.wait_for_text(&["Containers"], WAIT);
     tmux.keys(&["0"]);
     tmux.wait_for_text(&["nothing is wrong"], WAIT);
     wait_for("the title to say all is well", WAIT, || {

@@ -58,7 +58,7 @@ fn console(pg: &Postgres, extra_args: &str, interval: &str) -> Console {
         &home,
         &format!("{extra_args} --config {}", config.display()),
     );
-    tmux.wait_for_text(&["Overview"], WAIT);
+    tmux.wait_for_text(&["Containers"], WAIT);
     tmux.keys(&["6"]);
     tmux.wait_for_text(&["▾ db1 / main", "conns"], WAIT);
     Console {
