@@ -452,8 +452,13 @@ pub fn alerts_text(app: &App) -> String {
                 .stale
                 .map(|d| format!(" [data {} old]", widgets::age(d)))
                 .unwrap_or_default();
+            let muted = match app.mutes.state(a, now) {
+                crate::app::mutes::Muted::No => "",
+                crate::app::mutes::Muted::Acked(_) => " [acknowledged]",
+                crate::app::mutes::Muted::Silenced(_) => " [silenced]",
+            };
             format!(
-                "{severity} {} {}: {}{since}{stale}",
+                "{severity} {} {}: {}{since}{stale}{muted}",
                 crate::sanitize::plain(&a.host_name),
                 serde_json::to_value(a.domain)
                     .ok()

@@ -128,7 +128,7 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprint!("{e}");
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(config_error);
         }
     };
     if let Err(e) = color_eyre::install() {
@@ -187,7 +187,14 @@ fn run(
             })
         }
         Some(Command::Alerts { json, timeout }) => {
-            let app = runtime.block_on(snapshot(&settings, &options, timeout));
+            let mut app = runtime.block_on(snapshot(&settings, &options, timeout));
+            // Acknowledged and silenced in the console: listed as such, not counted.
+            let muted = settings.state_dir.join("alerts-muted.json");
+            if let Ok(text) = std::fs::read_to_string(&muted)
+                && let Ok(m) = serde_json::from_str(&text)
+            {
+                app.load_mutes(m);
+            }
             let text = if json {
                 export::alerts_json(&app)
             } else {
@@ -255,7 +262,6 @@ fn run(
 
 /// 0 no alerts, 1 warnings, 2 critical; 3 when no host could be reached at all.
 fn alerts_exit(app: &App) -> u8 {
-    use watchfloor::app::alerts::Severity;
     let hosts: Vec<_> = app.hosts.iter().filter(|h| !h.tunnels_only).collect();
     if !hosts.is_empty()
         && hosts
@@ -264,9 +270,9 @@ fn alerts_exit(app: &App) -> u8 {
     {
         return EXIT_UNKNOWN;
     }
-    match app.alerts.iter().map(|a| a.severity).max() {
-        Some(Severity::Crit) => 2,
-        Some(Severity::Warn) => 1,
+    match app.active_counts() {
+        (c, _) if c > 0 => 2,
+        (_, w) if w > 0 => 1,
         _ => 0,
     }
 }

@@ -58,6 +58,10 @@ impl Notifier {
             }
         }
         if self.cfg.title && self.title != Some(counts) {
+            // The first time: keep the terminal's own title, to give it back at exit.
+            if self.title.is_none() {
+                out.push_str("\x1b[22;0t");
+            }
             self.title = Some(counts);
             let text = match counts {
                 (0, 0) => "watchfloor: ok".to_owned(),
@@ -66,6 +70,15 @@ impl Notifier {
             out += &format!("\x1b]2;{text}\x07");
         }
         out.into_bytes()
+    }
+
+    /// At exit: the title the terminal had before, if it was changed.
+    pub fn finish(&self) -> &'static [u8] {
+        if self.title.is_some() {
+            b"\x1b[23;0t"
+        } else {
+            b""
+        }
     }
 
     /// What went wrong with the command since the last call, for the status line.
@@ -185,9 +198,10 @@ mod tests {
         );
         assert!(out.contains("\x1b]777;notify;watchfloor;CRIT db1: disk /var 95%, full\x07"));
         assert!(
-            out.ends_with("\x1b]2;watchfloor: 1 crit 2 warn\x07"),
-            "{out:?}"
+            out.ends_with("\x1b[22;0t\x1b]2;watchfloor: 1 crit 2 warn\x07"),
+            "the title kept first: {out:?}"
         );
+        assert_eq!(n.finish(), b"\x1b[23;0t");
         assert!(
             n.on_alerts(&[], (1, 2)).is_empty(),
             "nothing changed: nothing written"

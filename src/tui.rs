@@ -179,6 +179,10 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         dispatch(effect, &workers, &local);
     }
     drop(_restore);
+    // The title the terminal had, back (after the alternate screen is left).
+    let _ = io::stdout()
+        .write_all(notifier.finish())
+        .and_then(|()| io::stdout().flush());
     let signals = [&mut sigterm, &mut sigint, &mut sighup];
     wait_for_cancels(&mut app, &mut rx, abandoned, &workers, &local, signals).await;
     drop(workers);

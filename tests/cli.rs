@@ -250,6 +250,30 @@ fn alerts_exit_codes_follow_the_monitoring_plugin_convention() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.starts_with("WARN local backups: dumps:"), "{text}");
 
+    // Acknowledged in the console: still listed, no longer counted.
+    let state = home.path().join(".local/state/watchfloor");
+    std::fs::create_dir_all(&state).unwrap();
+    // The alert's identity: its text with the measurements taken out.
+    assert!(
+        text.contains("dumps: newest backup 1d6h old (max 1d2h)"),
+        "{text}"
+    );
+    let shape = "dumps: newest backup # old (max #)";
+    std::fs::write(
+        state.join("alerts-muted.json"),
+        serde_json::json!({"acks": [{
+            "host": "local", "domain": "backups", "severity": "warn",
+            "at": "2026-12-01T00:00:00Z", "by": "alice",
+            "shape": shape,
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    let (code, muted) = run(&stale, false);
+    std::fs::remove_file(state.join("alerts-muted.json")).unwrap();
+    assert_eq!(code, Some(0), "{muted}");
+    assert!(muted.trim_end().ends_with("[acknowledged]"), "{muted}");
+
     // And a host that cannot be reached: critical, worst first, in JSON too.
     let dead = format!("{stale}\n[[host]]\nname = \"dead\"\nssh = \"root@127.0.0.1:1\"\n");
     let (code, text) = run(&dead, false);

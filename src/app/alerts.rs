@@ -236,8 +236,10 @@ impl Rules<'_> {
     }
 }
 
-/// An alert's identity across refreshes: its host, domain and text with the numbers taken
-/// out ("disk /var 91% ≥ 90%" and "disk /var 93% ≥ 90%" are one alert that got worse).
+/// An alert's identity across refreshes: its host, domain and text with its measurements
+/// taken out ("disk /var 91% ≥ 90%" and "disk /var 93% ≥ 90%" are one alert that got worse).
+/// A measurement is a word that starts with a digit ("91%", "1.2G", "1d0h", "10.0.0.7"); digits
+/// inside a name ("/data1", "shop-api-3") are part of the name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AlertKey(pub HostId, pub Domain, pub String);
 
@@ -248,15 +250,24 @@ impl Alert {
             return AlertKey(self.host, self.domain, String::new());
         }
         let mut shape = String::with_capacity(self.what.len());
-        let mut in_number = false;
+        let mut measure = false;
+        let mut prev: Option<char> = None;
         for c in self.what.chars() {
-            let digit = c.is_ascii_digit() || (in_number && c == '.');
-            if digit && !in_number {
+            let in_name = prev.is_some_and(|p| p.is_alphanumeric() || "-_/.".contains(p));
+            if measure {
+                if c.is_alphanumeric() || c == '.' || c == '%' {
+                    prev = Some(c);
+                    continue;
+                }
+                measure = false;
+            } else if c.is_ascii_digit() && !in_name {
+                measure = true;
                 shape.push('#');
-            } else if !digit {
-                shape.push(c);
+                prev = Some(c);
+                continue;
             }
-            in_number = digit;
+            shape.push(c);
+            prev = Some(c);
         }
         AlertKey(self.host, self.domain, shape)
     }
@@ -265,10 +276,11 @@ impl Alert {
 /// When each alert was first seen, kept while it holds: "since" for alerts whose data does
 /// not say. An alert that clears and comes back starts again.
 #[derive(Debug, Default)]
-pub struct FirstSeen(std::collections::HashMap<AlertKey, Timestamp>);
+pub struct FirstSeen(std::collections::HashMap<AlertKey, (Timestamp, Severity)>);
 
 impl FirstSeen {
-    /// Forgets what cleared, remembers what is new as of `now`; returns the new ones.
+    /// Forgets what cleared, remembers what is new as of `now`; returns the alerts that are
+    /// new or worse than they have been while they held (a warning turned critical).
     pub fn track<'a>(&mut self, alerts: &'a [Alert], now: Timestamp) -> Vec<&'a Alert> {
         let keys: std::collections::HashSet<AlertKey> = alerts.iter().map(Alert::key).collect();
         self.0.retain(|k, _| keys.contains(k));
@@ -276,17 +288,23 @@ impl FirstSeen {
             .iter()
             .filter(|a| match self.0.entry(a.key()) {
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(now);
+                    v.insert((now, a.severity));
                     true
                 }
-                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let worse = a.severity > o.get().1;
+                    if worse {
+                        o.get_mut().1 = a.severity;
+                    }
+                    worse
+                }
             })
             .collect()
     }
 
     /// Since when `a` holds: what its data says, else when it was first seen.
     pub fn since(&self, a: &Alert) -> Option<Timestamp> {
-        a.since.or_else(|| self.0.get(&a.key()).copied())
+        a.since.or_else(|| self.0.get(&a.key()).map(|(t, _)| *t))
     }
 }
 
@@ -685,6 +703,20 @@ mod tests {
             a("disk /var 91% ≥ 90%").key(),
             a("disk /srv 91% ≥ 90%").key()
         );
+        // Names keep their digits; measurements, whatever their unit, do not count.
+        assert_ne!(a("/data1 91% used").key(), a("/data2 91% used").key());
+        assert_ne!(
+            a("container shop-api-3 is unhealthy").key(),
+            a("container shop-api-4 is unhealthy").key()
+        );
+        assert_eq!(
+            a("/var 95% used, 1.2G free (≥ 90%)").key(),
+            a("/var 97% used, 980M free (≥ 90%)").key()
+        );
+        assert_eq!(
+            a("drill shop: FAIL 59s ago: x").key(),
+            a("drill shop: FAIL 1d0h ago: x").key()
+        );
         let mut seen = FirstSeen::default();
         seen.track(&[a("disk /var 91% ≥ 90%")], t(0));
         seen.track(&[a("disk /var 95% ≥ 90%")], t(60));
@@ -696,6 +728,12 @@ mod tests {
             Some(t(180)),
             "cleared, then new"
         );
+        // A warning that turns critical is news again; the same severity is not.
+        let mut crit = a("disk /var 95% ≥ 90%");
+        crit.severity = Severity::Crit;
+        assert_eq!(seen.track(std::slice::from_ref(&crit), t(200)).len(), 1);
+        assert!(seen.track(std::slice::from_ref(&crit), t(260)).is_empty());
+        assert_eq!(seen.since(&crit), Some(t(180)), "since stays");
         let mut dated = a("x");
         dated.since = Some(t(-500));
         assert_eq!(

@@ -266,7 +266,17 @@ impl App {
                     .cloned(),
             );
         }
-        if self.mutes.prune(&self.alerts, self.now, settled) {
+        let reporting: std::collections::HashSet<&str> = self
+            .hosts
+            .iter()
+            .filter(|h| settled && h.link == crate::link::LinkState::Up)
+            .filter(|h| h.newest_data().is_some())
+            .map(|h| h.name.as_str())
+            .collect();
+        if self
+            .mutes
+            .prune(&self.alerts, self.now, |h| reporting.contains(h))
+        {
             self.mutes_changed = true;
         }
     }

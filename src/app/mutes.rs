@@ -112,15 +112,21 @@ impl Mutes {
         true
     }
 
-    /// Drops silences that ended, acknowledgements of alerts that got worse, and, once the
-    /// hosts have reported (`settled`), those of alerts that cleared. True when anything went.
-    pub fn prune(&mut self, alerts: &[Alert], now: Timestamp, settled: bool) -> bool {
+    /// Drops silences that ended, acknowledgements of alerts that got worse, and those of
+    /// alerts that cleared on a host that is up and reporting (`settled`: a host that is down
+    /// shows only its link alert, which says nothing of the others). True when anything went.
+    pub fn prune(
+        &mut self,
+        alerts: &[Alert],
+        now: Timestamp,
+        settled: impl Fn(&str) -> bool,
+    ) -> bool {
         let before = (self.acks.len(), self.silences.len());
         self.silences.retain(|m| m.until.is_some_and(|u| u > now));
         self.acks
             .retain(|m| match alerts.iter().find(|a| m.matches(a)) {
                 Some(a) => a.severity <= m.severity,
-                None => !settled,
+                None => !settled(&m.host),
             });
         before != (self.acks.len(), self.silences.len())
     }
@@ -156,14 +162,14 @@ mod tests {
         assert!(matches!(m.state(&moved, t(10)), Muted::Acked(a) if a.by == "alice"));
         let worse = alert(Severity::Crit, "/var 91% used (≥ 80%)");
         assert_eq!(m.state(&worse, t(20)), Muted::No, "worse: not muted");
-        assert!(m.prune(std::slice::from_ref(&worse), t(20), true));
+        assert!(m.prune(std::slice::from_ref(&worse), t(20), |_| true));
         assert!(m.acks.is_empty());
         assert!(m.toggle_ack(&warn, "alice", t(30)));
         assert!(
-            !m.prune(&[], t(40), false),
+            !m.prune(&[], t(40), |_| false),
             "not settled: an absent alert may not have been read yet"
         );
-        assert!(m.prune(&[], t(40), true), "cleared");
+        assert!(m.prune(&[], t(40), |h| h == "web"), "cleared");
         assert!(m.toggle_ack(&warn, "alice", t(50)));
         assert!(
             !m.toggle_ack(&warn, "alice", t(60)),
@@ -177,7 +183,7 @@ mod tests {
         let crit = alert(Severity::Crit, "/var 95% used (≥ 90%)");
         assert!(m.toggle_silence(&crit, "bob", t(0), t(3600)));
         assert!(
-            !m.prune(&[], t(100), true),
+            !m.prune(&[], t(100), |_| true),
             "cleared, but the silence stays"
         );
         assert!(matches!(m.state(&crit, t(200)), Muted::Silenced(_)));
@@ -186,7 +192,7 @@ mod tests {
         assert_eq!(back, m);
         assert!(back.is_muted(&crit, t(3599)));
         assert!(!back.is_muted(&crit, t(3600)), "ended");
-        assert!(m.prune(&[], t(3600), true));
+        assert!(m.prune(&[], t(3600), |_| true));
         assert!(m.silences.is_empty());
     }
 }

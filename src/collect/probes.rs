@@ -104,18 +104,24 @@ pub async fn probe(link: &dyn Link, spec: &ProbeSpec) -> Result<ProbeResult, Col
             let secs = spec.timeout.as_secs_f64();
             let script = format!(
                 "command -v curl >/dev/null || {{ echo 'curl is not installed on the host' >&2; exit 127; }}\n\
-                 t=$(mktemp) || exit 1\n\
-                 w=$(curl -sS -o \"$t\" --max-time {secs} -w '%{{http_code}} %{{time_total}}' {u} 2>&1); rc=$?\n\
+                 t=$(mktemp) || exit 1\ntrap 'rm -f \"$t\"' EXIT HUP INT TERM\n\
+                 w=$(curl -sS -o \"$t\" --max-filesize 16777216 --max-time {secs} -w '%{{http_code}} %{{time_total}}' {u} 2>&1); rc=$?\n\
                  head -c {BODY_CAP} \"$t\"; rm -f \"$t\"\nprintf '\\n@@wf %s %s\\n' \"$rc\" \"$w\"\n",
                 u = sh_quote(url)
             );
-            // The remote side stops curl itself; this bounds a link that stalls.
-            let out = crate::link::run(
-                link,
-                &format!("sh -c {} sh", sh_quote(&script)),
-                spec.timeout + Duration::from_secs(10),
+            // The remote side stops curl itself; this bounds a link that stalls. Its error
+            // names the probe, never the script (a URL may hold a token).
+            let bound = spec.timeout + Duration::from_secs(10);
+            let out = tokio::time::timeout(
+                bound,
+                crate::link::run(link, &format!("sh -c {} sh", sh_quote(&script)), bound * 2),
             )
-            .await?;
+            .await
+            .map_err(|_| crate::link::LinkError::Timeout {
+                host: link.host().to_owned(),
+                what: format!("probe {}", spec.name),
+                after: bound,
+            })??;
             if !out.status.success() {
                 return Err(CollectError::Command {
                     command: "curl".into(),
