@@ -247,10 +247,13 @@ async fn a_running_borg_create_is_shown_running_and_never_fails_on_our_reads() {
     );
     assert!(slow.wait().unwrap().success());
 
-    // "cron": twenty creates back to back while the console reads as fast as it can.
+    // "cron": twenty creates back to back while the console reads as fast as it can (a read
+    // every 15 minutes is the default). Each create waits up to 5 s for the lock, as
+    // config.example.toml advises (borgmatic's lock_wait): with borg's default of 1 s, one
+    // create in CI once timed out behind a read on the loaded 2-core machine.
     let creates = host
         .cmd(&format!(
-            "set -a; . {env}; for i in $(seq 1 20); do borg create ::cron-$i {}/data || exit 1; done",
+            "set -a; . {env}; for i in $(seq 1 20); do borg create --lock-wait 5 ::cron-$i {}/data || exit 1; done",
             dir.path().display()
         ))
         .stdin(Stdio::null())
