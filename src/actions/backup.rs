@@ -58,16 +58,11 @@ impl Work for Trigger {
                 &mut self.process,
             )
             .await?;
-            match end.status {
-                Some(s) if s.success() => Ok(format!(
-                    "`{trigger}` finished ({} lines of output)",
-                    end.lines
-                )),
-                Some(s) => Err(format!("`{trigger}` failed ({s}): {}", end.last_line)),
-                None => Err(format!(
-                    "`{trigger}`: the channel closed without an exit status"
-                )),
-            }
+            end.check(&format!("`{trigger}`"))?;
+            Ok(format!(
+                "`{trigger}` finished ({} lines of output)",
+                end.lines
+            ))
         })
     }
 

@@ -394,9 +394,7 @@ impl Drill {
         let source = self.host.backups[self.spec.source].clone();
         if let Some(fetch) = self.spec.fetch.clone() {
             let end = self.launch(&prelude(&source, None), &fetch, None).await?;
-            if !end.status.as_ref().is_some_and(|s| s.success()) {
-                return Err(format!("`{fetch}` failed: {}", end.last_line));
-            }
+            end.check(&format!("`{fetch}`"))?;
             let path = end.last_line.trim().to_owned();
             let out = self
                 .sh(&format!("stat -c '%Y %s' -- {}", sh_quote(&path)))
@@ -498,12 +496,7 @@ impl Drill {
         };
         let head = self.pg_env(password.is_some()) + &prelude(&source, tool);
         let input = (!input.is_empty()).then(|| bytes::Bytes::from(input));
-        let end = self.launch(&head, command, input).await?;
-        match end.status {
-            Some(s) if s.success() => Ok(()),
-            Some(s) => Err(format!("{what} failed ({s}): {}", end.last_line)),
-            None => Err(format!("{what}: the channel closed without an exit status")),
-        }
+        self.launch(&head, command, input).await?.check(what)
     }
 
     async fn create_target_db(&self) -> Result<(), String> {

@@ -192,6 +192,17 @@ pub async fn stream(
     })
 }
 
+impl Ended {
+    /// Ok when the command exited 0; else why, naming it (`what`) and its last line.
+    pub fn check(&self, what: &str) -> Result<(), String> {
+        match &self.status {
+            Some(s) if s.success() => Ok(()),
+            Some(s) => Err(format!("{what} failed ({s}): {}", self.last_line)),
+            None => Err(format!("{what}: the channel closed without an exit status")),
+        }
+    }
+}
+
 impl HostProcess {
     /// Stops the process group unless the command ended by itself; says what happened.
     pub async fn stop(&mut self, link: &dyn Link) -> Option<String> {

@@ -143,6 +143,16 @@ pub enum JobTarget {
 }
 
 impl JobTarget {
+    /// The configured item a backup or drill job works on: its kind and its index in the
+    /// host's list of them.
+    pub fn item(&self) -> Option<(JobKind, usize)> {
+        match self {
+            JobTarget::Backup { index, .. } => Some((JobKind::Backup, *index)),
+            JobTarget::Drill { index, .. } => Some((JobKind::Drill, *index)),
+            _ => None,
+        }
+    }
+
     pub fn members(&self) -> &[Member] {
         match self {
             JobTarget::Container { container, .. } => std::slice::from_ref(container),
@@ -290,8 +300,7 @@ pub fn overlaps(a: &Job, b: &Job) -> bool {
                 index: j, pid: q, ..
             },
         ) => i == j && p == q,
-        (JobTarget::Backup { index: i, .. }, JobTarget::Backup { index: j, .. })
-        | (JobTarget::Drill { index: i, .. }, JobTarget::Drill { index: j, .. }) => i == j,
+        (x, y) if x.item().is_some() => x.item() == y.item(),
         (x, y) => x
             .members()
             .iter()

@@ -321,28 +321,17 @@ impl Jobs {
         self.transcripts.iter_mut().find(|t| t.id == id)
     }
 
-    /// The newest transcript of `host`'s `index`-th drill.
-    pub fn drill_transcript(
+    /// The newest transcript of a job on `host`'s `index`-th backup source or drill (`kind`).
+    pub fn transcript(
         &self,
         host: crate::event::HostId,
+        kind: JobKind,
         index: usize,
     ) -> Option<&Transcript> {
-        self.transcripts.iter().rev().find(|t| {
-            t.action.host == host
-                && matches!(t.action.target, JobTarget::Drill { index: i, .. } if i == index)
-        })
-    }
-
-    /// The newest transcript of a backup of `host`'s `index`-th source.
-    pub fn backup_transcript(
-        &self,
-        host: crate::event::HostId,
-        index: usize,
-    ) -> Option<&Transcript> {
-        self.transcripts.iter().rev().find(|t| {
-            t.action.host == host
-                && matches!(t.action.target, JobTarget::Backup { index: i, .. } if i == index)
-        })
+        self.transcripts
+            .iter()
+            .rev()
+            .find(|t| t.action.host == host && t.action.target.item() == Some((kind, index)))
     }
 
     /// `host`'s link went down: its running jobs were dropped with the connection. Their end
@@ -1117,7 +1106,10 @@ mod backup_tests {
         status_says(&app, "still working on it");
         let out = Progress::Output(vec!["dumping table orders".into()]);
         app.update(AppEvent::Host(HostId(0), HostEvent::Action(id, out)));
-        let t = app.jobs.backup_transcript(HostId(0), 0).unwrap();
+        let t = app
+            .jobs
+            .transcript(HostId(0), crate::actions::JobKind::Backup, 0)
+            .unwrap();
         assert_eq!(t.lines, ["dumping table orders"]);
         assert!(t.end.is_none());
         let done = Progress::Done {
@@ -1141,7 +1133,7 @@ mod backup_tests {
         );
         assert!(
             app.jobs
-                .backup_transcript(HostId(0), 0)
+                .transcript(HostId(0), crate::actions::JobKind::Backup, 0)
                 .unwrap()
                 .end
                 .is_some()

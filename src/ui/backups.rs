@@ -155,7 +155,7 @@ impl BackupsPane<'_> {
         let now = app.now;
         if let Some(t) = app
             .jobs
-            .backup_transcript(host, index)
+            .transcript(host, crate::actions::JobKind::Backup, index)
             .filter(|t| t.end.is_none())
         {
             return Span::styled(
@@ -246,7 +246,9 @@ impl BackupsPane<'_> {
                 )));
             }
         }
-        let transcript = app.jobs.backup_transcript(h.id, index);
+        let transcript = app
+            .jobs
+            .transcript(h.id, crate::actions::JobKind::Backup, index);
         // The backups list gets what the transcript leaves, at least a few rows.
         let reserve = transcript.map_or(0, |t| {
             (t.lines.len() + 2).min(usize::from(inner.height) / 2)

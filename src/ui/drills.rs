@@ -162,7 +162,7 @@ impl DrillsPane<'_> {
         let (app, theme) = (self.app, self.theme);
         if let Some(run) = app.jobs.running.iter().find(|r| {
             r.action.host == host
-                && matches!(r.action.target, crate::actions::JobTarget::Drill { index: i, .. } if i == index)
+                && r.action.target.item() == Some((crate::actions::JobKind::Drill, index))
         }) {
             return Span::styled(
                 format!(
@@ -236,7 +236,9 @@ impl DrillsPane<'_> {
             lines.push(Line::default());
             self.run_lines(r, &mut lines);
         }
-        let transcript = app.jobs.drill_transcript(h.id, index);
+        let transcript = app
+            .jobs
+            .transcript(h.id, crate::actions::JobKind::Drill, index);
         let reserve = transcript.map_or(0, |t| {
             (t.lines.len() + 2).min(usize::from(inner.height) / 3)
         });
