@@ -35,16 +35,10 @@ pub fn list(settings: &Settings, json: bool, now: Timestamp) -> String {
     let mut out = Vec::new();
     for h in &settings.hosts {
         for spec in &h.drills {
-            let mut d = DrillState {
+            out.push(DrillState {
                 spec: spec.clone(),
-                history: Vec::new(),
-            };
-            d.history = runs
-                .iter()
-                .filter(|r| r.host == h.name && r.drill == spec.name)
-                .cloned()
-                .collect();
-            out.push(d);
+                history: crate::app::drills::history_of(&runs, &h.name, &spec.name),
+            });
         }
     }
     if json {

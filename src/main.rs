@@ -189,10 +189,7 @@ fn run(
         Some(Command::Alerts { json, timeout }) => {
             let mut app = runtime.block_on(snapshot(&settings, &options, timeout));
             // Acknowledged and silenced in the console: listed as such, not counted.
-            let muted = settings.state_dir.join("alerts-muted.json");
-            if let Ok(text) = std::fs::read_to_string(&muted)
-                && let Ok(m) = serde_json::from_str(&text)
-            {
+            if let Ok(m) = tui::load_mutes(&tui::mutes_path(&settings.state_dir)) {
                 app.load_mutes(m);
             }
             let text = if json {

@@ -63,7 +63,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
     let local = LocalFiles {
         audit: crate::actions::audit::path(&settings.state_dir),
         drills: crate::actions::history::path(&settings.state_dir),
-        mutes: settings.state_dir.join(MUTES_FILE),
+        mutes: mutes_path(&settings.state_dir),
         from: crate::actions::audit::ssh_client(),
     };
     drop(tx);
@@ -392,11 +392,13 @@ impl HistoryWatch {
 }
 
 /// Acknowledged and silenced alerts, in the state directory.
-const MUTES_FILE: &str = "alerts-muted.json";
+pub fn mutes_path(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("alerts-muted.json")
+}
 
 /// The saved acknowledgements and silences; none when the file does not exist. A file that
 /// does not parse is reported, and replaced at the next change.
-fn load_mutes(file: &std::path::Path) -> Result<crate::app::mutes::Mutes, String> {
+pub fn load_mutes(file: &std::path::Path) -> Result<crate::app::mutes::Mutes, String> {
     match std::fs::read_to_string(file) {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|e| format!("{}: {e}; acknowledgements start empty", file.display())),

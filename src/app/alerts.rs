@@ -171,16 +171,14 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
 }
 
 /// How many alerts of each severity: (crit, warn).
-pub fn counts(alerts: &[Alert]) -> (usize, usize) {
-    let crit = alerts
-        .iter()
-        .filter(|a| a.severity == Severity::Crit)
-        .count();
-    let warn = alerts
-        .iter()
-        .filter(|a| a.severity == Severity::Warn)
-        .count();
-    (crit, warn)
+pub fn counts<'a>(alerts: impl IntoIterator<Item = &'a Alert>) -> (usize, usize) {
+    alerts
+        .into_iter()
+        .fold((0, 0), |(crit, warn), a| match a.severity {
+            Severity::Crit => (crit + 1, warn),
+            Severity::Warn => (crit, warn + 1),
+            Severity::Ok => (crit, warn),
+        })
 }
 
 /// Collects one host's alerts; the domain modules add theirs through it.

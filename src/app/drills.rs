@@ -153,15 +153,19 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
     }
 }
 
+/// The runs of drill `drill` of host `host` in `runs` (the whole history file), oldest first.
+pub fn history_of(runs: &[DrillRun], host: &str, drill: &str) -> Vec<DrillRun> {
+    runs.iter()
+        .filter(|r| r.host == host && r.drill == drill)
+        .cloned()
+        .collect()
+}
+
 /// Puts `runs` (the whole history file) into the hosts' drills, by host and drill name.
 pub fn load(hosts: &mut [HostState], runs: &[DrillRun]) {
     for h in hosts {
         for d in &mut h.drills {
-            let mut mine: Vec<DrillRun> = runs
-                .iter()
-                .filter(|r| r.host == h.name && r.drill == d.spec.name)
-                .cloned()
-                .collect();
+            let mut mine = history_of(runs, &h.name, &d.spec.name);
             let extra = mine.len().saturating_sub(HISTORY);
             mine.drain(..extra);
             d.history = mine;

@@ -176,13 +176,11 @@ impl App {
 
     /// (crit, warn) of the alerts neither acknowledged nor silenced: the tab bar and title.
     pub fn active_counts(&self) -> (usize, usize) {
-        let active: Vec<alerts::Alert> = self
-            .alerts
-            .iter()
-            .filter(|a| !self.mutes.is_muted(a, self.now))
-            .cloned()
-            .collect();
-        alerts::counts(&active)
+        alerts::counts(
+            self.alerts
+                .iter()
+                .filter(|a| !self.mutes.is_muted(a, self.now)),
+        )
     }
 
     /// a / z in the alerts pane: acknowledges or silences the selected alert (or takes that
