@@ -12,10 +12,8 @@ use jiff::Timestamp;
 
 use super::alerts::{Domain, Rules, Severity};
 use super::hosts::{HostState, Observed, age};
-use super::list::Selection;
 use crate::collect::backups::{Backup, BackupsSnapshot};
 use crate::config::backup::{BackupSpec, Keep};
-use crate::event::HostId;
 use crate::text;
 
 /// One backup source of a host: its config and its last read.
@@ -260,104 +258,32 @@ pub fn offsite(host: &HostState) -> Option<(&str, &Backup)> {
         .max_by_key(|(_, b)| b.time)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RowKey {
-    Host(HostId),
-    Source(HostId, usize),
-}
-
+/// The backups pane lists backup sources under their hosts; the filter matches a source's
+/// name or kind.
 #[derive(Debug)]
-pub enum Row<'a> {
-    Host(&'a HostState),
-    Source(&'a HostState, usize, &'a BackupSource),
-}
+pub struct Sources;
 
-#[derive(Debug, Clone, Default)]
-pub struct BackupsView {
-    pub selection: Selection<RowKey>,
-    pub filter: super::Filter,
-    /// The source whose recent backups (and trigger output) are open.
-    pub detail: Option<(HostId, usize)>,
-}
-
-impl super::pane::PaneState for BackupsView {
-    super::pane::filter_field!();
-    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
-        use crate::config::keymap::Context;
-        &[Context::List, Context::Backups]
+impl super::items::HostItems for Sources {
+    type Item = BackupSource;
+    const CONTEXTS: &'static [crate::config::keymap::Context] = &[
+        crate::config::keymap::Context::List,
+        crate::config::keymap::Context::Backups,
+    ];
+    const HINTS: &'static [(crate::config::keymap::Action, &'static str)] = &[
+        (crate::config::keymap::Action::Open, "backups"),
+        (crate::config::keymap::Action::TriggerBackup, "back up now"),
+    ];
+    fn items(host: &HostState) -> &[BackupSource] {
+        &host.backups
     }
-    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
-        let keys = keys(&cx.hosts, &self.filter.text);
-        self.selection.move_by(&keys, delta);
-    }
-    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
-        let keys = keys(&cx.hosts, &self.filter.text);
-        match keys.get(self.selection.index(&keys)) {
-            Some(RowKey::Source(h, i)) => self.detail = Some((*h, *i)),
-            Some(RowKey::Host(h)) => return Some(super::pane::Nav::Scope(*h)),
-            None => {}
-        }
-        None
-    }
-    fn back(&mut self) -> bool {
-        self.detail.take().is_some()
-    }
-    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
-        use crate::config::keymap::Action;
-        &[
-            (Action::Open, "backups"),
-            (Action::TriggerBackup, "back up now"),
-        ]
+    fn matches(s: &BackupSource, filter: &str) -> bool {
+        s.spec.name.to_lowercase().contains(filter) || s.spec.kind.name().contains(filter)
     }
 }
 
-impl BackupsView {
-    /// The selected source: the open detail's, or the cursor's.
-    pub fn selected(&self, hosts: &[&HostState]) -> Option<(HostId, usize)> {
-        if self.detail.is_some() {
-            return self.detail;
-        }
-        let keys = keys(hosts, &self.filter.text);
-        match keys.get(self.selection.index(&keys))? {
-            RowKey::Source(h, i) => Some((*h, *i)),
-            RowKey::Host(_) => None,
-        }
-    }
-}
-
-/// Host rows each followed by their sources, in config order; hosts without sources are left
-/// out. A filter keeps sources whose name or kind contains it.
-pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
-    let filter = filter.to_lowercase();
-    let mut out = Vec::new();
-    for h in hosts.iter().filter(|h| !h.backups.is_empty()) {
-        let sources: Vec<(usize, &BackupSource)> = h
-            .backups
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| {
-                filter.is_empty()
-                    || s.spec.name.to_lowercase().contains(&filter)
-                    || s.spec.kind.name().contains(&filter)
-            })
-            .collect();
-        if sources.is_empty() && !filter.is_empty() {
-            continue;
-        }
-        out.push((RowKey::Host(h.id), Row::Host(h)));
-        out.extend(
-            sources
-                .into_iter()
-                .map(|(i, s)| (RowKey::Source(h.id, i), Row::Source(h, i, s))),
-        );
-    }
-    out
-}
-
-/// The keys of [`rows`], for moving and selecting.
-fn keys(hosts: &[&HostState], filter: &str) -> Vec<RowKey> {
-    rows(hosts, filter).into_iter().map(|(k, _)| k).collect()
-}
+/// The backups pane's state; its detail is the source whose recent backups (and trigger
+/// output) are open.
+pub type BackupsView = super::items::ItemsView<Sources>;
 
 /// A running backup as the pane says it: "running 12m (repository lock)".
 pub fn running_text(snap: &BackupsSnapshot, now: Timestamp) -> Option<String> {

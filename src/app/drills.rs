@@ -8,10 +8,8 @@ use jiff::Timestamp;
 
 use super::alerts::{Domain, Rules, Severity};
 use super::hosts::{HostState, age};
-use super::list::Selection;
 use crate::actions::history::{DrillOutcome, DrillRun};
 use crate::config::drill::DrillSpec;
-use crate::event::HostId;
 use crate::text;
 
 /// Runs kept per drill in memory (the file keeps them all).
@@ -192,100 +190,32 @@ pub fn record(hosts: &mut [HostState], run: &DrillRun) {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RowKey {
-    Host(HostId),
-    Drill(HostId, usize),
-}
-
+/// The drills pane lists drills under their hosts; the filter matches a drill's name or
+/// source.
 #[derive(Debug)]
-pub enum Row<'a> {
-    Host(&'a HostState),
-    Drill(&'a HostState, usize, &'a DrillState),
-}
+pub struct Drills;
 
-#[derive(Debug, Clone, Default)]
-pub struct DrillsView {
-    pub selection: Selection<RowKey>,
-    pub filter: super::Filter,
-    /// The drill whose last run and history are open.
-    pub detail: Option<(HostId, usize)>,
-}
-
-impl super::pane::PaneState for DrillsView {
-    super::pane::filter_field!();
-    fn contexts(&self) -> &'static [crate::config::keymap::Context] {
-        use crate::config::keymap::Context;
-        &[Context::List, Context::Drills]
+impl super::items::HostItems for Drills {
+    type Item = DrillState;
+    const CONTEXTS: &'static [crate::config::keymap::Context] = &[
+        crate::config::keymap::Context::List,
+        crate::config::keymap::Context::Drills,
+    ];
+    const HINTS: &'static [(crate::config::keymap::Action, &'static str)] = &[
+        (crate::config::keymap::Action::Open, "history"),
+        (crate::config::keymap::Action::RunDrill, "run drill"),
+    ];
+    fn items(host: &HostState) -> &[DrillState] {
+        &host.drills
     }
-    fn move_by(&mut self, cx: &super::pane::Ctx<'_>, delta: isize) {
-        let keys = keys(&cx.hosts, &self.filter.text);
-        self.selection.move_by(&keys, delta);
-    }
-    fn open(&mut self, cx: &super::pane::Ctx<'_>) -> Option<super::pane::Nav> {
-        let keys = keys(&cx.hosts, &self.filter.text);
-        match keys.get(self.selection.index(&keys)) {
-            Some(RowKey::Drill(h, i)) => self.detail = Some((*h, *i)),
-            Some(RowKey::Host(h)) => return Some(super::pane::Nav::Scope(*h)),
-            None => {}
-        }
-        None
-    }
-    fn back(&mut self) -> bool {
-        self.detail.take().is_some()
-    }
-    fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
-        use crate::config::keymap::Action;
-        &[(Action::Open, "history"), (Action::RunDrill, "run drill")]
+    fn matches(d: &DrillState, filter: &str) -> bool {
+        d.spec.name.to_lowercase().contains(filter)
+            || d.spec.source_name.to_lowercase().contains(filter)
     }
 }
 
-impl DrillsView {
-    /// The selected drill: the open detail's, or the cursor's.
-    pub fn selected(&self, hosts: &[&HostState]) -> Option<(HostId, usize)> {
-        if self.detail.is_some() {
-            return self.detail;
-        }
-        let keys = keys(hosts, &self.filter.text);
-        match keys.get(self.selection.index(&keys))? {
-            RowKey::Drill(h, i) => Some((*h, *i)),
-            RowKey::Host(_) => None,
-        }
-    }
-}
-
-/// Host rows each followed by their drills; hosts without drills are left out. A filter keeps
-/// drills whose name or source contains it.
-pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
-    let filter = filter.to_lowercase();
-    let mut out = Vec::new();
-    for h in hosts.iter().filter(|h| !h.drills.is_empty()) {
-        let drills: Vec<(usize, &DrillState)> = h
-            .drills
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| {
-                filter.is_empty()
-                    || d.spec.name.to_lowercase().contains(&filter)
-                    || d.spec.source_name.to_lowercase().contains(&filter)
-            })
-            .collect();
-        if drills.is_empty() && !filter.is_empty() {
-            continue;
-        }
-        out.push((RowKey::Host(h.id), Row::Host(h)));
-        out.extend(
-            drills
-                .into_iter()
-                .map(|(i, d)| (RowKey::Drill(h.id, i), Row::Drill(h, i, d))),
-        );
-    }
-    out
-}
-
-fn keys(hosts: &[&HostState], filter: &str) -> Vec<RowKey> {
-    rows(hosts, filter).into_iter().map(|(k, _)| k).collect()
-}
+/// The drills pane's state; its detail is the drill whose last run and history are open.
+pub type DrillsView = super::items::ItemsView<Drills>;
 
 /// "0.4s" / "12s" / "3m05s" for a number of seconds: tenths while they matter.
 pub fn secs_text(s: Option<f64>) -> String {
@@ -300,9 +230,10 @@ pub fn secs_text(s: Option<f64>) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::actions::history::{CheckRecord, CheckResult, StepTime};
+    use crate::app::items::ItemKey;
     use crate::app::tests::fleet_app;
     use crate::app::{App, Effect, Pane};
-    use crate::event::{AppEvent, HostCommand, HostEvent};
+    use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_790_000_000 + s).unwrap()
@@ -421,7 +352,7 @@ pub(crate) mod tests {
         let mut app = fleet_app(1);
         add_drills(&mut app);
         app.pane = Pane::Drills;
-        let keys = [RowKey::Host(HostId(0)), RowKey::Drill(HostId(0), 0)];
+        let keys = [ItemKey::Host(HostId(0)), ItemKey::Item(HostId(0), 0)];
         app.panes.drills.selection.select(&keys, 1);
         let press = |app: &mut App, c: char| {
             let key = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));

@@ -1049,7 +1049,7 @@ mod backup_tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
-    use crate::app::backups::RowKey;
+    use crate::app::items::ItemKey;
     use crate::app::tests::fleet_app;
     use crate::app::{App, Pane};
     use crate::event::{AppEvent, HostEvent, HostId};
@@ -1073,7 +1073,7 @@ mod backup_tests {
         app.hosts[0].backups[0].spec.trigger = trigger.map(str::to_owned);
         app.read_only = read_only;
         app.pane = Pane::Backups;
-        let keys = [RowKey::Host(HostId(0)), RowKey::Source(HostId(0), 0)];
+        let keys = [ItemKey::Host(HostId(0)), ItemKey::Item(HostId(0), 0)];
         app.panes.backups.selection.select(&keys, 1);
         app
     }

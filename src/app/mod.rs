@@ -9,6 +9,7 @@ pub mod disks;
 pub mod drills;
 pub mod health;
 pub mod hosts;
+pub mod items;
 pub mod jobs;
 pub mod list;
 pub mod logs;

@@ -10,8 +10,9 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::theme::Theme;
 use super::widgets::{self, columns};
-use crate::app::backups::{self, BackupSource, Row, Verdict};
+use crate::app::backups::{self, BackupSource, BackupsView, Verdict};
 use crate::app::hosts::{HostState, age};
+use crate::app::items::ItemRow as Row;
 use crate::app::{App, Pane};
 use crate::event::HostId;
 use crate::text;
@@ -40,7 +41,7 @@ impl Widget for BackupsPane<'_> {
         if inner.height < 2 {
             return;
         }
-        let rows = backups::rows(&hosts, &app.filter_text(Pane::Backups));
+        let rows = BackupsView::rows(&hosts, &app.filter_text(Pane::Backups));
         if rows.is_empty() {
             Paragraph::new(Line::from(Span::styled(
                 "no backup sources: add [[host.backup]] entries to the config (see config.example.toml)",
@@ -63,7 +64,7 @@ impl Widget for BackupsPane<'_> {
             .iter()
             .map(|(_, r)| match r {
                 Row::Host(h) => self.host_row(h),
-                Row::Source(h, i, s) => self.source_row(h.id, *i, s, &w),
+                Row::Item(h, i, s) => self.source_row(h.id, *i, s, &w),
             })
             .collect();
         widgets::render_list(lines, selected, list, buf, theme);

@@ -13,8 +13,9 @@ use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::actions::history::{CheckResult, DrillOutcome, DrillRun};
 use crate::app::alerts::Severity;
-use crate::app::drills::{self, DrillState, Due, Row, secs_text};
+use crate::app::drills::{DrillState, DrillsView, Due, secs_text};
 use crate::app::hosts::{HostState, age};
+use crate::app::items::ItemRow as Row;
 use crate::app::{App, Pane};
 use crate::event::HostId;
 use crate::text;
@@ -74,7 +75,7 @@ impl Widget for DrillsPane<'_> {
         if inner.height < 2 {
             return;
         }
-        let rows = drills::rows(&hosts, &app.filter_text(Pane::Drills));
+        let rows = DrillsView::rows(&hosts, &app.filter_text(Pane::Drills));
         if rows.is_empty() {
             Paragraph::new(Line::from(Span::styled(
                 "no restore drills: add [[drill]] entries to the config (see config.example.toml)",
@@ -107,7 +108,7 @@ impl Widget for DrillsPane<'_> {
                     format!("▾ {}", h.name),
                     theme.accent().add_modifier(Modifier::BOLD),
                 )),
-                Row::Drill(h, i, d) => self.drill_row(h.id, *i, d, &w),
+                Row::Item(h, i, d) => self.drill_row(h.id, *i, d, &w),
             })
             .collect();
         widgets::render_list(lines, selected, list, buf, theme);
