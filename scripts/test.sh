@@ -20,6 +20,8 @@ declare -A PACKAGES=(
   [restic]=restic
   [pgbackrest]=pgbackrest
   [curl]=curl
+  [redis-server]=redis-server
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do

@@ -175,6 +175,7 @@ mod tests {
             what: what.into(),
             since: None,
             stale: None,
+            row: None,
         }
     }
 

@@ -42,6 +42,7 @@ pub enum Domain {
     Backups,
     Drills,
     Probes,
+    Redis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,6 +64,29 @@ pub struct Alert {
         serialize_with = "crate::text::opt_secs"
     )]
     pub stale: Option<Duration>,
+    /// The row of its pane that shows it, for Enter; None: the host's own row.
+    #[serde(skip)]
+    pub row: Option<Row>,
+}
+
+/// Where in its domain's pane an alert is shown (the pane adds the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// A container by id, with the compose group it is listed under.
+    Container {
+        project: Option<String>,
+        service: Option<String>,
+        id: String,
+    },
+    Service(Option<String>, String),
+    /// A filesystem by mount point.
+    Disk(String),
+    /// The host's n-th PostgreSQL cluster.
+    Cluster(usize),
+    /// A WireGuard peer: interface and public key.
+    Peer(String, String),
+    /// The host's n-th backup source or drill.
+    Item(usize),
 }
 
 /// Every problem of `hosts`, worst first (then by host, then domain).
@@ -86,6 +110,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             host: h,
             out: &mut out,
             now,
+            row: None,
         };
         match &h.link {
             LinkState::Down { error, since, .. } => {
@@ -130,11 +155,11 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                 |rules, snap, stale| super::health::alerts(health, snap, t, stale, rules),
             );
         }
-        for cluster in &h.postgres {
+        for (index, cluster) in h.postgres.iter().enumerate() {
             let name = format!("PostgreSQL {}", cluster.name());
             match (&cluster.observed.latest(), cluster.observed.error()) {
                 // Unreachable is the alert, whatever the old snapshot said.
-                (_, Some(e)) => rules.push(
+                (_, Some(e)) => rules.at(Row::Cluster(index)).push(
                     Domain::Postgres,
                     Severity::Crit,
                     format!("{name} unreachable: {e}"),
@@ -143,13 +168,14 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                 ),
                 (Some(snap), None) => {
                     let stale = cluster.observed.stale_age(now);
-                    super::postgres::cluster_alerts(cluster, snap, stale, &mut rules);
+                    super::postgres::cluster_alerts(index, cluster, snap, stale, &mut rules);
                 }
                 (None, None) => {}
             }
         }
         super::backups::alerts(h, &mut rules);
         super::probes::alerts(h, &mut rules);
+        super::redis::alerts(h, &mut rules);
     }
     // Drills are judged from their history, not from the link: a host that is down does not
     // make an overdue drill less overdue.
@@ -158,6 +184,7 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             host: h,
             out: &mut out,
             now,
+            row: None,
         };
         super::drills::alerts(h, &mut rules);
     }
@@ -186,9 +213,17 @@ pub struct Rules<'a> {
     host: &'a HostState,
     out: &'a mut Vec<Alert>,
     pub now: Timestamp,
+    /// The row the next push is about; taken by it.
+    row: Option<Row>,
 }
 
 impl Rules<'_> {
+    /// Says which row of its pane the next alert pushed is shown in.
+    pub fn at(&mut self, row: Row) -> &mut Self {
+        self.row = Some(row);
+        self
+    }
+
     pub fn push(
         &mut self,
         domain: Domain,
@@ -197,6 +232,7 @@ impl Rules<'_> {
         since: Option<Timestamp>,
         stale: Option<Duration>,
     ) {
+        let row = self.row.take();
         if severity == Severity::Ok {
             return;
         }
@@ -208,6 +244,7 @@ impl Rules<'_> {
             what,
             since,
             stale,
+            row,
         });
     }
 
@@ -318,7 +355,7 @@ pub fn pane_of(domain: Domain) -> super::Pane {
         Domain::Postgres => Pane::Postgres,
         Domain::Backups => Pane::Backups,
         Domain::Drills => Pane::Drills,
-        Domain::Probes => Pane::Health,
+        Domain::Probes | Domain::Redis => Pane::Health,
     }
 }
 
@@ -365,7 +402,11 @@ impl super::pane::PaneState for AlertsView {
         let rows = self.rows(cx.alerts);
         let keys: Vec<AlertKey> = rows.iter().map(|a| a.key()).collect();
         let a = rows.get(self.selection.index(&keys))?;
-        Some(super::pane::Nav::Show(pane_of(a.domain), a.host))
+        Some(super::pane::Nav::Show(
+            pane_of(a.domain),
+            a.host,
+            a.row.clone(),
+        ))
     }
     fn contexts(&self) -> &'static [crate::config::keymap::Context] {
         use crate::config::keymap::Context;
@@ -692,6 +733,7 @@ mod tests {
             what: what.into(),
             since: None,
             stale: None,
+            row: None,
         };
         assert_eq!(
             a("disk /var 91.5% ≥ 90%").key(),
@@ -757,6 +799,50 @@ mod tests {
         app.update(crate::event::AppEvent::Key(enter));
         assert_eq!(app.pane, super::super::Pane::Drills);
         assert_eq!(app.scope, Some(HostId(0)));
+    }
+
+    #[test]
+    fn enter_on_an_alert_selects_the_row_that_shows_it() {
+        use super::super::{Pane, containers, disks, items};
+        let mut app = crate::app::tests::fleet_app(3);
+        crate::app::drills::tests::add_drills(&mut app);
+        let enter = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Enter);
+        let mut landed = std::collections::BTreeSet::new();
+        for i in 0..app.alerts.len() {
+            app.pane = Pane::Alerts;
+            app.scope = None;
+            let alerts = app.alerts.clone();
+            let rows = app.panes.alerts.rows(&alerts);
+            let keys: Vec<AlertKey> = rows.iter().map(|a| a.key()).collect();
+            let a = rows[i].clone();
+            app.panes.alerts.selection.select(&keys, i);
+            app.update(crate::event::AppEvent::Key(enter));
+            assert_eq!(app.pane, pane_of(a.domain));
+            // The overview lists every host and selects this one; other panes narrow to it.
+            let scope = (app.pane != Pane::Overview).then_some(a.host);
+            assert_eq!(app.scope, scope);
+            let p = &app.panes;
+            let ok = match &a.row {
+                Some(Row::Container { id, .. }) => {
+                    p.containers.selection.key()
+                        == Some(&containers::RowKey::Container(a.host, id.clone()))
+                }
+                Some(Row::Disk(m)) => {
+                    p.disks.selection.key() == Some(&disks::RowKey::Disk(a.host, m.clone()))
+                }
+                Some(Row::Item(n)) if a.domain == Domain::Drills => {
+                    p.drills.selection.key() == Some(&items::ItemKey::Item(a.host, *n))
+                }
+                _ => continue,
+            };
+            assert!(ok, "{a:?} not selected");
+            landed.insert(a.domain);
+        }
+        assert_eq!(
+            landed,
+            [Domain::Containers, Domain::Disks, Domain::Drills].into(),
+            "the fixture has alerts of these domains"
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ pub fn verdict(src: &BackupSource, now: Timestamp) -> Verdict {
 /// Every finding of every source of `host` as alerts; a read that failed is a warning naming
 /// the source.
 pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
-    for src in &host.backups {
+    for (index, src) in host.backups.iter().enumerate() {
         let label = format!("backups {}", src.spec.name);
         rules.observed(
             Domain::Backups,
@@ -242,7 +242,13 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
             |rules, snap, stale| {
                 for f in findings(&src.spec, snap, rules.now) {
                     let what = format!("{}: {}", src.spec.name, f.what);
-                    rules.push(Domain::Backups, f.severity, what, f.since, stale);
+                    rules.at(super::alerts::Row::Item(index)).push(
+                        Domain::Backups,
+                        f.severity,
+                        what,
+                        f.since,
+                        stale,
+                    );
                 }
             },
         );

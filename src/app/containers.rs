@@ -132,7 +132,12 @@ pub fn alerts(
             ContainerState::Exited | ContainerState::Dead => c.finished_at,
             _ => None,
         };
-        rules.push(
+        let row = super::alerts::Row::Container {
+            project: c.project.clone(),
+            service: c.service.clone(),
+            id: c.id.clone(),
+        };
+        rules.at(row).push(
             Domain::Containers,
             severity(c),
             format!("container {} {why}", c.name),
@@ -153,7 +158,8 @@ pub fn alerts(
         let n = Counts::of(members);
         if n.missing() > 0 {
             let name = project.map_or(service.to_owned(), |p| format!("{p}/{service}"));
-            rules.push(
+            let row = super::alerts::Row::Service(project.map(str::to_owned), service.to_owned());
+            rules.at(row).push(
                 Domain::Containers,
                 Severity::Warn,
                 format!("service {name}: {}/{} replicas running", n.running, n.total),

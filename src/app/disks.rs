@@ -240,7 +240,7 @@ pub fn alerts(
     for f in &snap.filesystems {
         let space = f.use_pct();
         let s = usage_severity(space, t);
-        rules.push(
+        rules.at(super::alerts::Row::Disk(f.mount.clone())).push(
             Domain::Disks,
             s,
             format!(
@@ -261,7 +261,7 @@ pub fn alerts(
         ) = forecast
             && full_in_severity(full_in) == Severity::Warn
         {
-            rules.push(
+            rules.at(super::alerts::Row::Disk(f.mount.clone())).push(
                 Domain::Disks,
                 Severity::Warn,
                 format!(
@@ -278,7 +278,7 @@ pub fn alerts(
         }
         if let Some(inodes) = f.inode_pct() {
             let s = usage_severity(inodes, t);
-            rules.push(
+            rules.at(super::alerts::Row::Disk(f.mount.clone())).push(
                 Domain::Disks,
                 s,
                 format!("{} inodes {inodes:.0}% used (≥ {:.0}%)", f.mount, marks(s)),

@@ -93,26 +93,28 @@ impl DrillState {
 
 /// What is wrong with the host's drills.
 pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
-    for d in &host.drills {
+    for (index, d) in host.drills.iter().enumerate() {
         let name = &d.spec.name;
+        let row = || super::alerts::Row::Item(index);
+        let now = rules.now;
         if let Some(last) = d.last_verdict()
             && last.outcome != DrillOutcome::Pass
         {
             let why = crate::sanitize::plain(last.reason.as_deref().unwrap_or(""));
-            rules.push(
+            rules.at(row()).push(
                 Domain::Drills,
                 Severity::Crit,
                 format!(
                     "drill {name}: {} {} ago: {why}",
                     last.outcome.label(),
-                    text::age(age(last.started, rules.now))
+                    text::age(age(last.started, now))
                 ),
                 Some(last.started),
                 None,
             );
         }
-        match d.due(rules.now) {
-            Due::Never => rules.push(
+        match d.due(now) {
+            Due::Never => rules.at(row()).push(
                 Domain::Drills,
                 Severity::Warn,
                 format!(
@@ -122,13 +124,13 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
                 None,
                 None,
             ),
-            Due::Overdue(since) => rules.push(
+            Due::Overdue(since) => rules.at(row()).push(
                 Domain::Drills,
                 Severity::Warn,
                 format!(
                     "drill {name}: overdue {} (last pass {} ago, every {})",
-                    text::age(age(since, rules.now)),
-                    text::age(age(d.last_pass().map_or(since, |p| p.started), rules.now)),
+                    text::age(age(since, now)),
+                    text::age(age(d.last_pass().map_or(since, |p| p.started), now)),
                     text::age(d.spec.every)
                 ),
                 Some(since),
@@ -137,7 +139,7 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
             Due::At(_) => {}
         }
         if let Some(left) = d.last().and_then(|r| r.left_behind.as_ref()) {
-            rules.push(
+            rules.at(row()).push(
                 Domain::Drills,
                 Severity::Warn,
                 format!(

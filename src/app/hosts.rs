@@ -162,6 +162,8 @@ pub struct HostState {
     pub backups: Vec<super::backups::BackupSource>,
     /// Health probes run from this host.
     pub probes: Vec<super::probes::ProbeState>,
+    /// Redis servers reached from this host.
+    pub redis: Vec<super::redis::RedisState>,
     /// Restore drills that run on this host, with their history.
     pub drills: Vec<super::drills::DrillState>,
 }
@@ -293,6 +295,11 @@ impl HostState {
                 .iter()
                 .map(super::probes::ProbeState::new)
                 .collect(),
+            redis: spec
+                .redis
+                .iter()
+                .map(super::redis::RedisState::new)
+                .collect(),
             drills: spec
                 .drills
                 .iter()
@@ -345,6 +352,9 @@ impl HostState {
                     }
                     for p in &mut self.probes {
                         p.observed.interrupt(&reason, now);
+                    }
+                    for r in &mut self.redis {
+                        r.observed.interrupt(&reason, now);
                     }
                 }
                 self.link = state;
@@ -412,6 +422,15 @@ impl HostState {
                     }
                     let t = at(result.as_ref().ok().map(|r| r.observed_at));
                     p.observed.record(result, t);
+                }
+            }
+            Sample::Redis { index, result } => {
+                if let Some(r) = self.redis.get_mut(index) {
+                    if let Ok(info) = &result {
+                        r.record(info);
+                    }
+                    let t = at(result.as_ref().ok().map(|i| i.observed_at));
+                    r.observed.record(result.map(|i| *i), t);
                 }
             }
         }

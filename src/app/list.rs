@@ -30,6 +30,11 @@ impl<K: PartialEq + Clone> Selection<K> {
         self.key.as_ref()
     }
 
+    /// Selects the row with this key, wherever it is listed.
+    pub fn select_key(&mut self, key: K) {
+        self.key = Some(key);
+    }
+
     pub fn select(&mut self, keys: &[K], index: usize) {
         self.index = index.min(keys.len().saturating_sub(1));
         self.key = keys.get(self.index).cloned();

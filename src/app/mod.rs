@@ -18,6 +18,7 @@ pub mod overview;
 pub mod pane;
 pub mod postgres;
 pub mod probes;
+pub mod redis;
 pub mod tunnels;
 
 use std::collections::HashMap;
@@ -645,7 +646,7 @@ impl App {
                 self.pane = Pane::Containers;
             }
             Some(pane::Nav::Scope(host)) => self.scope = Some(host),
-            Some(pane::Nav::Show(pane, host)) => {
+            Some(pane::Nav::Show(pane, host, row)) => {
                 // The overview lists every host: select it there instead of narrowing.
                 if pane == Pane::Overview {
                     self.scope = None;
@@ -655,9 +656,73 @@ impl App {
                 } else {
                     self.scope = Some(host);
                 }
+                if let Some(row) = row {
+                    self.select_row(pane, host, row);
+                }
                 self.pane = pane;
             }
             None => {}
+        }
+    }
+}
+
+impl App {
+    /// Selects an alert's row in its pane, unfolding the groups it is listed under.
+    fn select_row(&mut self, pane: Pane, host: HostId, row: alerts::Row) {
+        use alerts::Row;
+        let p = &mut self.panes;
+        match (pane, row) {
+            (
+                Pane::Containers,
+                Row::Container {
+                    project,
+                    service,
+                    id,
+                },
+            ) => {
+                let c = &mut p.containers;
+                c.folded.remove(&containers::RowKey::Host(host));
+                c.folded
+                    .remove(&containers::RowKey::Project(host, project.clone()));
+                if let Some(service) = service {
+                    c.folded
+                        .remove(&containers::RowKey::Service(host, project, service));
+                }
+                c.selection
+                    .select_key(containers::RowKey::Container(host, id));
+            }
+            (Pane::Containers, Row::Service(project, service)) => {
+                let c = &mut p.containers;
+                c.folded.remove(&containers::RowKey::Host(host));
+                c.folded
+                    .remove(&containers::RowKey::Project(host, project.clone()));
+                c.selection
+                    .select_key(containers::RowKey::Service(host, project, service));
+            }
+            (Pane::Disks, Row::Disk(mount)) => {
+                p.disks
+                    .selection
+                    .select_key(disks::RowKey::Disk(host, mount));
+            }
+            (Pane::Postgres, Row::Cluster(i)) => {
+                p.postgres
+                    .selection
+                    .select_key(postgres::RowKey::Cluster(host, i));
+            }
+            (Pane::Tunnels, Row::Peer(iface, key)) => {
+                p.tunnels
+                    .selection
+                    .select_key(tunnels::RowKey::Peer(host, iface, key));
+            }
+            (Pane::Backups, Row::Item(i)) => {
+                p.backups
+                    .selection
+                    .select_key(items::ItemKey::Item(host, i));
+            }
+            (Pane::Drills, Row::Item(i)) => {
+                p.drills.selection.select_key(items::ItemKey::Item(host, i));
+            }
+            _ => {}
         }
     }
 }

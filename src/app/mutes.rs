@@ -150,6 +150,7 @@ mod tests {
             what: what.into(),
             since: None,
             stale: None,
+            row: None,
         }
     }
 

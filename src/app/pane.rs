@@ -20,14 +20,14 @@ pub struct Ctx<'a> {
 }
 
 /// A move a pane asks of the App (it cannot reach beyond its own state).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Nav {
     /// Show only this host, in the containers pane.
     DrillInto(HostId),
     /// Show only this host, staying in this pane.
     Scope(HostId),
-    /// Show this pane, with this host only (an alert's place).
-    Show(Pane, HostId),
+    /// Show this pane, with this host only, on this row (an alert's place).
+    Show(Pane, HostId, Option<super::alerts::Row>),
 }
 
 /// One pane's own state and behaviour.

@@ -229,6 +229,7 @@ pub fn session_severity(cluster: &Cluster, s: &Session, now: jiff::Timestamp) ->
 
 /// The cluster's verdicts for the alerts: sessions waiting for a lock, then [`alerts`].
 pub fn cluster_alerts(
+    index: usize,
     cluster: &Cluster,
     snap: &Snapshot,
     stale: Option<Duration>,
@@ -239,7 +240,7 @@ pub fn cluster_alerts(
     if !waiting.is_empty() {
         // Since the oldest wait began, where the server says.
         let since = waiting.iter().filter_map(|s| s.state_change).min();
-        rules.push(
+        rules.at(super::alerts::Row::Cluster(index)).push(
             Domain::Postgres,
             Severity::Crit,
             format!(
@@ -252,7 +253,7 @@ pub fn cluster_alerts(
         );
     }
     for (severity, what) in alerts(cluster, snap) {
-        rules.push(
+        rules.at(super::alerts::Row::Cluster(index)).push(
             Domain::Postgres,
             severity,
             format!("{name}: {what}"),

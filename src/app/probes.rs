@@ -2,6 +2,7 @@
 //! not answer as expected is critical, one slower than its `slow` mark a warning. Pure.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::alerts::{Domain, Rules, Severity};
 use super::hosts::{HostState, Observed};
@@ -39,32 +40,65 @@ impl ProbeState {
     }
 }
 
-/// A probe's verdict on its latest result.
+/// A certificate closer to its expiry than this is critical (when `cert_warn` is longer).
+const CERT_CRIT: Duration = Duration::from_secs(7 * 86400);
+
+/// A probe's verdict on its latest result: the worse of its answer and its certificate.
 pub fn severity(p: &ProbeState, r: &ProbeResult) -> Severity {
-    if !r.ok {
+    let answer = if !r.ok {
         Severity::Crit
     } else if r.latency >= p.spec.slow {
         Severity::Warn
     } else {
         Severity::Ok
-    }
+    };
+    answer.max(cert_severity(p, r).0)
+}
+
+/// The certificate's verdict and how long it had left when the probe ran.
+pub fn cert_severity(p: &ProbeState, r: &ProbeResult) -> (Severity, Option<Duration>) {
+    let Some(expires) = r.cert_expires else {
+        return (Severity::Ok, None);
+    };
+    let left = Duration::try_from(expires.duration_since(r.observed_at)).unwrap_or(Duration::ZERO);
+    let sev = if left < CERT_CRIT.min(p.spec.cert_warn) {
+        Severity::Crit
+    } else if left < p.spec.cert_warn {
+        Severity::Warn
+    } else {
+        Severity::Ok
+    };
+    (sev, Some(left))
 }
 
 pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
     for p in &host.probes {
         let label = format!("probe {}", p.spec.name);
         rules.observed(Domain::Probes, &label, &p.observed, |rules, r, stale| {
-            let what = match (&r.problem, severity(p, r)) {
-                (Some(problem), _) => format!("probe {}: {problem}", p.spec.name),
-                (None, Severity::Warn) => format!(
+            let what = match &r.problem {
+                Some(problem) => format!("probe {}: {problem}", p.spec.name),
+                None if r.latency >= p.spec.slow => format!(
                     "probe {}: answered in {}ms (≥ {}ms)",
                     p.spec.name,
                     r.latency.as_millis(),
                     p.spec.slow.as_millis()
                 ),
-                (None, _) => return,
+                None => String::new(),
             };
-            rules.push(Domain::Probes, severity(p, r), what, None, stale);
+            if !what.is_empty() {
+                let sev = if r.ok { Severity::Warn } else { Severity::Crit };
+                rules.push(Domain::Probes, sev, what, None, stale);
+            }
+            // A certificate running out is its own alert: it stays while the answers are fine.
+            if let (sev @ (Severity::Warn | Severity::Crit), Some(left)) = cert_severity(p, r) {
+                let what = format!(
+                    "probe {}: certificate expires in {} (< {})",
+                    p.spec.name,
+                    crate::text::age(left),
+                    crate::text::age(p.spec.cert_warn)
+                );
+                rules.push(Domain::Probes, sev, what, None, stale);
+            }
         });
     }
 }
@@ -89,6 +123,8 @@ mod tests {
             slow: Duration::from_millis(500),
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
+            ca_file: None,
+            cert_warn: crate::config::probe::CERT_WARN,
         };
         let mut p = ProbeState::new(&spec);
         let r = |ok: bool, ms: u64| ProbeResult {
@@ -96,6 +132,7 @@ mod tests {
             latency: Duration::from_millis(ms),
             status: None,
             problem: (!ok).then(|| "connection refused".into()),
+            cert_expires: None,
             observed_at: jiff::Timestamp::UNIX_EPOCH,
         };
         assert_eq!(severity(&p, &r(true, 20)), Severity::Ok);

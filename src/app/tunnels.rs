@@ -115,7 +115,8 @@ pub fn alerts(
     for iface in &snap.interfaces {
         for p in &iface.peers {
             let key: String = p.public_key.chars().take(8).collect();
-            rules.push(
+            let row = super::alerts::Row::Peer(iface.name.clone(), p.public_key.clone());
+            rules.at(row).push(
                 Domain::Tunnels,
                 handshake_severity(p, t, now),
                 format!(

@@ -15,6 +15,7 @@ pub mod health;
 pub mod logs;
 pub mod postgres;
 pub mod probes;
+pub mod redis;
 pub mod runner;
 pub mod secret;
 pub mod stats;
@@ -53,6 +54,11 @@ pub enum Sample {
         index: usize,
         result: Result<probes::ProbeResult, CollectError>,
     },
+    /// A read of the host's `index`-th Redis server.
+    Redis {
+        index: usize,
+        result: Result<Box<redis::RedisInfo>, CollectError>,
+    },
 }
 
 impl Sample {
@@ -66,6 +72,7 @@ impl Sample {
             Sample::Postgres { result, .. } => result.as_ref().err(),
             Sample::Backups { result, .. } => result.as_ref().err(),
             Sample::Probe { result, .. } => result.as_ref().err(),
+            Sample::Redis { result, .. } => result.as_ref().err(),
         }
     }
 }
@@ -135,6 +142,7 @@ pub fn collectors(spec: &HostSpec, cx: &Context) -> Vec<Box<dyn Collect>> {
     all.extend(postgres::collectors(spec, cx));
     all.extend(backups::collectors(spec, cx));
     all.extend(probes::collectors(spec, cx));
+    all.extend(redis::collectors(spec, cx));
     all
 }
 
@@ -164,6 +172,8 @@ pub enum CollectError {
     /// A secret from this machine (a passphrase_command) could not be had.
     #[error("{0}")]
     Secret(String),
+    #[error(transparent)]
+    Redis(redis::RedisError),
     #[error("{what} did not answer within {}s", after.as_secs())]
     Late { what: String, after: Duration },
 }

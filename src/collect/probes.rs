@@ -30,6 +30,9 @@ pub struct ProbeResult {
     /// Why it is not ok, in a few words, sanitised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// https: when the server's certificate expires, as curl saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_expires: Option<Timestamp>,
     pub observed_at: Timestamp,
 }
 
@@ -97,16 +100,28 @@ pub async fn probe(link: &dyn Link, spec: &ProbeSpec) -> Result<ProbeResult, Col
                 latency,
                 status: None,
                 problem,
+                cert_expires: None,
                 observed_at: Timestamp::now(),
             })
         }
         ProbeTarget::Http(url) => {
             let secs = spec.timeout.as_secs_f64();
+            // https: curl's verbose log names the certificate's expiry ("expire date:"); only
+            // that line and curl's own error line leave the host, never the headers.
+            let https = url.starts_with("https://");
+            let extra = match (&spec.ca_file, https) {
+                (Some(ca), true) => format!("-v --cacert {}", sh_quote(ca)),
+                (None, true) => "-v".to_owned(),
+                (_, false) => String::new(),
+            };
             let script = format!(
                 "command -v curl >/dev/null || {{ echo 'curl is not installed on the host' >&2; exit 127; }}\n\
-                 t=$(mktemp) || exit 1\ntrap 'rm -f \"$t\"' EXIT HUP INT TERM\n\
-                 w=$(curl -sS -o \"$t\" --max-filesize 16777216 --max-time {secs} -w '%{{http_code}} %{{time_total}}' {u} 2>&1); rc=$?\n\
-                 head -c {BODY_CAP} \"$t\"; rm -f \"$t\"\nprintf '\\n@@wf %s %s\\n' \"$rc\" \"$w\"\n",
+                 t=$(mktemp) || exit 1\ne=$(mktemp) || exit 1\ntrap 'rm -f \"$t\" \"$e\"' EXIT HUP INT TERM\n\
+                 w=$(curl -sS {extra} -o \"$t\" --max-filesize 16777216 --max-time {secs} -w '%{{http_code}} %{{time_total}}' {u} 2>\"$e\"); rc=$?\n\
+                 head -c {BODY_CAP} \"$t\"\nerr=$(grep -m1 '^curl: ' \"$e\")\n\
+                 printf '\\n@@wf %s %s %s\\n' \"$rc\" \"$err\" \"$w\"\n\
+                 grep -m1 -i '^\\*  *expire date:' \"$e\" | sed 's/^[^:]*: *//; s/^/@@exp /'\n\
+                 rm -f \"$t\" \"$e\"\n",
                 u = sh_quote(url)
             );
             // The remote side stops curl itself; this bounds a link that stalls. Its error
@@ -138,6 +153,11 @@ pub async fn probe(link: &dyn Link, spec: &ProbeSpec) -> Result<ProbeResult, Col
 fn judge_http(spec: &ProbeSpec, stdout: &[u8], now: Timestamp) -> ProbeResult {
     let text = String::from_utf8_lossy(stdout);
     let (body, trailer) = text.rsplit_once("\n@@wf ").unwrap_or(("", &text));
+    let (trailer, rest) = trailer.split_once('\n').unwrap_or((trailer, ""));
+    let cert_expires = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("@@exp "))
+        .and_then(cert_date);
     let words: Vec<&str> = trailer.split_whitespace().collect();
     let rc: i32 = words.first().and_then(|w| w.parse().ok()).unwrap_or(-1);
     let n = words.len();
@@ -192,8 +212,21 @@ fn judge_http(spec: &ProbeSpec, stdout: &[u8], now: Timestamp) -> ProbeResult {
         latency,
         status: code,
         problem,
+        cert_expires,
         observed_at: now,
     }
+}
+
+/// curl's "expire date": OpenSSL's "Mar  4 12:00:00 2027 GMT", or GnuTLS's
+/// "Thu, 04 Mar 2027 12:00:00 GMT".
+fn cert_date(text: &str) -> Option<Timestamp> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    ["%b %d %H:%M:%S %Y GMT", "%a, %d %b %Y %H:%M:%S GMT"]
+        .iter()
+        .find_map(|f| jiff::civil::DateTime::strptime(f, &joined).ok())
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
 }
 
 fn accepted(spec: &ProbeSpec, code: u16) -> bool {
@@ -216,6 +249,8 @@ mod tests {
             slow: Duration::from_secs(1),
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
+            ca_file: None,
+            cert_warn: crate::config::probe::CERT_WARN,
         }
     }
 
@@ -262,5 +297,24 @@ mod tests {
             now,
         );
         assert!(!hostile.problem.unwrap().contains('\x1b'));
+    }
+
+    #[test]
+    fn the_certificate_expiry_is_read_in_both_spellings() {
+        let r = judge_http(
+            &spec(None, None),
+            b"ok\n@@wf 0  200 0.01\n@@exp Mar  4 12:00:00 2027 GMT\n",
+            Timestamp::UNIX_EPOCH,
+        );
+        assert!(r.ok, "{r:?}");
+        assert_eq!(
+            r.cert_expires,
+            Some("2027-03-04T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            cert_date("Thu, 04 Mar 2027 12:00:00 GMT"),
+            Some("2027-03-04T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(cert_date("soon"), None);
     }
 }

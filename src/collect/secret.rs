@@ -47,3 +47,43 @@ pub async fn from_command(what: &str, cmd: &str) -> Result<String, String> {
         _ => Err(format!("{what} `{cmd}` printed nothing on its first line")),
     }
 }
+
+/// Where a service's password is found on this machine (never in the config file, never on
+/// the host): an environment variable, a command's first line, or a file's first line (a file
+/// others can read is refused, as libpq refuses such a pgpass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    Command(String),
+    File(std::path::PathBuf),
+}
+
+impl SecretSource {
+    /// The secret; the error says where it was looked for and what to do.
+    pub async fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+                format!("environment variable {name} (the password source) is not set in watchfloor's environment")
+            }),
+            SecretSource::Command(cmd) => from_command("password_command", cmd).await,
+            SecretSource::File(path) => {
+                let shown = path.display();
+                let meta = tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| format!("cannot read password_file {shown}: {e}"))?;
+                if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+                    return Err(format!(
+                        "password_file {shown} can be read by others: chmod 600 it"
+                    ));
+                }
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| format!("cannot read password_file {shown}: {e}"))?;
+                match text.lines().next() {
+                    Some(line) if !line.is_empty() => Ok(line.to_owned()),
+                    _ => Err(format!("password_file {shown} is empty on its first line")),
+                }
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod drill;
 pub mod error;
 pub mod keymap;
 pub mod probe;
+pub mod redis;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -204,6 +205,9 @@ pub struct HostConfig {
     /// Health probes run from this host: `[[host.probe]]`.
     #[serde(default)]
     pub probe: Vec<Spanned<probe::ProbeConfig>>,
+    /// Redis servers reached from this host: `[[host.redis]]`.
+    #[serde(default)]
+    pub redis: Vec<Spanned<redis::RedisConfig>>,
 }
 
 /// One PostgreSQL cluster, as seen from its host.
@@ -331,6 +335,7 @@ pub struct HostSpec {
     /// The restore drills that run on this host.
     pub drills: Vec<drill::DrillSpec>,
     pub probes: Vec<probe::ProbeSpec>,
+    pub redis: Vec<redis::RedisSpec>,
 }
 
 /// How a host is reached.
@@ -362,6 +367,7 @@ impl HostSpec {
             backups: Vec::new(),
             drills: Vec::new(),
             probes: Vec::new(),
+            redis: Vec::new(),
         }
     }
 }
@@ -542,6 +548,7 @@ pub fn host_specs(
             backups: backup::specs(&h.backup, source)?,
             drills: Vec::new(),
             probes: probe::specs(&h.probe, source)?,
+            redis: redis::specs(&h.redis, source)?,
             name,
         });
     }
@@ -586,20 +593,13 @@ fn postgres_specs(
             (Some(path), None) => PgEndpoint::Unix(path.clone()),
             (None, None) => PgEndpoint::Unix(crate::collect::postgres::DEFAULT_SOCKET.to_owned()),
             (None, Some(addr)) => {
-                let parsed = addr
-                    .rsplit_once(':')
-                    .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
-                    .filter(|(host, _)| !host.is_empty());
-                let Some((host, port)) = parsed else {
+                let Some((host, port)) = host_port(addr) else {
                     return Err(fail(
                         format!("address {addr:?} is not host:port"),
                         "write it like \"127.0.0.1:5432\" or \"db.internal:5432\"",
                     ));
                 };
-                PgEndpoint::Tcp {
-                    host: host.trim_matches(['[', ']']).to_owned(),
-                    port,
-                }
+                PgEndpoint::Tcp { host, port }
             }
         };
         let sources = [
@@ -647,8 +647,16 @@ fn postgres_specs(
     Ok(out)
 }
 
+/// "host:port" (the host may be a bracketed IPv6 address) as its parts.
+pub(crate) fn host_port(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    let host = host.trim_matches(['[', ']']);
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
 /// "~/x" → the home directory's x; other paths unchanged.
-fn expand_home(path: &str) -> PathBuf {
+pub(crate) fn expand_home(path: &str) -> PathBuf {
     match path.strip_prefix("~/") {
         Some(rest) => local_identity().1.join(rest),
         None => PathBuf::from(path),

@@ -12,6 +12,7 @@ use super::{ConfigError, Interval, Source, Threshold};
 pub const INTERVAL: Duration = Duration::from_secs(30);
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const SLOW: Duration = Duration::from_secs(1);
+pub const CERT_WARN: Duration = Duration::from_secs(14 * 86400);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,12 @@ pub struct ProbeConfig {
     pub interval: Option<Interval>,
     #[serde(default)]
     pub timeout: Option<Interval>,
+    /// https: a CA file on the host to trust (curl --cacert), for an internal CA.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// https: a certificate expiring sooner is a warning.
+    #[serde(default)]
+    pub cert_warn: Option<Interval>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +62,8 @@ pub struct ProbeSpec {
     pub slow: Duration,
     pub interval: Duration,
     pub timeout: Duration,
+    pub ca_file: Option<String>,
+    pub cert_warn: Duration,
 }
 
 /// The `[[host.probe]]` entries of one host, checked, with defaults applied.
@@ -81,26 +90,23 @@ pub fn specs(
                 ProbeTarget::Http(url.clone())
             }
             (None, Some(addr)) => {
-                let parsed = addr
-                    .rsplit_once(':')
-                    .and_then(|(h, port)| Some((h, port.parse::<u16>().ok()?)))
-                    .filter(|(h, _)| !h.is_empty());
-                let Some((host, port)) = parsed else {
+                let Some((host, port)) = super::host_port(addr) else {
                     return Err(fail(
                         format!("tcp {addr:?} is not host:port"),
                         "write it like \"127.0.0.1:5432\"",
                     ));
                 };
-                if p.body.is_some() || p.status.is_some() {
+                if p.body.is_some()
+                    || p.status.is_some()
+                    || p.ca_file.is_some()
+                    || p.cert_warn.is_some()
+                {
                     return Err(fail(
-                        "`body` and `status` apply to url probes".into(),
+                        "`body`, `status`, `ca_file` and `cert_warn` apply to url probes".into(),
                         "remove them, or probe a url",
                     ));
                 }
-                ProbeTarget::Tcp {
-                    host: host.trim_matches(['[', ']']).to_owned(),
-                    port,
-                }
+                ProbeTarget::Tcp { host, port }
             }
             _ => {
                 return Err(fail(
@@ -127,6 +133,8 @@ pub fn specs(
             slow: p.slow.map_or(SLOW, |t| t.0),
             interval: p.interval.map_or(INTERVAL, |i| i.0),
             timeout: p.timeout.map_or(TIMEOUT, |i| i.0),
+            ca_file: p.ca_file.clone(),
+            cert_warn: p.cert_warn.map_or(CERT_WARN, |i| i.0),
         });
     }
     Ok(out)

@@ -12,6 +12,7 @@ use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::hosts::{Health, HostState, age};
 use crate::app::probes::ProbeState;
+use crate::app::redis::RedisState;
 use crate::app::{App, Pane, health};
 use crate::text;
 
@@ -59,10 +60,28 @@ impl Widget for HealthPane<'_> {
                 .unwrap_or(u16::MAX)
                 .min(inner.height / 2)
         };
-        let [inner, probe_area] =
-            Layout::vertical([Constraint::Min(2), Constraint::Length(probe_rows)]).areas(inner);
+        let redis: Vec<(&HostState, &RedisState)> = hosts
+            .iter()
+            .flat_map(|h| h.redis.iter().map(move |r| (*h, r)))
+            .collect();
+        let redis_rows = if redis.is_empty() {
+            0
+        } else {
+            u16::try_from(redis.len() + 2)
+                .unwrap_or(u16::MAX)
+                .min(inner.height.saturating_sub(probe_rows) / 2)
+        };
+        let [inner, probe_area, redis_area] = Layout::vertical([
+            Constraint::Min(2),
+            Constraint::Length(probe_rows),
+            Constraint::Length(redis_rows),
+        ])
+        .areas(inner);
         if probe_rows > 0 {
             self.probes(&probes, probe_area, buf);
+        }
+        if redis_rows > 0 {
+            self.redis(&redis, redis_area, buf);
         }
         // One host shown: its CPU history below the table.
         let one = match hosts.as_slice() {
@@ -104,6 +123,8 @@ pub fn latency(d: std::time::Duration) -> String {
 
 /// PROBE, HOST, LATENCY, TREND, CHECKED; RESULT takes the rest.
 const PROBE_FIXED: [u16; 5] = [24, 12, 8, 20, 8];
+/// REDIS, HOST, ROLE, CLIENTS, MEMORY, SAVED, CHECKED; STATE takes the rest.
+const REDIS_FIXED: [u16; 7] = [12, 10, 8, 10, 10, 6, 8];
 
 impl HealthPane<'_> {
     /// One row per probe: what it found, its latency, the latency trend and when it ran.
@@ -133,11 +154,14 @@ impl HealthPane<'_> {
                     (None, None) => ("not run yet".to_owned(), theme.muted()),
                     (Some(r), None) => {
                         let sev = crate::app::probes::severity(p, r);
-                        let text = match (&r.problem, r.status) {
+                        let mut text = match (&r.problem, r.status) {
                             (Some(problem), _) => crate::sanitize::plain(problem),
                             (None, Some(code)) => format!("ok ({code})"),
                             (None, None) => "ok".to_owned(),
                         };
+                        if let (_, Some(left)) = crate::app::probes::cert_severity(p, r) {
+                            text.push_str(&format!(" · cert expires in {}", text::age(left)));
+                        }
                         (text, theme.verdict(sev, stale))
                     }
                 };
@@ -163,6 +187,88 @@ impl HealthPane<'_> {
                 );
                 line.spans.push(Span::raw(" "));
                 line.spans.push(Span::styled(result, style));
+                line
+            })
+            .collect();
+        widgets::render_list(lines, None, list, buf, theme);
+    }
+
+    /// One row per Redis server: role, clients and memory against their limits, the last
+    /// save, when it was read, and its worst problem (or its version when all is well).
+    fn redis(&self, servers: &[(&HostState, &RedisState)], area: Rect, buf: &mut Buffer) {
+        let (app, theme) = (self.app, self.theme);
+        let area = Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(1),
+            ..area
+        };
+        let w = widgets::widths(area.width, &REDIS_FIXED);
+        let header = [
+            "REDIS", "HOST", "ROLE", "CLIENTS", "MEMORY", "SAVED", "CHECKED", "STATE",
+        ];
+        let list = widgets::table_header(&header, &w, &[3, 4, 5, 6], area, buf, theme);
+        let now = app.now;
+        let lines = servers
+            .iter()
+            .map(|(h, r)| {
+                let dash = || Span::styled("–", theme.muted());
+                let stale = r.observed.stale_age(now).is_some();
+                let info = r.observed.latest();
+                let (state, style) = match (info, r.observed.error()) {
+                    (_, Some(e)) => (
+                        format!("unreachable: {}", crate::sanitize::plain(e)),
+                        theme.verdict(crate::app::alerts::Severity::Crit, false),
+                    ),
+                    (None, None) => ("not read yet".to_owned(), theme.muted()),
+                    (Some(i), None) => {
+                        let mut problems = crate::app::redis::problems(r, i, now);
+                        problems.sort_by_key(|p| std::cmp::Reverse(p.0));
+                        match problems.into_iter().next() {
+                            Some((sev, what)) => (what, theme.verdict(sev, stale)),
+                            None => (
+                                format!("ok · {}", i.version),
+                                theme.verdict(crate::app::alerts::Severity::Ok, stale),
+                            ),
+                        }
+                    }
+                };
+                let cells = match info {
+                    None => vec![dash(), dash(), dash(), dash()],
+                    Some(i) => vec![
+                        Span::raw(
+                            match i.role.as_str() {
+                                "master" => "primary",
+                                "slave" => "replica",
+                                other => other,
+                            }
+                            .to_owned(),
+                        ),
+                        Span::raw(match i.maxclients {
+                            Some(m) => format!("{}/{m}", i.connected_clients),
+                            None => i.connected_clients.to_string(),
+                        }),
+                        Span::raw(match i.maxmemory {
+                            Some(m) => {
+                                format!("{}/{}", widgets::bytes(i.used_memory), widgets::bytes(m))
+                            }
+                            None => widgets::bytes(i.used_memory),
+                        }),
+                        i.rdb_last_save.map_or_else(dash, |t| {
+                            Span::styled(text::age(age(t, now)), theme.muted())
+                        }),
+                    ],
+                };
+                let mut spans = vec![
+                    Span::raw(crate::sanitize::plain(&r.spec.name)),
+                    Span::styled(h.name.clone(), theme.muted()),
+                ];
+                spans.extend(cells);
+                spans.push(r.observed.observed_at().map_or_else(dash, |t| {
+                    Span::styled(text::age(age(t, now)), theme.muted())
+                }));
+                let mut line = columns(&w[..w.len() - 1], &[3, 4, 5, 6], spans);
+                line.spans.push(Span::raw(" "));
+                line.spans.push(Span::styled(state, style));
                 line
             })
             .collect();
@@ -317,6 +423,8 @@ mod tests {
             slow: std::time::Duration::from_millis(500),
             interval: std::time::Duration::from_secs(30),
             timeout: std::time::Duration::from_secs(10),
+            ca_file: None,
+            cert_warn: crate::config::probe::CERT_WARN,
         };
         let results = [
             (
@@ -348,6 +456,7 @@ mod tests {
                     latency: std::time::Duration::from_millis(ms),
                     status: (ok && matches!(spec.target, ProbeTarget::Http(_))).then_some(200),
                     problem: problem.map(str::to_owned),
+                    cert_expires: None,
                     observed_at: now,
                 };
                 p.record(r.clone());
@@ -356,6 +465,66 @@ mod tests {
             app.hosts[0].probes.push(p);
         }
         insta::assert_snapshot!(render(&app, 120, 30).backend());
+    }
+
+    #[test]
+    fn redis_120x30() {
+        use crate::collect::redis::RedisInfo;
+        use crate::config::redis::RedisSpec;
+        let mut app = fleet_app(2);
+        app.pane = Pane::Health;
+        let now = app.now;
+        let spec = |name: &str| RedisSpec {
+            name: name.into(),
+            endpoint: crate::collect::postgres::Endpoint::Unix("/run/redis.sock".into()),
+            user: None,
+            password: None,
+            interval: std::time::Duration::from_secs(10),
+            clients_alert_pct: 90.0,
+            memory_alert_pct: 90.0,
+            lag_alert: std::time::Duration::from_secs(10),
+            save_max_age: None,
+        };
+        let info = RedisInfo {
+            version: "7.0.15".into(),
+            role: "master".into(),
+            connected_clients: 12,
+            maxclients: Some(10000),
+            used_memory: 950 << 20,
+            maxmemory: Some(1 << 30),
+            maxmemory_policy: "allkeys-lru".into(),
+            rdb_last_save: Some(now - jiff::SignedDuration::from_secs(600)),
+            rdb_last_bgsave_ok: true,
+            aof_last_write_ok: true,
+            aof_last_rewrite_ok: true,
+            observed_at: now,
+            ..RedisInfo::default()
+        };
+        let mut full = crate::app::redis::RedisState::new(&spec("cache"));
+        full.observed.record(Ok(info.clone()), now);
+        let mut fine = crate::app::redis::RedisState::new(&spec("sessions"));
+        fine.observed.record(
+            Ok(RedisInfo {
+                used_memory: 10 << 20,
+                ..info
+            }),
+            now,
+        );
+        let mut down = crate::app::redis::RedisState::new(&spec("queue"));
+        down.observed.record(
+            Err(crate::collect::CollectError::Late {
+                what: "Redis queue".into(),
+                after: std::time::Duration::from_secs(10),
+            }),
+            now,
+        );
+        app.hosts[0].redis = vec![full, fine];
+        app.hosts[1].redis = vec![down];
+        let screen = render(&app, 120, 30);
+        let t = text(&screen);
+        assert!(t.contains("memory 93% of 1.0G (≥ 90%, allkeys-lru)"), "{t}");
+        assert!(t.contains("unreachable: Redis queue did not answer"), "{t}");
+        insta::assert_snapshot!(screen.backend());
     }
 
     #[test]
