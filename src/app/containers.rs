@@ -114,7 +114,25 @@ pub fn alerts(
     rules: &mut super::alerts::Rules<'_>,
 ) {
     use super::alerts::{Domain, Severity};
+    let mut services: BTreeMap<(Option<&str>, &str), Vec<&Container>> = BTreeMap::new();
+    for c in snap.containers.iter().filter(|c| !c.oneoff) {
+        if let Some(service) = &c.service {
+            services
+                .entry((c.project.as_deref(), service))
+                .or_default()
+                .push(c);
+        }
+    }
+    let service_name = |project: Option<&str>, service: &str| {
+        project.map_or(service.to_owned(), |p| format!("{p}/{service}"))
+    };
+    // A replica that is missing and has its own alert: the service's count goes into that
+    // alert instead of a second one about the same container.
+    let mut explained: BTreeMap<(Option<&str>, &str), usize> = BTreeMap::new();
     for c in &snap.containers {
+        if severity(c) == Severity::Ok {
+            continue;
+        }
         let why = if c.health == Some(Health::Unhealthy) {
             "is unhealthy".to_owned()
         } else if is_looping(c) {
@@ -132,6 +150,28 @@ pub fn alerts(
             ContainerState::Exited | ContainerState::Dead => c.finished_at,
             _ => None,
         };
+        let group = c
+            .service
+            .as_deref()
+            .filter(|_| !c.oneoff)
+            .map(|service| (c.project.as_deref(), service));
+        let counts = group
+            .and_then(|g| services.get(&g))
+            .map(|m| Counts::of(m.iter().copied()));
+        let why = match (group, counts) {
+            (Some(g), Some(n)) if n.missing() > 0 => {
+                if c.state != ContainerState::Running {
+                    *explained.entry(g).or_default() += 1;
+                }
+                format!(
+                    "{why} ({}: {}/{} running)",
+                    service_name(g.0, g.1),
+                    n.running,
+                    n.total
+                )
+            }
+            _ => why,
+        };
         let row = super::alerts::Row::Container {
             project: c.project.clone(),
             service: c.service.clone(),
@@ -145,19 +185,11 @@ pub fn alerts(
             stale,
         );
     }
-    let mut services: BTreeMap<(Option<&str>, &str), Vec<&Container>> = BTreeMap::new();
-    for c in snap.containers.iter().filter(|c| !c.oneoff) {
-        if let Some(service) = &c.service {
-            services
-                .entry((c.project.as_deref(), service))
-                .or_default()
-                .push(c);
-        }
-    }
     for ((project, service), members) in services {
         let n = Counts::of(members);
-        if n.missing() > 0 {
-            let name = project.map_or(service.to_owned(), |p| format!("{p}/{service}"));
+        let own = explained.get(&(project, service)).copied().unwrap_or(0);
+        if n.missing() > own {
+            let name = service_name(project, service);
             let row = super::alerts::Row::Service(project.map(str::to_owned), service.to_owned());
             rules.at(row).push(
                 Domain::Containers,
