@@ -38,6 +38,18 @@ struct HostOut<'a> {
     backups: Vec<BackupOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     drills: Vec<DrillOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    probes: Vec<Named<'a, crate::collect::probes::ProbeResult>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    redis: Vec<Named<'a, crate::collect::redis::RedisInfo>>,
+}
+
+/// A configured item's name and last observation (a probe, a Redis server).
+#[derive(Serialize)]
+struct Named<'a, T> {
+    name: &'a str,
+    #[serde(flatten)]
+    observed: Observation<'a, T>,
 }
 
 /// One restore drill: when it is due, and its last run (from the drill history).
@@ -238,6 +250,22 @@ fn host_out(h: &HostState, now: Timestamp) -> HostOut<'_> {
                 last_pass: d.last_pass().map(|r| r.started),
             })
             .collect(),
+        probes: h
+            .probes
+            .iter()
+            .map(|p| Named {
+                name: &p.spec.name,
+                observed: Observation::of(&p.observed),
+            })
+            .collect(),
+        redis: h
+            .redis
+            .iter()
+            .map(|r| Named {
+                name: &r.spec.name,
+                observed: Observation::of(&r.observed),
+            })
+            .collect(),
     }
 }
 
@@ -355,8 +383,60 @@ pub fn markdown(app: &App) -> String {
         }
         backups_md(&mut md, h, now);
         drills_md(&mut md, h, now);
+        services_md(&mut md, h, now);
     }
     md
+}
+
+/// Probes and Redis servers: one line each, with the verdict's words.
+fn services_md(md: &mut String, h: &HostState, now: Timestamp) {
+    if h.probes.is_empty() && h.redis.is_empty() {
+        return;
+    }
+    md.push_str("| probe / server | checked | result |\n|---|---|---|\n");
+    let checked = |t: Option<Timestamp>| t.map_or("-".to_owned(), |t| widgets::age(age(t, now)));
+    for p in &h.probes {
+        let result = match (p.observed.latest(), p.observed.error()) {
+            (_, Some(e)) => format!("not run: {e}"),
+            (None, None) => "not run yet".to_owned(),
+            (Some(r), None) => r
+                .problem
+                .clone()
+                .unwrap_or_else(|| format!("ok in {}", crate::ui::health::latency(r.latency))),
+        };
+        let _ = writeln!(
+            md,
+            "| probe {} | {} | {} |",
+            cell(&p.spec.name),
+            checked(p.observed.observed_at()),
+            cell(&result)
+        );
+    }
+    for r in &h.redis {
+        let result = match (r.observed.latest(), r.observed.error()) {
+            (_, Some(e)) => format!("unreachable: {e}"),
+            (None, None) => "not read yet".to_owned(),
+            (Some(i), None) => {
+                let problems: Vec<String> = crate::app::redis::problems(r, i, now)
+                    .into_iter()
+                    .map(|(_, w)| w)
+                    .collect();
+                if problems.is_empty() {
+                    format!("ok · {} {}", i.version, i.role)
+                } else {
+                    problems.join("; ")
+                }
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| Redis {} | {} | {} |",
+            cell(&r.spec.name),
+            checked(r.observed.observed_at()),
+            cell(&result)
+        );
+    }
+    md.push('\n');
 }
 
 fn drills_md(md: &mut String, h: &HostState, now: Timestamp) {

@@ -177,6 +177,29 @@ async fn redis_is_read_over_the_link_and_its_failures_say_what_to_do() {
     assert_eq!(p.replicas[0].state, "online");
     assert_eq!(p.replicas[0].addr, format!("127.0.0.1:{}", replica.port));
 
+    // The same, headless, from the config file: `watchfloor snapshot --json`.
+    let quiet = "[alerts]\ndisk_warn_pct = 99.8\ndisk_crit_pct = 99.9\ncpu_warn_pct = 100\n\
+                 memory_warn_pct = 100\n\n[[host]]\nname = \"local\"\ndocker = false\n";
+    let config = dir.path().join("watchfloor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{quiet}[[host.redis]]\nname = \"cache\"\nsocket = \"{}\"\npassword_command = \"echo s3cret\"\n",
+            primary.socket.display()
+        ),
+    )
+    .unwrap();
+    let (code, out) = cli(dir.path(), &config, &["snapshot", "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["hosts"][0]["redis"][0];
+    assert_eq!(
+        (&r["name"], &r["role"]),
+        (&"cache".into(), &"master".into()),
+        "{r}"
+    );
+    assert_eq!(r["replicas"][0]["state"], "online", "{r}");
+
     // The primary stops: the replica says it is cut off, a critical verdict.
     primary.stop();
     let cut = wait_for("the replica to notice", Duration::from_secs(30), || {
@@ -194,13 +217,30 @@ async fn redis_is_read_over_the_link_and_its_failures_say_what_to_do() {
         "{verdicts:?}"
     );
 
-    // A stopped server is unreachable, and says how.
+    // A stopped server is unreachable, and says how; headless, that is critical.
     replica.stop();
+    let (code, out) = cli(dir.path(), &config, &["alerts", "--timeout", "10"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.starts_with("CRIT local redis: Redis cache unreachable:"),
+        "{out}"
+    );
     let e = info(&*link, &replica_spec).await.unwrap_err().to_string();
     assert!(
         e.contains(&format!("could not open 127.0.0.1:{}", replica.port)),
         "{e}"
     );
+}
+
+/// Runs the binary with `config`: its exit code and what it printed.
+fn cli(home: &Path, config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchfloor"));
+    common::isolated_env(&mut cmd, home);
+    let out = cmd.arg("--config").arg(config).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// Runs a future to completion from a synchronous poll loop (the test runtime is

@@ -472,6 +472,14 @@ impl HostState {
                 .backups
                 .iter()
                 .all(|b| ok(b.observed.observed_at(), b.observed.error()))
+            && self
+                .probes
+                .iter()
+                .all(|p| ok(p.observed.observed_at(), p.observed.error()))
+            && self
+                .redis
+                .iter()
+                .all(|r| ok(r.observed.observed_at(), r.observed.error()))
     }
 }
 
