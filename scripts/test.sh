@@ -21,6 +21,8 @@ declare -A PACKAGES=(
   [pgbackrest]=pgbackrest
   [curl]=curl
   [redis-server]=redis-server
+  [ssh]=openssh-client
+  [nc]=netcat-openbsd
   [openssl]=openssl
 )
 missing=()

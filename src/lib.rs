@@ -22,6 +22,7 @@
 //! - [`export`]   the state as JSON or Markdown (`watchfloor snapshot`);
 //! - [`check`]    `watchfloor check`: every host tried step by step;
 //! - [`drill_cli`] `watchfloor drill list|run`: restore drills headless, for cron;
+//! - [`passwd`]   the user's passwd name and home (what OpenSSH takes for `~` and `%u`);
 //! - [`sanitize`] untrusted text from hosts made safe for the terminal;
 //! - [`text`]     widths, ages and sizes as text, shared by `app`, `ui` and `export`.
 
@@ -39,6 +40,7 @@ pub mod export;
 pub mod host;
 pub mod link;
 pub mod notify;
+pub mod passwd;
 pub mod sanitize;
 pub mod text;
 pub mod tui;

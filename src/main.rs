@@ -75,6 +75,13 @@ enum Command {
     /// Restore drills: list them, or run one (exit 0 only when it passes)
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// How each SSH target resolves, field by field (compare with `ssh -G ALIAS`), and which
+    /// resolver answered; exit 1 if one cannot be resolved
+    SshConfig {
+        /// ssh targets as in the config's `ssh = ...`: alias, user@host or user@host:port
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +113,10 @@ const EXIT_UNKNOWN: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no watchfloor config: it explains ssh's.
+    if let Some(Command::SshConfig { targets }) = &cli.command {
+        return ssh_config(targets);
+    }
     let overrides = Overrides {
         config: cli.config.clone(),
         theme: cli.theme.clone(),
@@ -200,6 +211,7 @@ fn run(
             println!("{text}");
             Ok(ExitCode::from(alerts_exit(&app)))
         }
+        Some(Command::SshConfig { targets }) => Ok(ssh_config(&targets)),
         Some(Command::Drill(DrillCommand::List { json })) => {
             println!("{}", drill_cli::list(&settings, json, Timestamp::now()));
             Ok(ExitCode::SUCCESS)
@@ -254,6 +266,37 @@ fn run(
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+/// `watchfloor ssh-config`: the resolver, the local identity, then each target's fields.
+fn ssh_config(targets: &[String]) -> ExitCode {
+    use watchfloor::link::ssh::target::SshConfig;
+    let config = match SshConfig::load_default() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("watchfloor: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("resolver: {}", config.resolver());
+    if let Some((user, home)) = &config.local {
+        println!("local user: {user} (home {})", home.display());
+    }
+    let mut ok = true;
+    for spec in targets {
+        match config.resolve_here(spec) {
+            Ok(t) => print!("{spec}\n{}", t.describe()),
+            Err(e) => {
+                ok = false;
+                println!("{spec}\n  error: {e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

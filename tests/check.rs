@@ -168,3 +168,60 @@ fn check_connects_to_each_postgres_cluster() {
     assert!(text.contains("db1 failed at postgres"), "{text}");
     assert!(text.contains("/nonexistent/.s.PGSQL.5432"), "{text}");
 }
+
+/// The issue's config: Match, HostKeyAlias, ProxyCommand and per-host StrictHostKeyChecking.
+/// `watchfloor check` reaches each host where ssh would (port and user from a Match block, the
+/// key under its alias, the session through `nc`), and `--accept-new` records nothing for a
+/// host pinned with `StrictHostKeyChecking yes`.
+#[test]
+fn check_follows_match_host_key_alias_proxy_command_and_strict_checking() {
+    let client = Client::new();
+    let a = Sshd::start(&client, "127.0.0.1", None);
+    let b = Sshd::start(&client, "127.0.0.1", None);
+    let c = Sshd::start(&client, "127.0.0.1", None);
+    common::sshd::append(
+        &client.known_hosts(),
+        &format!("alpha-key {}", a.host_key_line()),
+    );
+    common::sshd::append(
+        &client.known_hosts(),
+        &format!("beta-key {}", b.host_key_line()),
+    );
+    client.ssh_config(&format!(
+        "Host alpha\n  HostName 127.0.0.1\n  HostKeyAlias alpha-key\n\
+         Match originalhost alpha\n  Port {}\n  User root\n\
+         Host beta\n  HostKeyAlias beta-key\n  StrictHostKeyChecking yes\n  User root\n  ProxyCommand nc 127.0.0.1 {}\n\
+         Host gamma\n  HostName 127.0.0.1\n  Port {}\n  User root\n  StrictHostKeyChecking yes\n",
+        a.port, b.port, c.port
+    ));
+    let path = client.home.path().join("watchfloor.toml");
+    std::fs::write(
+        &path,
+        "[[host]]\nname = \"alpha\"\nssh = \"alpha\"\ndocker = false\n\n\
+         [[host]]\nname = \"beta\"\nssh = \"beta\"\ndocker = false\n\n\
+         [[host]]\nname = \"gamma\"\nssh = \"gamma\"\ndocker = false\n",
+    )
+    .unwrap();
+    let config = path.display().to_string();
+    let out = watchfloor(
+        client.home.path(),
+        &["--config", &config, "check", "alpha", "beta"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("2 of 2 hosts OK"), "{text}");
+
+    let before = std::fs::read_to_string(client.known_hosts()).unwrap();
+    let out = watchfloor(
+        client.home.path(),
+        &["--config", &config, "--accept-new", "check", "gamma"],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("StrictHostKeyChecking yes"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(client.known_hosts()).unwrap(),
+        before,
+        "nothing recorded for a pinned host"
+    );
+}

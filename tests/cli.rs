@@ -309,3 +309,58 @@ fn alerts_exit_codes_follow_the_monitoring_plugin_convention() {
     let args = ["--config", "/nonexistent.toml", "alerts"];
     assert_eq!(watchfloor(home.path(), &args).status.code(), Some(3));
 }
+
+/// SSH's `~` is the passwd home, as for ssh (not HOME, which `sudo -E` or a container may point
+/// elsewhere); `watchfloor ssh-config` says which resolver answered and what it resolved.
+#[test]
+fn ssh_files_come_from_the_passwd_home_whatever_home_says() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let me = watchfloor::passwd::current().expect("a passwd entry");
+    let out = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        .env("HOME", elsewhere.path())
+        .env_remove("WATCHFLOOR_SSH_HOME")
+        .args(["ssh-config", "ops@db.example:2222"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("resolver: OpenSSH's own `"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "local user: {} (home {})",
+            me.name,
+            me.home.display()
+        )),
+        "{text}"
+    );
+    let known = format!("{}/.ssh/known_hosts", me.home.display());
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("userknownhostsfile").contains(&known), "{text}");
+    assert!(
+        !text.contains(&elsewhere.path().display().to_string()),
+        "{text}"
+    );
+    assert!(
+        line("host key looked up as").ends_with("[db.example]:2222"),
+        "{text}"
+    );
+    assert!(line("user ").ends_with("ops"), "{text}");
+
+    // With WATCHFLOOR_SSH_HOME, that home, read by watchfloor's own reader.
+    let out = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        .env("WATCHFLOOR_SSH_HOME", elsewhere.path())
+        .args(["ssh-config", "db"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("WATCHFLOOR_SSH_HOME is set"), "{text}");
+    assert!(
+        text.contains(&format!("{}/.ssh/known_hosts", elsewhere.path().display())),
+        "{text}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The SSH link against real OpenSSH (sshd, ssh-agent, ssh-keygen), no mocks: agent and key
 //! file auth, strict host keys (unknown, accept-new, changed, swapped type, hashed, revoked),
-//! ProxyJump to a host only the bastion can reach, Docker over the link, 20 concurrent execs.
+//! ProxyJump to a host only the bastion can reach, Docker over the link, 20 concurrent execs;
+//! ProxyCommand (through `nc`, resolved by the built-in reader and by `ssh -G` alike, and one
+//! that fails), StrictHostKeyChecking no, and a host presenting a certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -429,4 +431,122 @@ async fn strict_host_key_checking_and_host_key_alias_are_followed() {
     let t = target(&client, &other.spec(), None);
     let err = connect(&t, true).await.err().unwrap();
     assert!(matches!(err, LinkError::ChangedHostKey { .. }), "{err}");
+}
+
+/// ProxyCommand: ssh's own way through Tailscale, cloudflared or a bastion's `nc`. The session
+/// runs over the command's stdin and stdout; `ssh -G` and the built-in reader resolve the same
+/// command; a command that fails is reported with what it said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_command_carries_the_session_and_a_failing_one_says_why() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let home = client.home.path().display().to_string();
+    // Every file named, so ssh -G (whose ~ is the passwd home) resolves the same paths.
+    client.ssh_config(&format!(
+        "Host via-nc\n  HostName 127.0.0.1\n  Port {}\n  User root\n  ProxyCommand nc %h %p\n\
+         Host broken\n  ProxyCommand sh -c 'echo no route to %h >&2; exit 1'\n\
+         Host *\n  IdentityFile {home}/.ssh/id_ed25519\n  UserKnownHostsFile {home}/.ssh/known_hosts\n  IdentityAgent none\n",
+        server.port
+    ));
+    let builtin = target(&client, "via-nc", None);
+    assert_eq!(
+        builtin.proxy_command.as_deref(),
+        Some(format!("nc 127.0.0.1 {}", server.port).as_str())
+    );
+    let openssh = SshConfig::openssh(
+        Some(&client.ssh_dir().join("config")),
+        Some(client.home.path()),
+    )
+    .expect("OpenSSH's ssh client (apt: openssh-client)");
+    let me = watchfloor::passwd::current().unwrap().name;
+    let via_ssh = openssh.resolve("via-nc", &me, client.home.path()).unwrap();
+    assert_eq!(
+        via_ssh.proxy_command, builtin.proxy_command,
+        "ssh -G agrees"
+    );
+    for t in [&builtin, &via_ssh] {
+        let link = connect(t, false).await.unwrap();
+        assert_eq!(echo(&link, "through-nc").await, "through-nc");
+    }
+
+    let t = target(&client, "broken", None);
+    let err = connect(&t, false).await.err().unwrap().to_string();
+    assert!(
+        err.contains("the command said: no route to broken"),
+        "{err}"
+    );
+}
+
+/// StrictHostKeyChecking no does not make watchfloor connect to a host it cannot verify; it
+/// says so, and --accept-new (an explicit decision) still records the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_host_key_checking_no_still_refuses_an_unverified_host() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.ssh_config("Host 127.0.0.1\n  StrictHostKeyChecking no\n");
+    let t = target(&client, &server.spec(), None);
+    let err = connect(&t, false).await.err().unwrap();
+    assert!(matches!(err, LinkError::UncheckedHostKey { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("never connects to a host it cannot verify"),
+        "{err}"
+    );
+    assert!(!client.known_hosts().exists());
+    let link = connect(&t, true).await.unwrap();
+    assert_eq!(echo(&link, "verified").await, "verified");
+}
+
+/// A host vouched for by a @cert-authority line presents a certificate to ssh; watchfloor does
+/// not check certificates, so it says that instead of "unknown key: --accept-new", and records
+/// nothing even when asked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_certificate_is_named_as_unsupported_and_never_pinned() {
+    let client = Client::new();
+    let mut server = Sshd::start(&client, "127.0.0.1", None);
+    let ca = server.present_host_certificate();
+    append(
+        &client.known_hosts(),
+        &format!("@cert-authority 127.0.0.1 {ca}"),
+    );
+    // OpenSSH itself accepts the host through the CA.
+    let ok = std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            client.known_hosts().display()
+        ))
+        .arg("-i")
+        .arg(client.ssh_dir().join("id_ed25519"))
+        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ssh verifies the certificate");
+    let before = std::fs::read_to_string(client.known_hosts()).unwrap();
+    let t = target(&client, &server.spec(), None);
+    for accept_new in [false, true] {
+        let err = connect(&t, accept_new).await.err().unwrap();
+        assert!(
+            matches!(err, LinkError::CertAuthorityHostKey { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("does not support host certificates"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(client.known_hosts()).unwrap(),
+        before
+    );
 }

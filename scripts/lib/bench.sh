@@ -34,7 +34,7 @@ bench_exit() {
 bench_tmux() {
   printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
   tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
-    -e TERM=xterm-256color -e "HOME=$1" -e "XDG_STATE_HOME=$work/state" sh
+    -e TERM=xterm-256color -e "HOME=$1" -e "WATCHFLOOR_SSH_HOME=$1" -e "XDG_STATE_HOME=$work/state" sh
   sleep 0.3
 }
 

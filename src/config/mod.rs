@@ -422,13 +422,12 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
     };
     // ~/.ssh/config is read once, and only when some host uses SSH.
     let mut ssh_config: Option<SshConfig> = None;
-    let (user, home) = local_identity();
     let mut resolve = |spec: &str| -> Result<Target, TargetError> {
         let parsed = match &mut ssh_config {
             Some(c) => c,
             None => ssh_config.insert(SshConfig::load_default()?),
         };
-        parsed.resolve(spec, &user, &home)
+        parsed.resolve_here(spec)
     };
     let docker_host = std::env::var("DOCKER_HOST").ok();
     let hosts = host_specs(&config, source, docker_host.as_deref(), &mut resolve)?;

@@ -151,6 +151,29 @@ pub enum LinkError {
         fingerprint: String,
     },
     #[error(
+        "host key of {addr} ({host}) is vouched for only by the @cert-authority line at {file}:{line}: \
+         ssh would check a host certificate, and watchfloor does not support host certificates. It \
+         records nothing, not even with --accept-new: add the host's plain key to known_hosts \
+         (ssh-keyscan it and compare the fingerprint with {fingerprint})"
+    )]
+    CertAuthorityHostKey {
+        host: String,
+        addr: String,
+        fingerprint: String,
+        file: std::path::PathBuf,
+        line: usize,
+    },
+    #[error(
+        "host key of {addr} ({host}) is UNKNOWN: {fingerprint}; ~/.ssh/config sets StrictHostKeyChecking no \
+         for this host, but watchfloor never connects to a host it cannot verify: check the key and run \
+         watchfloor --accept-new check {host}, or set StrictHostKeyChecking accept-new"
+    )]
+    UncheckedHostKey {
+        host: String,
+        addr: String,
+        fingerprint: String,
+    },
+    #[error(
         "host key of {addr} ({host}) has CHANGED since {file}:{line} recorded it ({fingerprint} now); refusing to connect. \
          Someone may be intercepting the connection. If the server was reinstalled, check the new key out of band, \
          then remove the old one: ssh-keygen -R {addr}"
@@ -194,6 +217,8 @@ impl LinkError {
         match self {
             Self::UnknownHostKey { .. }
             | Self::PinnedHostKey { .. }
+            | Self::CertAuthorityHostKey { .. }
+            | Self::UncheckedHostKey { .. }
             | Self::ChangedHostKey { .. }
             | Self::RevokedHostKey { .. } => DownKind::HostKey,
             Self::Auth { .. } | Self::EncryptedKey { .. } => DownKind::Auth,

@@ -273,7 +273,9 @@ pub fn local_config(dir: &Path, docker: &Docker, extra: &str) -> PathBuf {
 
 /// Environment for running the binary without touching the real user's config and state.
 pub fn isolated_env(cmd: &mut Command, home: &Path) {
+    // SSH files come from the passwd home, as for ssh; the test's home stands in for it.
     cmd.env("HOME", home)
+        .env("WATCHFLOOR_SSH_HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_STATE_HOME", home.join(".local/state"))
         .env_remove("NO_COLOR")

@@ -185,6 +185,30 @@ impl Sshd {
         format!("root@{}:{}", self.addr, self.port)
     }
 
+    /// Signs the host key with a new CA and has sshd present the certificate; returns the
+    /// CA's public key line ("ssh-ed25519 AAAA…") for a `@cert-authority` line.
+    #[allow(dead_code)] // only the SSH tests use it
+    pub fn present_host_certificate(&mut self) -> String {
+        let d = self.dir.path().to_path_buf();
+        keygen(&d.join("ca"), "ed25519", "");
+        sh(Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(d.join("ca"))
+            .args(["-I", "test-host", "-h", "-n", &self.addr])
+            .arg(d.join("host_ed25519.pub")));
+        append(
+            &d.join("sshd_config"),
+            &format!(
+                "HostCertificate {}",
+                d.join("host_ed25519-cert.pub").display()
+            ),
+        );
+        self.kill();
+        self.spawn();
+        let ca = std::fs::read_to_string(d.join("ca.pub")).unwrap();
+        ca.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    }
+
     /// Replaces the host key, as a reinstalled (or impersonated) server would have.
     pub fn new_host_key(&mut self) {
         let key = self.dir.path().join("host_ed25519");

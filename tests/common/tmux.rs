@@ -33,6 +33,10 @@ impl Tmux {
         ]);
         for (k, v) in env {
             cmd.args(["-e", &format!("{k}={v}")]);
+            // ssh's files come from the passwd home, not HOME: point watchfloor at the test's.
+            if *k == "HOME" {
+                cmd.args(["-e", &format!("WATCHFLOOR_SSH_HOME={v}")]);
+            }
         }
         cmd.args(["-e", &format!("ENV={}", rc.display()), "sh"]);
         sh(&mut cmd);

@@ -28,6 +28,9 @@ pub enum Verdict {
     Changed { file: PathBuf, line: usize },
     /// The key is listed under @revoked (in any file) — refused always.
     Revoked { file: PathBuf, line: usize },
+    /// No plain key for this host, but a @cert-authority line vouches for its certificates:
+    /// ssh would check a host certificate, which watchfloor does not support. Never learned.
+    CertAuthority { file: PathBuf, line: usize },
 }
 
 /// Why known_hosts could not be consulted or written; each message says what to do.
@@ -73,7 +76,12 @@ pub fn verify(
         let bare = judge(&entries(&lookup_name(host, 22), files, true)?, key, files);
         // OpenSSH only takes an exact match from this second look; a revoked key is refused too,
         // stricter than ssh(1) (which would then treat the host as new).
-        if matches!(bare, Verdict::Known { .. } | Verdict::Revoked { .. }) {
+        // ssh looks certificate authorities up under the bare name too ("Host '127.0.0.1' is
+        // known and matches the ED25519-CERT host certificate").
+        if matches!(
+            bare,
+            Verdict::Known { .. } | Verdict::Revoked { .. } | Verdict::CertAuthority { .. }
+        ) {
             return Ok(bare);
         }
     }
@@ -180,10 +188,16 @@ fn judge(entries: &[Entry], key: &PublicKey, files: &[PathBuf]) -> Verdict {
     if let Some((file, line)) = entries.iter().filter(plain).find(same).map(at) {
         return Verdict::Known { file, line };
     }
-    // @cert-authority lines vouch for certificates only, so they do not make a plain key "changed".
-    match entries.iter().find(plain).map(at) {
-        Some((file, line)) => Verdict::Changed { file, line },
-        None => Verdict::Unknown,
+    // @cert-authority lines vouch for certificates only, so they do not make a plain key
+    // "changed"; with no plain line, they say the admin relies on host certificates.
+    let ca = |e: &&Entry| e.marker == Marker::CertAuthority;
+    match (
+        entries.iter().find(plain).map(at),
+        entries.iter().find(ca).map(at),
+    ) {
+        (Some((file, line)), _) => Verdict::Changed { file, line },
+        (None, Some((file, line))) => Verdict::CertAuthority { file, line },
+        (None, None) => Verdict::Unknown,
     }
 }
 
@@ -424,6 +438,7 @@ mod tests {
             Verdict::Known { file, line } => format!("known {}", at(file, line)),
             Verdict::Changed { file, line } => format!("changed {}", at(file, line)),
             Verdict::Revoked { file, line } => format!("revoked {}", at(file, line)),
+            Verdict::CertAuthority { file, line } => format!("ca {}", at(file, line)),
             Verdict::Unknown => "unknown".to_owned(),
         }
     }
@@ -536,12 +551,23 @@ mod tests {
     }
 
     #[test]
-    fn cert_authority_lines_are_ignored() {
+    fn cert_authority_lines_are_named_when_no_plain_key_is_recorded() {
+        // ssh would check a host certificate here: the verdict says so, never "unknown".
+        assert_eq!(check(&["@cert-authority host $B"], "host", 22, A), "ca 0:1");
+        assert_eq!(check(&["@cert-authority * $A"], "host", 22, A), "ca 0:1");
         assert_eq!(
-            check(&["@cert-authority host $B"], "host", 22, A),
+            check(&["@cert-authority *.other $A"], "host", 22, A),
             "unknown"
         );
-        assert_eq!(check(&["@cert-authority * $A"], "host", 22, A), "unknown");
+        // A plain key decides as before: known, or changed.
+        assert_eq!(
+            check(&["@cert-authority * $B\nhost $A"], "host", 22, A),
+            "known 0:2"
+        );
+        assert_eq!(
+            check(&["@cert-authority * $A\nhost $B"], "host", 22, A),
+            "changed 0:2"
+        );
     }
 
     #[test]

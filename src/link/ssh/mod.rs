@@ -28,6 +28,8 @@ pub struct Ssh {
     handle: Arc<Handle<Client>>,
     /// The sessions of the ProxyJump hops, kept alive as long as the target's.
     _jumps: Vec<Arc<Handle<Client>>>,
+    /// The ProxyCommand carrying the session, killed with it.
+    _proxy: Option<tokio::process::Child>,
     sessions: Arc<Semaphore>,
     closed: watch::Receiver<Option<String>>,
 }
@@ -121,6 +123,7 @@ impl Ssh {
             name,
             handle: connected.handle,
             _jumps: connected.jumps,
+            _proxy: connected.proxy,
             sessions: Arc::new(Semaphore::new(SESSION_CHANNELS)),
             closed: connected.closed,
         }

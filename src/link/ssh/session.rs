@@ -44,8 +44,6 @@ impl Keepalive {
         self.interval * u32::try_from(self.count + 1).unwrap_or(u32::MAX)
     }
 }
-/// OpenSSH's system-wide known_hosts, consulted after the user's files.
-const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 
 /// A step of connecting, reported as it starts (for `watchfloor check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +69,8 @@ pub struct Connected {
     pub closed: watch::Receiver<Option<String>>,
     /// Host keys recorded because of `accept_new`: (address, fingerprint).
     pub learned: Vec<(String, String)>,
+    /// The first hop's ProxyCommand, killed when the session is dropped.
+    pub proxy: Option<tokio::process::Child>,
 }
 
 /// Connects to `target` through its jumps. `progress(hop, step)` is called as each step starts.
@@ -85,6 +85,7 @@ pub async fn connect(
     let mut learned = Vec::new();
     let mut previous: Option<Arc<Handle<Client>>> = None;
     let mut jumps = Vec::new();
+    let mut proxy: Option<Proxy> = None;
     let hops = target.jumps.iter().chain(std::iter::once(target));
     for hop in hops {
         let addr = display_addr(&hop.host_name, hop.port);
@@ -92,8 +93,19 @@ pub async fn connect(
         let outcome = Arc::new(Mutex::new(None));
         let client = Client::new(name, hop, options, outcome.clone(), closed_tx.clone());
         let config = Arc::new(client_config(hop, options.keepalive));
-        let handshake = match &previous {
-            None => {
+        let handshake = match (&previous, &hop.proxy_command) {
+            (None, Some(command)) => {
+                progress(&hop.alias, Step::Tcp);
+                let (started, stream) = spawn_proxy(name, command)?;
+                proxy = Some(started);
+                progress(&hop.alias, Step::HostKey);
+                tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    client::connect_stream(config, stream, client),
+                )
+                .await
+            }
+            (None, None) => {
                 progress(&hop.alias, Step::Resolve);
                 let addrs = resolve(name, hop, timeout).await?;
                 progress(&hop.alias, Step::Tcp);
@@ -105,7 +117,7 @@ pub async fn connect(
                 )
                 .await
             }
-            Some(via) => {
+            (Some(via), _) => {
                 progress(&hop.alias, Step::Tcp);
                 let open = via.channel_open_direct_tcpip(
                     hop.host_name.clone(),
@@ -144,11 +156,21 @@ pub async fn connect(
                 ));
             }
             Ok(Err(e)) => {
+                // A ProxyCommand that failed has usually said why and exited: let it finish.
+                if let Some(p) = &mut proxy {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), p.child.wait()).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 return Err(match take(&outcome) {
                     Some(KeyOutcome::Refused(refused)) => refused,
                     _ => LinkError::Ssh {
                         host: name.to_owned(),
-                        message: format!("handshake with {addr}: {e}"),
+                        message: match proxy_said(&proxy) {
+                            Some(said) => format!(
+                                "handshake with {addr} through its ProxyCommand: {e}; the command said: {said}"
+                            ),
+                            None => format!("handshake with {addr}: {e}"),
+                        },
                     },
                 });
             }
@@ -184,7 +206,68 @@ pub async fn connect(
         jumps,
         closed: closed_rx,
         learned,
+        proxy: proxy.map(|p| p.child),
     })
+}
+
+/// Starts a ProxyCommand as ssh does (`sh -c`, here, with stdin and stdout as the transport)
+/// and keeps the end of what it writes to stderr, for the error when it fails.
+fn spawn_proxy(name: &str, command: &str) -> Result<(Proxy, ProxyStream), LinkError> {
+    let failed = |message: String| LinkError::Connect {
+        host: name.to_owned(),
+        addr: format!("ProxyCommand `{}`", crate::sanitize::plain(command)),
+        message,
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start it: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(failed("no pipes to it".into()));
+    };
+    let said = Arc::new(Mutex::new(String::new()));
+    let keep = said.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut stderr = stderr;
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = stderr.read(&mut buf).await {
+            let mut s = crate::lock(&keep);
+            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            // Only the end matters; keep 2 KiB.
+            if s.len() > 2048 {
+                let cut = s.len() - 2048;
+                let cut = (cut..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+                s.drain(..cut);
+            }
+        }
+    });
+    Ok((Proxy { child, said }, tokio::io::join(stdout, stdin)))
+}
+
+/// A running ProxyCommand and the end of what it wrote to stderr.
+struct Proxy {
+    child: tokio::process::Child,
+    said: Arc<Mutex<String>>,
+}
+
+/// The ProxyCommand's stdout and stdin as one stream.
+type ProxyStream = tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>;
+
+/// The last line the ProxyCommand wrote to stderr, sanitised.
+fn proxy_said(proxy: &Option<Proxy>) -> Option<String> {
+    let text = crate::lock(&proxy.as_ref()?.said).clone();
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| crate::sanitize::plain(l.trim()))
 }
 
 fn take(slot: &Mutex<Option<KeyOutcome>>) -> Option<KeyOutcome> {
@@ -320,7 +403,7 @@ pub fn key_name(hop: &Target) -> (String, u16) {
 
 pub fn known_hosts_files(hop: &Target) -> Vec<PathBuf> {
     let mut files = hop.known_hosts_files.clone();
-    files.push(PathBuf::from(GLOBAL_KNOWN_HOSTS));
+    files.extend(hop.global_known_hosts_files.iter().cloned());
     files
 }
 
@@ -340,8 +423,9 @@ pub struct Client {
     files: Vec<PathBuf>,
     /// Where accept-new records an unknown key: the first user known_hosts file.
     learn_into: Option<PathBuf>,
-    /// StrictHostKeyChecking yes: an unknown key is never recorded here.
-    pinned: bool,
+    /// The host's StrictHostKeyChecking: `yes` never records an unknown key here, and an
+    /// unknown key's error says what `yes` or `no` meant.
+    strict: StrictHostKeyChecking,
     outcome: Arc<Mutex<Option<KeyOutcome>>>,
     closed: Arc<watch::Sender<Option<String>>>,
 }
@@ -368,7 +452,7 @@ impl Client {
                 }
                 _ => None,
             },
-            pinned: hop.strict_host_key_checking == StrictHostKeyChecking::Yes,
+            strict: hop.strict_host_key_checking,
             outcome,
             closed,
         }
@@ -392,17 +476,35 @@ impl Client {
                         message: format!("cannot record the host key: {e}"),
                     }),
                 },
-                None if self.pinned => KeyOutcome::Refused(LinkError::PinnedHostKey {
-                    host,
-                    addr,
-                    fingerprint,
-                }),
+                None if self.strict == StrictHostKeyChecking::Yes => {
+                    KeyOutcome::Refused(LinkError::PinnedHostKey {
+                        host,
+                        addr,
+                        fingerprint,
+                    })
+                }
+                None if self.strict == StrictHostKeyChecking::No => {
+                    KeyOutcome::Refused(LinkError::UncheckedHostKey {
+                        host,
+                        addr,
+                        fingerprint,
+                    })
+                }
                 None => KeyOutcome::Refused(LinkError::UnknownHostKey {
                     host,
                     addr,
                     fingerprint,
                 }),
             },
+            Ok(Verdict::CertAuthority { file, line }) => {
+                KeyOutcome::Refused(LinkError::CertAuthorityHostKey {
+                    host,
+                    addr,
+                    fingerprint,
+                    file,
+                    line,
+                })
+            }
             Ok(Verdict::Changed { file, line }) => {
                 tracing::error!(host = name, %addr, %fingerprint, "HOST KEY CHANGED: refusing to connect");
                 KeyOutcome::Refused(LinkError::ChangedHostKey {

@@ -9,8 +9,12 @@
 //! the first. It also hands UserKnownHostsFile and friends back only as raw strings. The tests pin
 //! those faults and compare this parser with `ssh -G`.
 //!
-//! Left out on purpose: Match criteria (such blocks are skipped; `Match all` applies),
-//! CanonicalizeHostname, ProxyCommand (an error that says so), `${VAR}` and `~user` in paths.
+//! Two resolvers feed one [`Target`]. When the admin's `ssh` is installed, its own `ssh -G`
+//! says what it would use (Match exec, canonicalisation and every criterion included: exactly
+//! what `ssh HOST` does every day). Without it, the parser here follows `Match` with host,
+//! originalhost, user, localuser and all; anything it cannot follow for a given host (Match
+//! exec, canonical, final, CanonicalizeHostname) is an error naming file, line and directive.
+//! Not supported either way: `${VAR}` and `~user` in paths.
 
 use std::fs;
 use std::io;
@@ -22,9 +26,21 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// Most hops a ProxyJump path may have, recursive ones included; more is a loop in disguise.
 const MAX_JUMP_HOPS: usize = 8;
 const DEFAULT_PORT: u16 = 22;
-/// Used when no IdentityFile is configured; the connector skips files that do not exist.
-const DEFAULT_IDENTITIES: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
+/// Used when no IdentityFile is configured, in OpenSSH's order; the connector skips files that
+/// do not exist.
+const DEFAULT_IDENTITIES: [&str; 7] = [
+    "id_rsa",
+    "id_ecdsa",
+    "id_ecdsa_sk",
+    "id_ed25519",
+    "id_ed25519_sk",
+    "id_xmss",
+    "id_dsa",
+];
 const DEFAULT_KNOWN_HOSTS: [&str; 2] = ["known_hosts", "known_hosts2"];
+const GLOBAL_KNOWN_HOSTS: [&str; 2] = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+/// How long `ssh -G` may take (a `Match exec` runs a command).
+const SSH_G_TIMEOUT: Duration = Duration::from_secs(10);
 /// OpenSSH's default ServerAliveCountMax.
 const DEFAULT_ALIVE_COUNT_MAX: u32 = 3;
 
@@ -36,13 +52,17 @@ pub struct Target {
     pub host_name: String,
     pub port: u16,
     pub user: String,
-    /// `~` and tokens expanded, in config order; when none is configured, `~/.ssh/id_ed25519`,
-    /// `id_ecdsa`, `id_rsa` (whether they exist or not: the caller skips missing ones).
+    /// `~` and tokens expanded, in config order; when none is configured, OpenSSH's defaults
+    /// (whether they exist or not: the caller skips missing ones).
     pub identity_files: Vec<PathBuf>,
     pub identities_only: bool,
     /// UserKnownHostsFile, default `~/.ssh/known_hosts` and `known_hosts2`; empty for `none`.
-    /// The caller adds the system-wide file.
     pub known_hosts_files: Vec<PathBuf>,
+    /// GlobalKnownHostsFile, default `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`.
+    pub global_known_hosts_files: Vec<PathBuf>,
+    /// ProxyCommand, tokens expanded: run locally with `sh -c`, SSH spoken over its stdin and
+    /// stdout. Only on a first hop (ProxyJump and ProxyCommand exclude each other).
+    pub proxy_command: Option<String>,
     /// `None`: not configured (or 0), the caller picks its own limit.
     pub connect_timeout: Option<Duration>,
     /// `None`: keepalives off (OpenSSH's default, and what 0 means).
@@ -63,6 +83,99 @@ pub struct Target {
     pub jumps: Vec<Target>,
     /// The spec's host part as written (no user, port or brackets): what `Host` lines match.
     pub alias: String,
+}
+
+impl Target {
+    /// Field by field, in `ssh -G`'s words, for `watchfloor ssh-config`: what an admin compares
+    /// with `ssh -G ALIAS`. Each ProxyJump hop follows, indented.
+    pub fn describe(&self) -> String {
+        let paths = |p: &[PathBuf]| {
+            let list: Vec<String> = p.iter().map(|p| p.display().to_string()).collect();
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(" ")
+            }
+        };
+        let secs = |d: Option<Duration>| d.map_or("none".to_owned(), |d| d.as_secs().to_string());
+        let strict = match self.strict_host_key_checking {
+            StrictHostKeyChecking::Yes => "yes",
+            StrictHostKeyChecking::No => "no",
+            StrictHostKeyChecking::Ask => "ask",
+            StrictHostKeyChecking::AcceptNew => "accept-new",
+        };
+        let (key_host, key_port) = match &self.host_key_alias {
+            Some(a) => (a.clone(), 22),
+            None => (self.host_name.clone(), self.port),
+        };
+        let key_name = if key_port == 22 {
+            key_host
+        } else {
+            format!("[{key_host}]:{key_port}")
+        };
+        let mut fields = vec![
+            ("hostname", self.host_name.clone()),
+            ("port", self.port.to_string()),
+            ("user", self.user.clone()),
+            ("identityfile", paths(&self.identity_files)),
+            ("identitiesonly", yes_no(self.identities_only)),
+            (
+                "identityagent",
+                self.identity_agent
+                    .clone()
+                    .unwrap_or_else(|| "SSH_AUTH_SOCK".into()),
+            ),
+            ("userknownhostsfile", paths(&self.known_hosts_files)),
+            (
+                "globalknownhostsfile",
+                paths(&self.global_known_hosts_files),
+            ),
+            (
+                "hostkeyalias",
+                self.host_key_alias.clone().unwrap_or_else(|| "none".into()),
+            ),
+            ("host key looked up as", key_name),
+            ("stricthostkeychecking", strict.to_owned()),
+            ("connecttimeout", secs(self.connect_timeout)),
+            ("serveraliveinterval", secs(self.server_alive_interval)),
+            (
+                "serveralivecountmax",
+                self.server_alive_count_max.to_string(),
+            ),
+            (
+                "proxycommand",
+                self.proxy_command.clone().unwrap_or_else(|| "none".into()),
+            ),
+            (
+                "proxyjump",
+                if self.jumps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.jumps
+                        .iter()
+                        .map(|j| j.alias.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            ),
+        ];
+        fields.retain(|(_, v)| !v.is_empty());
+        let mut out = String::new();
+        for (k, v) in fields {
+            out.push_str(&format!("  {k:<23} {}\n", crate::sanitize::plain(&v)));
+        }
+        for hop in &self.jumps {
+            out.push_str(&format!("  hop {}:\n", hop.alias));
+            for line in hop.describe().lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
 }
 
 /// The StrictHostKeyChecking values OpenSSH accepts; `Ask` is its default.
@@ -101,11 +214,21 @@ pub enum TargetError {
     },
     #[error("ProxyJump loops or passes {MAX_JUMP_HOPS} hops ({chain}); fix these hosts' ProxyJump")]
     JumpLoop { chain: String },
+    /// The built-in resolver met something it cannot follow for this host.
     #[error(
-        "{alias} is reached through a ProxyCommand, which watchfloor cannot run; use ProxyJump, \
-         or put `ProxyCommand none` in a `Host {alias}` block above the ProxyCommand"
+        "{path}:{line}: {what} applies to {alias}, and watchfloor's own ssh_config reader cannot \
+         follow it; install OpenSSH's ssh client (watchfloor then asks `ssh -G`), or rewrite \
+         that block with Host"
     )]
-    ProxyCommand { alias: String },
+    Unsupported {
+        path: PathBuf,
+        line: usize,
+        what: String,
+        alias: String,
+    },
+    /// `ssh -G` refused the config or the name.
+    #[error("`ssh -G {alias}` failed: {message}; fix what it names (run it yourself to see)")]
+    OpenSsh { alias: String, message: String },
     #[error(
         "{keyword} of {alias} uses {token}, which watchfloor does not expand; write that part out \
          (watchfloor knows %%, %h, %n, %k, %p, %r, %u, %d and a leading ~)"
@@ -117,10 +240,25 @@ pub enum TargetError {
     },
 }
 
-/// A parsed ssh_config: its blocks in file order (includes spliced in), cheap to query.
+/// How hosts are resolved: a parsed ssh_config (its blocks in file order, includes spliced in),
+/// or the admin's `ssh -G`.
 #[derive(Debug, Clone, Default)]
 pub struct SshConfig {
     blocks: Vec<Block>,
+    openssh: Option<OpenSsh>,
+    /// The local user name and the home `~` stands for, as loaded by [`SshConfig::load_default`].
+    pub local: Option<(String, PathBuf)>,
+    /// Why the built-in reader answers instead of `ssh -G`, for `watchfloor ssh-config`.
+    builtin_because: &'static str,
+}
+
+/// Resolution by the admin's own ssh: `ssh -G [-F file]`.
+#[derive(Debug, Clone)]
+struct OpenSsh {
+    program: PathBuf,
+    file: Option<PathBuf>,
+    /// HOME for ssh (its Include paths follow HOME); None: watchfloor's own.
+    include_home: Option<PathBuf>,
 }
 
 /// Directives that apply when all of `conds` match. Conditions stack because a `Host` inside an
@@ -131,9 +269,25 @@ struct Block {
     directives: Vec<Directive>,
 }
 
-/// One `Host` line's patterns as (negated, glob). A `Match` block other than `Match all` gets an
-/// empty list, which matches nothing: watchfloor does not evaluate Match criteria.
-type Cond = Vec<(bool, String)>;
+/// A `Host` line's patterns as (negated, glob), or a `Match` line's criteria with where it is
+/// written (for errors about criteria the built-in resolver cannot follow).
+#[derive(Debug, Clone)]
+enum Cond {
+    Host(Vec<(bool, String)>),
+    Match {
+        criteria: Vec<Criterion>,
+        path: PathBuf,
+        line: usize,
+    },
+}
+
+/// One Match criterion: `[!]kind [argument]`, kind lowercased.
+#[derive(Debug, Clone)]
+struct Criterion {
+    negated: bool,
+    kind: String,
+    arg: Option<String>,
+}
 
 #[derive(Debug, Clone)]
 enum Directive {
@@ -150,13 +304,16 @@ enum Directive {
     Strict(StrictHostKeyChecking),
     IdentityAgent(String),
     HostKeyAlias(String),
+    GlobalKnownHosts(Vec<String>),
+    /// CanonicalizeHostname's value and where it is written.
+    Canonicalize(String, PathBuf, usize),
 }
 
 /// ProxyJump and ProxyCommand share one slot: ssh_config(5) says whichever comes first wins.
 #[derive(Debug, Clone)]
 enum Proxy {
     Jump(String),
-    Command,
+    Command(String),
     None,
 }
 
@@ -171,9 +328,89 @@ macro_rules! first {
 }
 
 impl SshConfig {
-    /// Reads `~/.ssh/config` of the user running watchfloor; a missing file is an empty config.
+    /// How the user running watchfloor reaches hosts, as their `ssh` would: the passwd entry's
+    /// name and home (not USER and HOME, as ssh), and `ssh -G` when ssh is installed, else
+    /// `~/.ssh/config` read here. WATCHFLOOR_SSH_HOME names another home (tests, a container
+    /// without a passwd entry): its `.ssh/config`, read here, since ssh cannot be pointed there.
     pub fn load_default() -> Result<SshConfig, TargetError> {
-        Self::load_for_home(&default_home().ok_or(TargetError::NoHome)?)
+        let me = crate::passwd::current();
+        let user = me
+            .as_ref()
+            .map(|e| e.name.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .ok_or(TargetError::NoHome)?;
+        if let Some(home) = std::env::var_os("WATCHFLOOR_SSH_HOME") {
+            let home = PathBuf::from(home);
+            let mut c = Self::load_for_home(&home)?;
+            c.local = Some((user, home));
+            c.builtin_because =
+                "WATCHFLOOR_SSH_HOME is set, and ssh cannot be pointed at another home";
+            return Ok(c);
+        }
+        let home = me.map(|e| e.home).ok_or(TargetError::NoHome)?;
+        let mut c = match find_ssh() {
+            Some(program) => SshConfig {
+                openssh: Some(OpenSsh {
+                    program,
+                    file: None,
+                    include_home: None,
+                }),
+                ..SshConfig::default()
+            },
+            None => {
+                let path = home.join(".ssh").join("config");
+                let mut c = match fs::read_to_string(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => SshConfig::default(),
+                    Err(source) => return Err(TargetError::ReadConfig { path, source }),
+                    // Include's `~` and relative paths follow $HOME, as in ssh.
+                    Ok(text) => Self::parse_at(&text, &path, default_home().as_deref())?,
+                };
+                c.builtin_because = "no ssh client on PATH";
+                c
+            }
+        };
+        c.local = Some((user, home));
+        Ok(c)
+    }
+
+    /// Resolution by `ssh -G` (with `-F file` when given, and HOME for its Include paths), if
+    /// `ssh` is installed.
+    pub fn openssh(file: Option<&Path>, include_home: Option<&Path>) -> Option<SshConfig> {
+        Some(SshConfig {
+            openssh: Some(OpenSsh {
+                program: find_ssh()?,
+                file: file.map(Path::to_path_buf),
+                include_home: include_home.map(Path::to_path_buf),
+            }),
+            ..SshConfig::default()
+        })
+    }
+
+    /// Which resolver answers: for `watchfloor ssh-config`.
+    pub fn resolver(&self) -> String {
+        match &self.openssh {
+            Some(o) => format!(
+                "OpenSSH's own `{} -G{}`",
+                o.program.display(),
+                o.file
+                    .as_ref()
+                    .map_or(String::new(), |f| format!(" -F {}", f.display()))
+            ),
+            None => format!(
+                "watchfloor's ssh_config reader ({})",
+                if self.builtin_because.is_empty() {
+                    "asked for"
+                } else {
+                    self.builtin_because
+                }
+            ),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) as the loaded user and home.
+    pub fn resolve_here(&self, spec: &str) -> Result<Target, TargetError> {
+        let (user, home) = self.local.clone().ok_or(TargetError::NoHome)?;
+        self.resolve(spec, &user, &home)
     }
 
     /// Reads `<home>/.ssh/config` (missing: empty config); `~` and relative `Include` paths
@@ -227,20 +464,213 @@ impl SshConfig {
         resolver.hop(&spec, true)
     }
 
-    /// The directives of every block matching `alias`, in file order.
-    fn matching(&self, alias: &str) -> Vec<&Directive> {
-        let applies = |b: &&Block| b.conds.iter().all(|c| host_matches(c, alias));
-        self.blocks
-            .iter()
-            .filter(applies)
-            .flat_map(|b| &b.directives)
-            .collect()
+    /// The directives that apply to `spec`, in the order they were obtained (first wins).
+    fn directives(&self, spec: &Spec, local_user: &str) -> Result<Vec<Directive>, TargetError> {
+        match &self.openssh {
+            Some(o) => o.directives(spec),
+            None => self.matching(spec, local_user),
+        }
     }
+
+    /// The directives of every block that applies, evaluated top to bottom as readconf.c does:
+    /// `Match host` sees the HostName obtained so far, `Match user` the User.
+    fn matching(&self, spec: &Spec, local_user: &str) -> Result<Vec<Directive>, TargetError> {
+        let alias = spec.host.as_str();
+        let mut out: Vec<Directive> = Vec::new();
+        for b in &self.blocks {
+            if self.applies(b, spec, local_user, &out)? {
+                out.extend(b.directives.iter().cloned());
+            }
+        }
+        if let Some(Directive::Canonicalize(value, path, line)) = out
+            .iter()
+            .find(|d| matches!(d, Directive::Canonicalize(..)))
+            && !value.eq_ignore_ascii_case("no")
+        {
+            return Err(TargetError::Unsupported {
+                path: path.clone(),
+                line: *line,
+                what: format!("CanonicalizeHostname {value}"),
+                alias: alias.to_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn applies(
+        &self,
+        block: &Block,
+        spec: &Spec,
+        local_user: &str,
+        so_far: &[Directive],
+    ) -> Result<bool, TargetError> {
+        let alias = spec.host.as_str();
+        for cond in &block.conds {
+            let (criteria, path, line) = match cond {
+                Cond::Host(patterns) if host_matches(patterns, alias) => continue,
+                Cond::Host(_) => return Ok(false),
+                Cond::Match {
+                    criteria,
+                    path,
+                    line,
+                } => (criteria, path, line),
+            };
+            for c in criteria {
+                let list = c.arg.as_deref().unwrap_or("");
+                let holds = match c.kind.as_str() {
+                    "all" => true,
+                    "host" => {
+                        let host = first!(so_far, HostName)
+                            .map_or(alias.to_owned(), |h| h.replace("%h", alias));
+                        list_matches(&list.to_ascii_lowercase(), &host.to_ascii_lowercase())
+                    }
+                    "originalhost" => list_matches(list, alias),
+                    "user" => {
+                        let user = spec
+                            .user
+                            .as_deref()
+                            .or(first!(so_far, User).map(String::as_str))
+                            .unwrap_or(local_user);
+                        list_matches(list, user)
+                    }
+                    "localuser" => list_matches(list, local_user),
+                    other => {
+                        return Err(TargetError::Unsupported {
+                            path: path.clone(),
+                            line: *line,
+                            what: format!("Match {other}"),
+                            alias: alias.to_owned(),
+                        });
+                    }
+                };
+                // Criteria are read left to right; the first that fails ends the block.
+                if holds == c.negated {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A Match argument: comma-separated patterns, `!` negating one (match_pattern_list).
+fn list_matches(list: &str, text: &str) -> bool {
+    let patterns: Vec<(bool, String)> = list.split(',').map(negation).collect();
+    host_matches(&patterns, text)
+}
+
+impl OpenSsh {
+    /// What `ssh -G` resolves for `spec`, as directives (only those watchfloor uses).
+    fn directives(&self, spec: &Spec) -> Result<Vec<Directive>, TargetError> {
+        let alias = spec.host.clone();
+        let failed = |message: String| TargetError::OpenSsh {
+            alias: alias.clone(),
+            message,
+        };
+        let mut cmd = std::process::Command::new(&self.program);
+        cmd.arg("-G");
+        if let Some(f) = &self.file {
+            cmd.arg("-F").arg(f);
+        }
+        if let Some(h) = &self.include_home {
+            cmd.env("HOME", h);
+        }
+        if let Some(u) = &spec.user {
+            cmd.arg("-l").arg(u);
+        }
+        if let Some(p) = spec.port {
+            cmd.arg("-p").arg(p.to_string());
+        }
+        cmd.arg(&spec.host)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run_bounded(cmd, SSH_G_TIMEOUT).map_err(failed)?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err
+                .lines()
+                .find(|l| !l.trim().is_empty() && !l.starts_with("Pseudo-terminal"))
+                .unwrap_or("no message");
+            return Err(failed(crate::sanitize::plain(first.trim())));
+        }
+        parse_dump(&String::from_utf8_lossy(&out.stdout)).map_err(|e| failed(e.to_owned()))
+    }
+}
+
+/// `ssh -G`'s "keyword value" lines as directives.
+fn parse_dump(text: &str) -> Result<Vec<Directive>, &'static str> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let list = || value.split_whitespace().map(str::to_owned).collect();
+        out.push(match key {
+            "hostname" => Directive::HostName(value.to_owned()),
+            "user" => Directive::User(value.to_owned()),
+            "port" => Directive::Port(parse_port(value).ok_or("a bad port")?),
+            "identityfile" => Directive::IdentityFile(value.to_owned()),
+            "identitiesonly" => Directive::IdentitiesOnly(parse_flag(value)?),
+            "userknownhostsfile" => Directive::KnownHosts(list()),
+            "globalknownhostsfile" => Directive::GlobalKnownHosts(list()),
+            "proxyjump" if value != "none" => Directive::Proxy(Proxy::Jump(value.to_owned())),
+            "proxycommand" if value != "none" => Directive::Proxy(Proxy::Command(value.to_owned())),
+            "connecttimeout" if value != "none" => Directive::ConnectTimeout(parse_time(value)?),
+            "serveraliveinterval" => Directive::AliveInterval(parse_time(value)?),
+            "serveralivecountmax" => {
+                Directive::AliveCountMax(value.parse().map_err(|_| "a bad ServerAliveCountMax")?)
+            }
+            "identityagent" => Directive::IdentityAgent(value.to_owned()),
+            "hostkeyalias" => Directive::HostKeyAlias(value.to_owned()),
+            "stricthostkeychecking" => Directive::Strict(match value {
+                "true" | "yes" => StrictHostKeyChecking::Yes,
+                "false" | "no" | "off" => StrictHostKeyChecking::No,
+                "accept-new" => StrictHostKeyChecking::AcceptNew,
+                _ => StrictHostKeyChecking::Ask,
+            }),
+            _ => continue,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs `cmd` to its end, killed after `limit`.
+fn run_bounded(
+    mut cmd: std::process::Command,
+    limit: Duration,
+) -> Result<std::process::Output, String> {
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run ssh: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().map_err(|e| e.to_string()),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "it did not finish within {}s (a Match exec that hangs?)",
+                    limit.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// The `ssh` client on PATH.
+fn find_ssh() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("ssh"))
+        .find(|p| p.is_file())
 }
 
 /// ssh_config(5): a matching negated pattern rules the block out; only positive ones select.
 /// Patterns compare case-sensitively with the name as given (ssh lowercases it only later).
-fn host_matches(patterns: &Cond, alias: &str) -> bool {
+fn host_matches(patterns: &[(bool, String)], alias: &str) -> bool {
     let mut selected = false;
     for (negated, glob) in patterns {
         if glob_match(glob, alias) {
@@ -266,7 +696,7 @@ impl Resolver<'_> {
     /// `ssh -J a b` for them, and a `-J` on the command line overrides b's own ProxyJump.
     fn hop(&mut self, spec: &Spec, follow_proxy: bool) -> Result<Target, TargetError> {
         let alias = spec.host.as_str();
-        let ds = self.config.matching(alias);
+        let ds = self.config.directives(spec, self.user)?;
         // ssh(1) expands HostName's tokens (%% and %h only), then lowercases the result.
         let name = first!(ds, HostName).map_or("%h", String::as_str);
         let host_name = expand(name, &[('h', alias)], "HostName", alias)?.to_ascii_lowercase();
@@ -308,6 +738,12 @@ impl Resolver<'_> {
             Some(files) if files == &["none"] => Vec::new(),
             Some(files) => try_map(files, |f| path(f, "UserKnownHostsFile"))?,
         };
+        let global_known_hosts_files = match first!(ds, GlobalKnownHosts) {
+            None => GLOBAL_KNOWN_HOSTS.iter().map(PathBuf::from).collect(),
+            Some(files) if files == &["none"] => Vec::new(),
+            Some(files) => try_map(files, |f| path(f, "GlobalKnownHostsFile"))?,
+        };
+        let mut proxy_command = None;
         let jumps = match (first!(ds, Proxy), follow_proxy) {
             (Some(Proxy::Jump(chain)), true) => {
                 // ssh_config(5) TOKENS: ProxyJump takes %%, %h, %n, %p and %r of the target.
@@ -317,9 +753,10 @@ impl Resolver<'_> {
                 self.stack.pop();
                 path?
             }
-            (Some(Proxy::Command), true) => {
-                let alias = alias.to_owned();
-                return Err(TargetError::ProxyCommand { alias });
+            (Some(Proxy::Command(cmd)), true) => {
+                // ssh_config(5) TOKENS: ProxyCommand takes %%, %h, %n, %p and %r.
+                proxy_command = Some(expand(cmd, &tokens[..4], "ProxyCommand", alias)?);
+                Vec::new()
             }
             _ => Vec::new(),
         };
@@ -335,6 +772,8 @@ impl Resolver<'_> {
             identity_files,
             identities_only: first!(ds, IdentitiesOnly).is_some_and(|v| *v),
             known_hosts_files,
+            global_known_hosts_files,
+            proxy_command,
             connect_timeout: first!(ds, ConnectTimeout).copied().filter(|t| !t.is_zero()),
             server_alive_interval: first!(ds, AliveInterval).copied().filter(|t| !t.is_zero()),
             server_alive_count_max: first!(ds, AliveCountMax)
@@ -446,13 +885,23 @@ fn parse_into(
         match keyword.as_str() {
             "host" => {
                 conds = outer.to_vec();
-                conds.push(args.iter().map(|a| negation(a)).collect());
+                conds.push(Cond::Host(args.iter().map(|a| negation(a)).collect()));
             }
             "match" => {
                 conds = outer.to_vec();
-                if !matches!(args.as_slice(), [all] if all.eq_ignore_ascii_case("all")) {
-                    conds.push(Vec::new());
+                conds.push(Cond::Match {
+                    criteria: criteria(args).map_err(bad)?,
+                    path: path.into(),
+                    line: index + 1,
+                });
+            }
+            "canonicalizehostname" => {
+                if let Some(last) = blocks.last_mut() {
+                    let value = args.into_iter().next().unwrap_or_default();
+                    last.directives
+                        .push(Directive::Canonicalize(value, path.into(), index + 1));
                 }
+                continue;
             }
             "include" if depth >= MAX_INCLUDE_DEPTH => {
                 return Err(bad(
@@ -465,6 +914,17 @@ fn parse_into(
                         parse_into(blocks, &read(&file)?, &file, home, &conds, depth + 1)?;
                     }
                 }
+            }
+            // The rest of the line is the command, quotes and all, as ssh keeps it.
+            "proxycommand" if args != ["none"] => {
+                if let Some(last) = blocks.last_mut() {
+                    let rest = raw.trim().get(keyword.len()..).unwrap_or("");
+                    let rest = rest.trim_start_matches([' ', '\t']);
+                    let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+                    last.directives
+                        .push(Directive::Proxy(Proxy::Command(rest.to_owned())));
+                }
+                continue;
             }
             _ => {
                 if let (Some(d), Some(last)) =
@@ -479,6 +939,22 @@ fn parse_into(
         blocks.push(block(&conds));
     }
     Ok(())
+}
+
+/// A Match line's criteria: `all`, `canonical` and `final` stand alone, others take one
+/// argument; `!` negates.
+fn criteria(args: Vec<String>) -> Result<Vec<Criterion>, &'static str> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(word) = args.next() {
+        let (negated, kind) = negation(&word.to_ascii_lowercase());
+        let arg = match kind.as_str() {
+            "all" | "canonical" | "final" => None,
+            _ => Some(args.next().ok_or("a Match criterion has no argument")?),
+        };
+        out.push(Criterion { negated, kind, arg });
+    }
+    Ok(out)
 }
 
 fn negation(pattern: &str) -> (bool, String) {
@@ -594,8 +1070,8 @@ fn directive(keyword: &str, args: Vec<String>) -> Result<Option<Directive>, &'st
             Directive::Proxy(Proxy::None)
         }
         "proxyjump" => Directive::Proxy(Proxy::Jump(one?)),
-        "proxycommand" if args == ["none"] => Directive::Proxy(Proxy::None),
-        "proxycommand" => Directive::Proxy(Proxy::Command),
+        "proxycommand" => Directive::Proxy(Proxy::None),
+        "globalknownhostsfile" => Directive::GlobalKnownHosts(args),
         "identitiesonly" => Directive::IdentitiesOnly(parse_flag(&one?)?),
         "connecttimeout" => Directive::ConnectTimeout(parse_time(&one?)?),
         "serveraliveinterval" => Directive::AliveInterval(parse_time(&one?)?),
@@ -877,11 +1353,15 @@ mod tests {
         );
         assert_eq!(
             t.identity_files,
-            paths(&[
-                "/home/me/.ssh/id_ed25519",
-                "/home/me/.ssh/id_ecdsa",
-                "/home/me/.ssh/id_rsa"
-            ])
+            DEFAULT_IDENTITIES
+                .iter()
+                .map(|n| PathBuf::from(format!("/home/me/.ssh/{n}")))
+                .collect::<Vec<_>>(),
+            "OpenSSH's order: id_rsa first"
+        );
+        assert_eq!(
+            t.global_known_hosts_files,
+            paths(&["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"])
         );
         assert_eq!(
             t.known_hosts_files,
@@ -927,19 +1407,60 @@ mod tests {
     }
 
     #[test]
-    fn match_blocks_are_ignored_except_match_all() {
-        let text = "Host db1\n  Port 2022\nMatch user nobody\n  HostName wrong\n  User wrong\n\
-                    Host db1\n  User dbadmin\nMatch all\n  IdentitiesOnly yes\n";
+    fn match_blocks_follow_host_originalhost_user_localuser_and_all() {
+        let text = "Host db1\n  HostName db1.internal\nMatch host *.internal user admin\n  Port 2022\n\
+                    Match originalhost db1 !user admin\n  IdentityFile ~/.ssh/other\n\
+                    Match localuser me\n  IdentitiesOnly yes\nMatch all\n  ConnectTimeout 7\n\
+                    Match user nobody\n  HostName wrong\n";
+        let t = resolve(text, "admin@db1");
+        assert_eq!((t.host_name.as_str(), t.port), ("db1.internal", 2022));
+        assert!(t.identities_only, "localuser me");
+        assert_eq!(t.connect_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(t.identity_files.len(), 7, "not admin's block: defaults");
         let t = resolve(text, "db1");
-        assert_eq!(
-            (
-                t.host_name.as_str(),
-                t.user.as_str(),
-                t.port,
-                t.identities_only
-            ),
-            ("db1", "dbadmin", 2022, true)
+        assert_eq!(t.port, 22, "user me is not admin");
+        assert_eq!(t.identity_files, paths(&["/home/me/.ssh/other"]));
+        // Match host sees the HostName obtained so far, in any case.
+        let t = resolve(
+            "Host x\n  HostName DB.example\nMatch host db.EXAMPLE\n  User dba\n",
+            "x",
         );
+        assert_eq!(t.user, "dba");
+        // A later block's User counts for `Match user` once obtained.
+        let t = resolve("Host x\n  User ops\nMatch user ops\n  Port 2200\n", "x");
+        assert_eq!(t.port, 2200);
+    }
+
+    #[test]
+    fn what_the_builtin_reader_cannot_follow_is_an_error_naming_file_line_and_directive() {
+        for (text, want) in [
+            (
+                "Host a\nMatch exec \"test -f /x\"\n  User b\n",
+                "<string>:2: Match exec",
+            ),
+            ("Match canonical\n  User b\n", "<string>:1: Match canonical"),
+            ("Match host a final\n  User b\n", "<string>:1: Match final"),
+            ("Match tagged x\n  User b\n", "<string>:1: Match tagged"),
+            (
+                "Host a\n  CanonicalizeHostname yes\n",
+                "<string>:2: CanonicalizeHostname yes",
+            ),
+        ] {
+            let e = resolve_err(text, "a").to_string();
+            assert!(e.contains(want) && e.contains("ssh -G"), "{text}: {e}");
+        }
+        // A block ruled out by an earlier criterion is never a problem.
+        let t = resolve("Match host other exec \"false\"\n  User b\n", "a");
+        assert_eq!(t.user, "me");
+        let t = resolve(
+            "Host a\n  CanonicalizeHostname no\nHost *\n  CanonicalizeHostname yes\n",
+            "a",
+        );
+        assert_eq!(t.host_name, "a", "first value wins: no");
+        let e = SshConfig::parse_str("Match host\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has no argument"), "{e}");
     }
 
     #[test]
@@ -1146,9 +1667,28 @@ mod tests {
             .len(),
             1
         );
-        let err = resolve_err("Host *\n  ProxyCommand nc %h %p\n  ProxyJump b\n", "a");
-        assert!(matches!(err, TargetError::ProxyCommand { .. }), "{err:?}");
-        assert!(err.to_string().contains("ProxyCommand none"), "{err}");
+        // ProxyCommand first: it is run (tokens expanded, the line kept as written).
+        let t = resolve(
+            "Host *\n  ProxyCommand sh -c 'nc %h %p' # via\n  ProxyJump b\n",
+            "a",
+        );
+        assert_eq!(t.proxy_command.as_deref(), Some("sh -c 'nc a 22' # via"));
+        assert!(t.jumps.is_empty());
+        // ProxyJump none does not stop a later ProxyCommand? It does: they share one slot.
+        let t = resolve(
+            "Host a\n  ProxyJump none\nHost *\n  ProxyCommand nc %h %p\n",
+            "a",
+        );
+        assert_eq!(t.proxy_command, None);
+        // A bastion reached by ProxyCommand carries it as the first hop.
+        let t = resolve(
+            "Host a\n  ProxyJump b\nHost b\n  ProxyCommand tailscale nc %h %p\n",
+            "a",
+        );
+        assert_eq!(
+            t.jumps[0].proxy_command.as_deref(),
+            Some("tailscale nc b 22")
+        );
     }
 
     fn write(path: &Path, text: &str) {
@@ -1240,7 +1780,7 @@ mod tests {
         use std::process::Command;
 
         const CONFIG: &str = include_str!("../../../tests/fixtures/ssh_config/oracle.conf");
-        const INCLUDED: [(&str, &str); 3] = [
+        const INCLUDED: [(&str, &str); 4] = [
             (
                 "conf.d/10-hosts.conf",
                 include_str!("../../../tests/fixtures/ssh_config/conf.d/10-hosts.conf"),
@@ -1252,6 +1792,10 @@ mod tests {
             (
                 "conf.d/scoped.inc",
                 include_str!("../../../tests/fixtures/ssh_config/conf.d/scoped.inc"),
+            ),
+            (
+                "conf.d/30-match-criteria.conf",
+                include_str!("../../../tests/fixtures/ssh_config/conf.d/30-match-criteria.conf"),
             ),
         ];
 
@@ -1388,6 +1932,43 @@ mod tests {
         }
 
         #[test]
+        fn match_exec_is_followed_through_ssh_and_refused_by_name_without_it() {
+            let home = tempfile::tempdir().expect("tempdir");
+            let flag = home.path().join("on-vpn");
+            let config = home.path().join("config");
+            write(
+                &config,
+                &format!(
+                    "Host db\n  HostName 10.1.0.5\nMatch host 10.1.0.5 exec \"test -e {}\"\n  User vpnops\n  Port 2200\n",
+                    flag.display()
+                ),
+            );
+            let me = crate::passwd::current().expect("a passwd entry").name;
+            let openssh =
+                SshConfig::openssh(Some(&config), Some(home.path())).expect("ssh installed");
+            let t = openssh.resolve("db", &me, home.path()).expect("resolves");
+            assert_eq!((t.user.as_str(), t.port), (me.as_str(), 22), "exec false");
+            write(&flag, "");
+            let t = openssh.resolve("db", &me, home.path()).expect("resolves");
+            assert_eq!((t.user.as_str(), t.port), ("vpnops", 2200), "exec true");
+            let builtin =
+                SshConfig::parse_at(&read(&config).expect("reads"), &config, None).expect("parses");
+            let e = builtin
+                .resolve("db", "me", home.path())
+                .expect_err("cannot follow exec");
+            assert!(
+                e.to_string().contains(":3: Match exec applies to db"),
+                "{e}"
+            );
+            // `ssh -G` refusing the file is an error that says so.
+            write(&config, "Host db\n  Bogus yes\n");
+            let e = openssh
+                .resolve("db", &me, home.path())
+                .expect_err("bad option");
+            assert!(e.to_string().contains("ssh -G db` failed"), "{e}");
+        }
+
+        #[test]
         fn resolution_matches_ssh_g() {
             let home = tempfile::tempdir().expect("tempdir");
             let ssh = home.path().join(".ssh");
@@ -1395,10 +1976,8 @@ mod tests {
             for (name, text) in INCLUDED {
                 write(&ssh.join(name), text);
             }
-            let Some(probe) = ssh_g(home.path(), &["oracle-home-probe"]) else {
-                eprintln!("no OpenSSH client installed: skipping the ssh -G comparison");
-                return;
-            };
+            let probe = ssh_g(home.path(), &["oracle-home-probe"])
+                .expect("OpenSSH's ssh client is the oracle: apt-get install openssh-client");
             let pw_home = get(&probe, "userknownhostsfile")
                 .trim_end_matches('/')
                 .to_owned();
@@ -1419,9 +1998,25 @@ mod tests {
                 "unrelated",
                 "ops@db1:2222",
                 "somewhere.example",
+                "m-a",
+                "m-b",
+                "m-c",
+                "ops@m-b",
             ];
+            // `Match localuser` and the default User are the real user's, as for ssh.
+            let me = crate::passwd::current().expect("a passwd entry").name;
+            let openssh = SshConfig::openssh(Some(&ssh.join("config")), Some(home.path()))
+                .expect("ssh installed");
             for spec in specs {
-                let target = cfg.resolve(spec, "local-user", home.path()).expect(spec);
+                let target = cfg.resolve(spec, &me, home.path()).expect(spec);
+                // The same through ssh -G itself (Target built from its dump), whose `~` is
+                // the passwd home.
+                let via_ssh = openssh.resolve(spec, &me, Path::new(&pw_home)).expect(spec);
+                assert_eq!(
+                    ours(&via_ssh, Path::new(&pw_home), true),
+                    ours(&target, home.path(), true),
+                    "{spec}: ssh -G and the built-in reader"
+                );
                 let args = ssh_args(spec);
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let dump = ssh_g(home.path(), &args).expect("ssh ran once already");
