@@ -309,12 +309,37 @@ enum Directive {
     Canonicalize(String, PathBuf, usize),
 }
 
-/// ProxyJump and ProxyCommand share one slot: ssh_config(5) says whichever comes first wins.
+/// ProxyJump or ProxyCommand as written ("none" kept); [`effective_proxy`] decides which wins.
 #[derive(Debug, Clone)]
 enum Proxy {
     Jump(String),
     Command(String),
-    None,
+}
+
+/// Which proxy applies, as readconf.c decides (checked against ssh -G): a ProxyJump is taken
+/// only while neither is set; a ProxyCommand while no ProxyCommand is set and ProxyJump is
+/// unset or `none`. So `ProxyJump none` stops later ProxyJumps but not a later ProxyCommand,
+/// and `ProxyCommand none` stops both.
+fn effective_proxy(ds: &[Directive]) -> Option<Proxy> {
+    let (mut jump, mut command): (Option<&str>, Option<&str>) = (None, None);
+    for d in ds {
+        match d {
+            Directive::Proxy(Proxy::Jump(v)) if jump.is_none() && command.is_none() => {
+                jump = Some(v);
+            }
+            Directive::Proxy(Proxy::Command(v))
+                if command.is_none() && jump.is_none_or(|j| j.eq_ignore_ascii_case("none")) =>
+            {
+                command = Some(v);
+            }
+            _ => {}
+        }
+    }
+    match (command, jump) {
+        (Some(c), _) if c != "none" => Some(Proxy::Command(c.to_owned())),
+        (None, Some(j)) if !j.eq_ignore_ascii_case("none") => Some(Proxy::Jump(j.to_owned())),
+        _ => None,
+    }
 }
 
 /// The first value a directive obtains among the matching ones (ssh_config(5): first wins).
@@ -614,8 +639,8 @@ fn parse_dump(text: &str) -> Result<Vec<Directive>, &'static str> {
             "identitiesonly" => Directive::IdentitiesOnly(parse_flag(value)?),
             "userknownhostsfile" => Directive::KnownHosts(list()),
             "globalknownhostsfile" => Directive::GlobalKnownHosts(list()),
-            "proxyjump" if value != "none" => Directive::Proxy(Proxy::Jump(value.to_owned())),
-            "proxycommand" if value != "none" => Directive::Proxy(Proxy::Command(value.to_owned())),
+            "proxyjump" => Directive::Proxy(Proxy::Jump(value.to_owned())),
+            "proxycommand" => Directive::Proxy(Proxy::Command(value.to_owned())),
             "connecttimeout" if value != "none" => Directive::ConnectTimeout(parse_time(value)?),
             "serveraliveinterval" => Directive::AliveInterval(parse_time(value)?),
             "serveralivecountmax" => {
@@ -744,8 +769,9 @@ impl Resolver<'_> {
             Some(files) => try_map(files, |f| path(f, "GlobalKnownHostsFile"))?,
         };
         let mut proxy_command = None;
-        let jumps = match (first!(ds, Proxy), follow_proxy) {
+        let jumps = match (effective_proxy(&ds), follow_proxy) {
             (Some(Proxy::Jump(chain)), true) => {
+                let chain = &chain;
                 // ssh_config(5) TOKENS: ProxyJump takes %%, %h, %n, %p and %r of the target.
                 let chain = expand(chain, &tokens[..4], "ProxyJump", alias)?;
                 self.stack.push(alias.to_owned());
@@ -755,7 +781,7 @@ impl Resolver<'_> {
             }
             (Some(Proxy::Command(cmd)), true) => {
                 // ssh_config(5) TOKENS: ProxyCommand takes %%, %h, %n, %p and %r.
-                proxy_command = Some(expand(cmd, &tokens[..4], "ProxyCommand", alias)?);
+                proxy_command = Some(expand(&cmd, &tokens[..4], "ProxyCommand", alias)?);
                 Vec::new()
             }
             _ => Vec::new(),
@@ -1066,11 +1092,8 @@ fn directive(keyword: &str, args: Vec<String>) -> Result<Option<Directive>, &'st
         "port" => Directive::Port(parse_port(&one?).ok_or("Port must be from 1 to 65535")?),
         "identityfile" => Directive::IdentityFile(one?),
         "userknownhostsfile" => Directive::KnownHosts(args),
-        "proxyjump" if one.as_deref().is_ok_and(|v| v.eq_ignore_ascii_case("none")) => {
-            Directive::Proxy(Proxy::None)
-        }
         "proxyjump" => Directive::Proxy(Proxy::Jump(one?)),
-        "proxycommand" => Directive::Proxy(Proxy::None),
+        "proxycommand" => Directive::Proxy(Proxy::Command("none".to_owned())),
         "globalknownhostsfile" => Directive::GlobalKnownHosts(args),
         "identitiesonly" => Directive::IdentitiesOnly(parse_flag(&one?)?),
         "connecttimeout" => Directive::ConnectTimeout(parse_time(&one?)?),
@@ -1674,12 +1697,20 @@ mod tests {
         );
         assert_eq!(t.proxy_command.as_deref(), Some("sh -c 'nc a 22' # via"));
         assert!(t.jumps.is_empty());
-        // ProxyJump none does not stop a later ProxyCommand? It does: they share one slot.
+        // ProxyJump none does not stop a later ProxyCommand (ssh -G runs it); ProxyCommand
+        // none stops everything after it.
         let t = resolve(
             "Host a\n  ProxyJump none\nHost *\n  ProxyCommand nc %h %p\n",
             "a",
         );
+        assert_eq!(t.proxy_command.as_deref(), Some("nc a 22"));
+        let t = resolve(
+            "Host a\n  ProxyCommand none\nHost *\n  ProxyCommand nc %h %p\n",
+            "a",
+        );
         assert_eq!(t.proxy_command, None);
+        let t = resolve("Host a\n  ProxyCommand none\nHost *\n  ProxyJump b\n", "a");
+        assert!(t.jumps.is_empty());
         // A bastion reached by ProxyCommand carries it as the first hop.
         let t = resolve(
             "Host a\n  ProxyJump b\nHost b\n  ProxyCommand tailscale nc %h %p\n",
