@@ -56,6 +56,21 @@ impl JobKind {
         }
     }
 
+    /// The confirm button's label: what `y` does, whole and unlike `n`'s "go back".
+    pub fn button(self) -> &'static str {
+        match self {
+            JobKind::Restart => "restart",
+            JobKind::Stop => "stop",
+            JobKind::Start => "start",
+            JobKind::Cancel => "cancel the query",
+            JobKind::Terminate => "terminate the session",
+            JobKind::Backup => "start the backup",
+            JobKind::Drill => "run the drill",
+            JobKind::Acknowledge => "acknowledge",
+            JobKind::Silence => "silence",
+        }
+    }
+
     pub fn verb(self) -> &'static str {
         match self {
             JobKind::Restart => "restart",

@@ -8,6 +8,7 @@ pub mod containers;
 pub mod disks;
 pub mod drills;
 pub mod health;
+pub mod help;
 pub mod hosts;
 pub mod items;
 pub mod jobs;
@@ -70,6 +71,8 @@ pub struct App {
     /// Set by drilling down from the overview: panes show only this host.
     pub scope: Option<HostId>,
     pub help: bool,
+    /// How far the help overlay is scrolled, in lines.
+    pub help_scroll: usize,
     /// Every pane's own state: selection, filter, folds, details.
     pub panes: Panes,
     /// The open log view, following in the background while other panes are shown.
@@ -131,6 +134,7 @@ impl App {
             pane,
             scope: None,
             help: false,
+            help_scroll: 0,
             panes: Panes::default(),
             logs: None,
             next_view: 0,
@@ -455,16 +459,37 @@ impl App {
         if self.filter().editing {
             return self.on_filter_key(key);
         }
-        let contexts = self.panes.get(self.pane).contexts();
+        // The help overlay scrolls with the list keys, whatever pane is under it.
+        let contexts = if self.help {
+            &[crate::config::keymap::Context::List][..]
+        } else {
+            self.panes.get(self.pane).contexts()
+        };
         let Some(action) = self.keymap.action(contexts, key) else {
             return Vec::new();
         };
         if self.help {
-            match action {
-                Action::Quit => self.quit = true,
-                Action::Help | Action::Back => self.help = false,
-                _ => {}
+            let max = help::max_scroll(self.screen, self.read_only);
+            let page = usize::from(self.screen.1.saturating_sub(3)).max(1);
+            let at = self.help_scroll.min(max);
+            self.help_scroll = match action {
+                Action::Quit => {
+                    self.quit = true;
+                    at
+                }
+                Action::Help | Action::Back => {
+                    self.help = false;
+                    0
+                }
+                Action::Down => at + 1,
+                Action::Up => at.saturating_sub(1),
+                Action::PageDown => at + page,
+                Action::PageUp => at.saturating_sub(page),
+                Action::Top => 0,
+                Action::Bottom => max,
+                _ => at,
             }
+            .min(max);
             return Vec::new();
         }
         self.status = None;
@@ -1075,5 +1100,27 @@ pub(crate) mod tests {
         assert!(app.help);
         press(&mut app, KeyCode::Esc);
         assert!(!app.help);
+    }
+
+    #[test]
+    fn help_scrolls_to_its_last_line_and_no_further() {
+        let mut app = with_fleet(1);
+        app.update(AppEvent::Resize {
+            width: 80,
+            height: 24,
+        });
+        chars(&mut app, "?");
+        let max = help::max_scroll((80, 24), false);
+        assert!(max > 0);
+        chars(&mut app, "j");
+        assert_eq!(app.help_scroll, 1);
+        chars(&mut app, "G");
+        assert_eq!(app.help_scroll, max);
+        chars(&mut app, "jjj");
+        assert_eq!(app.help_scroll, max, "no further than the last line");
+        chars(&mut app, "k");
+        assert_eq!(app.help_scroll, max - 1);
+        chars(&mut app, "g");
+        assert_eq!(app.help_scroll, 0);
     }
 }

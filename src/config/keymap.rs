@@ -183,12 +183,12 @@ impl Action {
             Timestamps => "timestamps on / off",
             Wrap => "wrap long lines on / off",
             Save => "save the buffer to a file",
-            Cancel => "cancel the selected session's query (asks first)",
+            Cancel => "cancel the session's query (asks first)",
             Terminate => "terminate the selected session (asks first)",
-            TriggerBackup => "start a backup of the selected source now (asks first)",
-            RunDrill => "run the selected restore drill now (asks first)",
-            Acknowledge => "acknowledge the selected alert (again: take it back)",
-            Silence => "silence the selected alert for [notify] silence (again: lift it)",
+            TriggerBackup => "back up the selected source now (asks first)",
+            RunDrill => "run the selected drill now (asks first)",
+            Acknowledge => "acknowledge the alert (again: take it back)",
+            Silence => "silence the alert for a while (again: lift)",
             CancelJob => "cancel the newest running job (asks first)",
         }
     }

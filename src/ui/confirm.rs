@@ -99,7 +99,7 @@ impl Widget for ConfirmDialog<'_> {
                 lines.push(field("backup", format!("the newest: {backup}")));
                 lines.push(field("target", target.clone()));
                 lines.push(Line::from(Span::styled(
-                    "restores at nice 10 into the scratch target only; cleans up after pass,                      fail and cancel (X)",
+                    "restores at nice 10 into the scratch target only; cleans up after pass, fail and cancel (X)",
                     theme.muted(),
                 )));
             }
@@ -135,9 +135,9 @@ impl Widget for ConfirmDialog<'_> {
         lines.push(Line::default());
         let mut keys = vec![
             Span::styled(" y ", theme.tab_active()),
-            Span::raw(format!(" {}   ", a.kind.verb())),
+            Span::raw(format!(" {}   ", a.kind.button())),
             Span::styled(" n ", theme.tab()),
-            Span::raw(" cancel"),
+            Span::raw(" go back, change nothing"),
         ];
         if is_service_restart(a) {
             keys.push(Span::styled("   tab", theme.accent()));

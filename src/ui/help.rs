@@ -1,5 +1,6 @@
 //! The help overlay, generated from the resolved keymap: what each action does and its keys.
-//! Two columns (anywhere / in lists) when there is room, so it fits 80x24.
+//! Two columns when every description fits beside another; else one, scrolled with the list
+//! keys when the screen is shorter than the help (80x24).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use super::theme::Theme;
 use super::widgets;
-use crate::app::App;
+use crate::app::{App, help};
 use crate::config::keymap::{Action, Context};
 
 pub struct HelpOverlay<'a> {
@@ -16,7 +17,7 @@ pub struct HelpOverlay<'a> {
     pub theme: &'a Theme,
 }
 
-const KEYS_WIDTH: usize = 12;
+const KEYS_WIDTH: usize = help::KEYS_WIDTH as usize;
 
 impl HelpOverlay<'_> {
     fn column(&self, sections: &[(Context, &'static str)], width: usize) -> Vec<Line<'static>> {
@@ -59,47 +60,32 @@ impl HelpOverlay<'_> {
 impl Widget for HelpOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = self.theme;
-        let two_columns = area.width >= 72;
-        let popup_width = if two_columns {
-            area.width.min(100)
-        } else {
-            area.width.min(60)
-        };
+        let (popup_width, two_columns) = help::layout(area.width);
         let inner = usize::from(popup_width.saturating_sub(4));
-        let col = if two_columns { inner / 2 } else { inner };
-        let global = self.column(
-            &[
-                (Context::Global, "Anywhere"),
-                (Context::Containers, "Containers and their logs"),
-            ],
-            col,
-        );
-        let list = self.column(
-            &[
-                (Context::List, "In lists"),
-                (Context::Logs, "In the log pane"),
-                (Context::Postgres, "In the PostgreSQL pane"),
-            ],
-            col,
-        );
+        let col = if two_columns { (inner - 1) / 2 } else { inner };
+        let left = self.column(help::LEFT, col);
+        let right = self.column(help::RIGHT, col);
         let mut lines: Vec<Line<'_>> = if two_columns {
             let blank = Line::default();
-            (0..global.len().max(list.len()))
+            (0..left.len().max(right.len()))
                 .map(|i| {
-                    let left = global.get(i).unwrap_or(&blank);
-                    let pad = col.saturating_sub(left.width()) + 1;
-                    let mut spans = left.spans.clone();
+                    let l = left.get(i).unwrap_or(&blank);
+                    let pad = col.saturating_sub(l.width()) + 1;
+                    let mut spans = l.spans.clone();
                     spans.push(Span::raw(" ".repeat(pad)));
-                    spans.extend(list.get(i).map(|l| l.spans.clone()).unwrap_or_default());
+                    spans.extend(right.get(i).map(|l| l.spans.clone()).unwrap_or_default());
                     Line::from(spans)
                 })
                 .collect()
         } else {
-            global.into_iter().chain(list).collect()
+            left.into_iter().chain(right).collect()
         };
         lines.push(Line::default());
         lines.push(Line::from(Span::styled(
-            "Filter/search: type, Enter keeps it, Esc clears it. Dialogs: y yes, n or Esc no.",
+            widgets::fit(
+                "Filter: type, Enter keeps, Esc clears. Dialogs: y / n.",
+                inner,
+            ),
             theme.muted(),
         )));
         if self.app.read_only {
@@ -109,18 +95,36 @@ impl Widget for HelpOverlay<'_> {
             )));
         }
         lines.push(Line::from(Span::styled(
-            "Keys are remappable in the [keymap] table of the config file.",
+            widgets::fit(
+                "Remap keys in the [keymap] table of the config file.",
+                inner,
+            ),
             theme.muted(),
         )));
-        let height = u16::try_from(lines.len())
-            .unwrap_or(u16::MAX)
-            .saturating_add(2);
+        // Sized to its content, scrolled when the screen is shorter.
+        let total = lines.len();
+        let visible = usize::from(area.height.saturating_sub(2)).min(total);
+        let first = self.app.help_scroll.min(help::max_scroll(
+            (area.width, area.height),
+            self.app.read_only,
+        ));
+        let title = if visible < total {
+            format!(
+                " Help · {}–{} of {total} · j/k PgDn/PgUp scroll · Esc closes ",
+                first + 1,
+                first + visible
+            )
+        } else {
+            " Help · Esc closes ".to_owned()
+        };
+        let height = u16::try_from(visible + 2).unwrap_or(u16::MAX);
         let popup = widgets::centered(area, popup_width, height);
         Clear.render(popup, buf);
         let block = Block::bordered()
             .border_style(theme.border_focused())
-            .title(Span::styled(" Help · Esc closes ", theme.title()));
-        Paragraph::new(lines)
+            .title(Span::styled(title, theme.title()));
+        let shown: Vec<Line<'_>> = lines.into_iter().skip(first).take(visible).collect();
+        Paragraph::new(shown)
             .style(theme.text())
             .block(block)
             .render(popup, buf);

@@ -73,7 +73,8 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     } else if let Some(job) = cancelling {
         confirm::CancelDialog { job, theme }.render(body, buf);
     } else if app.help {
-        help::HelpOverlay { app, theme }.render(body, buf);
+        // Over the whole screen: its scroll range is reckoned on the screen's height.
+        help::HelpOverlay { app, theme }.render(area, buf);
     }
 }
 
@@ -212,6 +213,27 @@ mod tests {
             "refresh now",
         ] {
             assert!(screen.contains(line), "help lacks {line:?}:\n{screen}");
+        }
+    }
+
+    #[test]
+    fn help_at_80x24_scrolls_to_its_last_line_and_fits_120x40_whole() {
+        let mut app = fleet_app(1);
+        app.help = true;
+        app.screen = (80, 24);
+        let top = text(&render(&app, 80, 24));
+        assert!(top.contains("Help · 1–22 of"), "{top}");
+        assert!(!top.contains("Remap keys"), "{top}");
+        app.help_scroll = crate::app::help::max_scroll((80, 24), false);
+        let bottom = render(&app, 80, 24);
+        let t = text(&bottom);
+        assert!(t.contains("Remap keys in the [keymap] table"), "{t}");
+        assert!(t.contains("silence the alert for a while"), "{t}");
+        insta::assert_snapshot!(bottom.backend());
+        let whole = text(&render(&app, 120, 40));
+        assert!(whole.contains(" Help · Esc closes "), "{whole}");
+        for desc in crate::config::keymap::Action::ALL.iter().map(|a| a.desc()) {
+            assert!(whole.contains(desc), "{desc:?} whole at 120x40:\n{whole}");
         }
     }
 

@@ -455,6 +455,39 @@ mod tests {
     }
 
     #[test]
+    fn the_cancel_dialog_labels_each_button_whole_and_differently() {
+        let mut app = app();
+        let down = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('j'));
+        for _ in 0..40 {
+            if app
+                .selected_postgres_row()
+                .and_then(|k| k.backend())
+                .is_some()
+            {
+                break;
+            }
+            app.update(crate::event::AppEvent::Key(down));
+        }
+        assert!(
+            app.selected_postgres_row()
+                .and_then(|k| k.backend())
+                .is_some()
+        );
+        for (key, yes) in [
+            ('C', " y  cancel the query "),
+            ('T', " y  terminate the session "),
+        ] {
+            let k = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(key));
+            app.update(crate::event::AppEvent::Key(k));
+            let screen = crate::ui::testing::text(&render(&app, 120, 40));
+            assert!(screen.contains(yes), "{screen}");
+            assert!(screen.contains(" n  go back, change nothing"), "{screen}");
+            let esc = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Esc);
+            app.update(crate::event::AppEvent::Key(esc));
+        }
+    }
+
+    #[test]
     fn a_cluster_that_stopped_answering_is_dimmed_and_marked_stale() {
         let mut app = app();
         let now = app.hosts[0].postgres[0].observed.observed_at().unwrap();
