@@ -255,6 +255,21 @@ async fn proxy_jump_reaches_a_host_only_the_bastion_can_reach() {
         out.stdout_text()
     );
 
+    // The target's sshd gone: the error names the jump host as the jump host and the target
+    // by its address and configured name, never one for the other.
+    drop(link);
+    let mut gone = inner;
+    gone.kill();
+    let err = connect(&t, false).await.err().unwrap().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "cannot connect to {} for test: jump host bastion could not reach it",
+            net.target_addr
+        )),
+        "{err}"
+    );
+    let inner = gone;
+
     // Each hop's key is checked: an unknown bastion key refuses the whole chain.
     std::fs::write(
         client.known_hosts(),

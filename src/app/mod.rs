@@ -337,6 +337,23 @@ impl App {
                     HostEvent::Link(crate::link::LinkState::Down { .. }) => {
                         self.jobs.link_lost(id, &self.user, self.now)
                     }
+                    // A jump host answering again: the hosts behind it that are down retry
+                    // now, not when their backoff ends.
+                    HostEvent::Link(crate::link::LinkState::Up)
+                        if self
+                            .hosts
+                            .get(id.0)
+                            .is_some_and(|h| h.link != crate::link::LinkState::Up) =>
+                    {
+                        self.hosts
+                            .iter()
+                            .filter(|h| {
+                                h.via.contains(&id)
+                                    && matches!(h.link, crate::link::LinkState::Down { .. })
+                            })
+                            .map(|h| Effect::Send(h.id, HostCommand::Refresh))
+                            .collect()
+                    }
                     _ => Vec::new(),
                 };
                 if let Some(h) = self.hosts.get_mut(id.0) {
@@ -1089,6 +1106,31 @@ pub(crate) mod tests {
             KeyModifiers::CONTROL,
         )));
         assert_eq!(effects, [Effect::Send(HostId(2), HostCommand::Refresh)]);
+    }
+
+    #[test]
+    fn a_jump_host_coming_back_retries_the_hosts_behind_it_at_once() {
+        use crate::link::LinkState;
+        let mut app = with_fleet(3);
+        app.hosts[1].via = vec![HostId(0)];
+        app.hosts[2].via = vec![HostId(0)];
+        let down = || LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: crate::link::LinkError::Ssh {
+                host: "x".into(),
+                message: "gone".into(),
+            },
+            since: jiff::Timestamp::UNIX_EPOCH,
+            retry_at: None,
+        };
+        for i in 0..3 {
+            app.update(AppEvent::Host(HostId(i), HostEvent::Link(down())));
+        }
+        app.update(AppEvent::Host(HostId(2), HostEvent::Link(LinkState::Up)));
+        let effects = app.update(AppEvent::Host(HostId(0), HostEvent::Link(LinkState::Up)));
+        assert_eq!(effects, [Effect::Send(HostId(1), HostCommand::Refresh)]);
+        let again = app.update(AppEvent::Host(HostId(0), HostEvent::Link(LinkState::Up)));
+        assert!(again.is_empty(), "only when it comes back");
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub async fn connect(
     let closed_tx = Arc::new(closed_tx);
     let mut learned = Vec::new();
     let mut previous: Option<Arc<Handle<Client>>> = None;
+    // The hop the next one is reached through, for messages that name it.
+    let mut via_alias = String::new();
     let mut jumps = Vec::new();
     let mut proxy: Option<Proxy> = None;
     let hops = target.jumps.iter().chain(std::iter::once(target));
@@ -125,19 +127,21 @@ pub async fn connect(
                     "127.0.0.1",
                     0,
                 );
+                // Name the jump host and the hop it could not reach, never one for the other.
                 let channel = tokio::time::timeout(timeout, open)
                     .await
-                    .map_err(|_| {
-                        timed_out(
-                            name,
-                            &format!("connecting to {addr} through the jump host"),
-                            timeout,
-                        )
+                    .map_err(|_| LinkError::Connect {
+                        host: name.to_owned(),
+                        addr: addr.clone(),
+                        message: format!(
+                            "jump host {via_alias} got no answer from it within {}s",
+                            timeout.as_secs()
+                        ),
                     })?
                     .map_err(|e| LinkError::Connect {
                         host: name.to_owned(),
                         addr: addr.clone(),
-                        message: format!("the jump host could not reach it: {e}"),
+                        message: format!("jump host {via_alias} could not reach it: {e}"),
                     })?;
                 progress(&hop.alias, Step::HostKey);
                 tokio::time::timeout(
@@ -193,6 +197,7 @@ pub async fn connect(
             )
         })??;
         let handle = Arc::new(handle);
+        via_alias.clone_from(&hop.alias);
         if let Some(p) = previous.replace(handle) {
             jumps.push(p);
         }
