@@ -59,7 +59,10 @@ fi
 # `scripts/test.sh --test NAME` runs one target (arguments go to cargo test).
 log=$(mktemp)
 set +e
-cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"
+# With arguments (`--test NAME`, `--lib`), only what they select: --all-targets would win.
+targets=(--all-targets)
+[ $# -gt 0 ] && targets=()
+cargo test --locked "${targets[@]}" --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ {

@@ -134,6 +134,7 @@ async fn run(
             Transport::Ssh(target) => {
                 let mut backoff = Backoff::new(RECONNECT_BASE, RECONNECT_CAP);
                 let mut down_since = None;
+                let mut down_log = DownLog::default();
                 loop {
                     if !out.send(HostEvent::Link(LinkState::Connecting)).await {
                         return;
@@ -144,6 +145,7 @@ async fn run(
                         Ok(connected) => {
                             backoff.reset();
                             down_since = None;
+                            down_log.up(&spec.name);
                             let ssh = Arc::new(Ssh::new(spec.name.clone(), connected));
                             if !out.send(HostEvent::Link(LinkState::Up)).await {
                                 return;
@@ -159,7 +161,7 @@ async fn run(
                         }
                         Err(e) => e,
                     };
-                    tracing::warn!(host = %spec.name, "link down: {error}");
+                    down_log.down(&spec.name, &error.to_string());
                     let delay = backoff.delay();
                     let now = Timestamp::now();
                     let since = *down_since.get_or_insert(now);
@@ -315,6 +317,47 @@ pub async fn connect_once(
         })
 }
 
+/// Logs an outage once, when its reason changes, and every [`DownLog::EVERY`] while it lasts,
+/// not on every retry: a host down for a week must not fill the log with one line per 8 s.
+#[derive(Default)]
+struct DownLog {
+    /// The reason last logged and when; None while the link is up.
+    last: Option<(String, std::time::Instant)>,
+    attempts: u32,
+}
+
+impl DownLog {
+    const EVERY: Duration = Duration::from_secs(300);
+
+    fn down(&mut self, host: &str, reason: &str) {
+        if self.due(reason, std::time::Instant::now()) {
+            tracing::warn!(host, attempts = self.attempts, "link down: {reason}");
+        } else {
+            tracing::debug!(host, attempts = self.attempts, "still down: {reason}");
+        }
+    }
+
+    /// Counts a failed attempt; whether it is worth a warning.
+    fn due(&mut self, reason: &str, now: std::time::Instant) -> bool {
+        self.attempts += 1;
+        let due = match &self.last {
+            None => true,
+            Some((last, at)) => last != reason || now.duration_since(*at) >= Self::EVERY,
+        };
+        if due {
+            self.last = Some((reason.to_owned(), now));
+        }
+        due
+    }
+
+    fn up(&mut self, host: &str) {
+        if self.last.take().is_some() {
+            tracing::info!(host, attempts = self.attempts, "link up again");
+        }
+        self.attempts = 0;
+    }
+}
+
 /// Capped exponential backoff with ±20 % jitter, so hosts that failed together do not retry
 /// in lockstep.
 pub struct Backoff {
@@ -351,6 +394,29 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_outage_is_logged_once_when_its_reason_changes_and_every_five_minutes() {
+        let t0 = std::time::Instant::now();
+        let mut log = DownLog::default();
+        assert!(log.due("refused", t0));
+        assert!(!log.due("refused", t0 + Duration::from_secs(8)));
+        assert!(!log.due("refused", t0 + Duration::from_secs(290)));
+        assert!(
+            log.due("timed out", t0 + Duration::from_secs(291)),
+            "a new reason"
+        );
+        assert!(
+            log.due("timed out", t0 + Duration::from_secs(600)),
+            "five minutes on"
+        );
+        assert_eq!(log.attempts, 5);
+        log.up("h");
+        assert!(
+            log.due("timed out", t0 + Duration::from_secs(601)),
+            "a new outage"
+        );
+    }
+
     use super::*;
 
     #[test]

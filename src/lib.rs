@@ -39,6 +39,7 @@ pub mod event;
 pub mod export;
 pub mod host;
 pub mod link;
+pub mod logfile;
 pub mod notify;
 pub mod passwd;
 pub mod sanitize;

@@ -342,12 +342,16 @@ async fn snapshot(settings: &Settings, options: &Options, timeout: u64) -> App {
     app
 }
 
-/// Logs go to `$XDG_STATE_HOME/watchfloor/watchfloor.log`, never to the screen.
-/// Level from WATCHFLOOR_LOG (default "info").
+/// Logs go to `$XDG_STATE_HOME/watchfloor/watchfloor.log` (10 MiB, then one older file),
+/// never to the screen. Level from WATCHFLOOR_LOG (default "info").
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = config::state_dir()?;
     std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::never(&dir, "watchfloor.log");
+    let appender = watchfloor::logfile::CappedFile::open(
+        &dir.join("watchfloor.log"),
+        watchfloor::logfile::CAP,
+    )
+    .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("WATCHFLOOR_LOG")
         .unwrap_or_else(|_| "info,russh=warn,hyper=warn".into());
