@@ -135,6 +135,10 @@ fn main() -> ExitCode {
             return ExitCode::from(config_error);
         }
     };
+    // Headless commands say it on stderr; the console in its status line.
+    if let (Some(note), Some(_)) = (&settings.notice, &cli.command) {
+        eprintln!("watchfloor: {note}");
+    }
     let theme = match watchfloor::ui::theme::load(&settings.theme) {
         Ok(t) => t,
         Err(e) => {

@@ -364,3 +364,21 @@ fn ssh_files_come_from_the_passwd_home_whatever_home_says() {
         "{text}"
     );
 }
+
+/// A config file with no host in it is not silently "fine": the headless commands say what
+/// is watched instead.
+#[test]
+fn an_empty_config_file_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("empty.toml");
+    std::fs::write(&config, "# nothing yet\n").unwrap();
+    let out = watchfloor(
+        home.path(),
+        &["--config", config.to_str().unwrap(), "drill", "list"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("empty.toml has no [[host]]: watching this machine as `local`"),
+        "{stderr}"
+    );
+}

@@ -271,3 +271,28 @@ async fn docker_disk_use_counts_images_and_volumes() {
         .to_string();
     assert!(e.contains("/nonexistent.sock"), "{e}");
 }
+
+/// A crash loop (`--restart always` on a command that exits 7): between two tries Docker says
+/// "restarting", and the container keeps its last exit code and time for the list and details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_container_keeps_its_last_exit_code_and_time() {
+    let docker = Docker::shared();
+    let name = "crashloop-1";
+    docker.remove_project("crashloop", &[name]);
+    docker.container(
+        name,
+        &["--restart", "always"],
+        &["sh", "-c", "sleep 0.3; exit 7"],
+    );
+    let mut w = watcher(&docker);
+    let snap = next_until(&mut w, Duration::from_secs(60), |s| {
+        find(s, name).is_some_and(|c| {
+            c.state == ContainerState::Restarting && c.restart_count >= 1 && c.exit_code.is_some()
+        })
+    })
+    .await;
+    let c = find(&snap, name).unwrap();
+    assert_eq!(c.exit_code, Some(7));
+    assert!(c.finished_at.is_some(), "{c:?}");
+    docker.remove_project("crashloop", &[name]);
+}

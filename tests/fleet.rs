@@ -42,6 +42,7 @@ fn settings(hosts: Vec<HostSpec>) -> Settings {
         user: "test".into(),
         state_dir: std::env::temp_dir(),
         config_path: None,
+        notice: None,
     }
 }
 

@@ -143,7 +143,7 @@ impl App {
             log_settings: settings.logs,
             user: settings.user.clone(),
             state_dir: settings.state_dir.clone(),
-            status: None,
+            status: settings.notice.clone(),
             screen: (80, 24),
             thresholds: settings.thresholds,
             alerts: Vec::new(),
@@ -625,6 +625,23 @@ impl App {
             .collect()
     }
 
+    /// Whether `action` can do anything here: keys for Docker, PostgreSQL, backups or drills
+    /// are not advertised where none is configured.
+    pub fn offers(&self, action: Action) -> bool {
+        let hosts = self.visible_hosts();
+        match action {
+            Action::Restart
+            | Action::Stop
+            | Action::Start
+            | Action::Logs
+            | Action::LogsEverywhere => hosts.iter().any(|h| h.containers.is_some()),
+            Action::Cancel | Action::Terminate => hosts.iter().any(|h| !h.postgres.is_empty()),
+            Action::TriggerBackup => hosts.iter().any(|h| !h.backups.is_empty()),
+            Action::RunDrill => hosts.iter().any(|h| !h.drills.is_empty()),
+            _ => true,
+        }
+    }
+
     /// The overview's rows: every configured host.
     pub fn host_ids(&self) -> Vec<HostId> {
         host_ids(&self.hosts)
@@ -813,6 +830,7 @@ pub(crate) mod tests {
             user: "alice".into(),
             state_dir: PathBuf::from("/state/watchfloor"),
             config_path: None,
+            notice: None,
         }
     }
 

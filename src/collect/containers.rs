@@ -446,7 +446,12 @@ pub fn from_inspect(r: ContainerInspectResponse) -> Option<Container> {
             _ => None,
         });
     }
-    if c.state != ContainerState::Exited && c.state != ContainerState::Dead {
+    // A restarting container (a crash loop between two tries) keeps its last exit code and
+    // time: what the admin needs to see. A running one's code means nothing.
+    if !matches!(
+        c.state,
+        ContainerState::Exited | ContainerState::Dead | ContainerState::Restarting
+    ) {
         c.exit_code = None;
     }
     // Docker keeps the last health status of a stopped container; it means nothing any more.

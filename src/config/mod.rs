@@ -391,6 +391,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Where the config came from, for the help screen; None when running without one.
     pub config_path: Option<PathBuf>,
+    /// Something the admin should know about the config that is not an error (a file with no
+    /// host in it), shown once at start.
+    pub notice: Option<String>,
 }
 
 /// Command-line choices that override the file.
@@ -460,6 +463,13 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         notify: config.notify.clone(),
         user: crate::actions::audit::local_user(),
         state_dir: state_dir().unwrap_or_else(|| PathBuf::from(".")),
+        notice: match (&path, config.hosts.is_empty()) {
+            (Some(p), true) => Some(format!(
+                "{} has no [[host]]: watching this machine as `local` (config.example.toml shows how to add hosts)",
+                p.display()
+            )),
+            _ => None,
+        },
         config_path: path,
     })
 }
@@ -507,14 +517,30 @@ pub fn host_specs(
         }
         let transport = match &h.ssh {
             None => Transport::Local,
-            Some(spec) => Transport::Ssh(Box::new(resolve_ssh(spec.get_ref()).map_err(|e| {
-                ConfigError::at(
-                    source,
-                    spec.span(),
-                    e.to_string(),
-                    "write an alias from ~/.ssh/config, host, user@host or user@host:port",
-                )
-            })?)),
+            Some(spec) => {
+                let at = |message: String, help: &str| {
+                    ConfigError::at(source, spec.span(), message, help)
+                };
+                let target = resolve_ssh(spec.get_ref()).map_err(|e| {
+                    at(
+                        e.to_string(),
+                        "write an alias from ~/.ssh/config, host, user@host or user@host:port",
+                    )
+                })?;
+                if unknown_alias(&target) {
+                    return Err(at(
+                        format!(
+                            "`{}` is not a Host in your ssh config and does not resolve",
+                            target.alias
+                        ),
+                        &format!(
+                            "add `Host {}` with its HostName to ~/.ssh/config, or write the address",
+                            target.alias
+                        ),
+                    ));
+                }
+                Transport::Ssh(Box::new(target))
+            }
         };
         let login = match &transport {
             Transport::Local => local_identity().0,
@@ -644,6 +670,18 @@ fn postgres_specs(
         });
     }
     Ok(out)
+}
+
+/// A one-word name that no ssh config block maps to an address (HostName, a jump, a command)
+/// and that does not resolve either: a typo of an alias, caught before anything connects.
+/// Dotted names are left to DNS at connect time (it may be down now and up later).
+fn unknown_alias(t: &Target) -> bool {
+    use std::net::ToSocketAddrs;
+    t.jumps.is_empty()
+        && t.proxy_command.is_none()
+        && !t.alias.contains(['.', ':'])
+        && t.host_name == t.alias.to_ascii_lowercase()
+        && (t.alias.as_str(), t.port).to_socket_addrs().is_err()
 }
 
 /// "host:port" (the host may be a bracketed IPv6 address) as its parts.

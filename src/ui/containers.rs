@@ -85,6 +85,26 @@ impl Widget for ContainersPane<'_> {
 
 impl ContainersPane<'_> {
     fn row(&self, row: &Row<'_>, w: &[u16]) -> Line<'static> {
+        let line = self.row_cells(row, w);
+        // A group's or container's state from a stream that stopped: dimmed, never "ok".
+        let host = match &row.key {
+            crate::app::containers::RowKey::Project(h, _)
+            | crate::app::containers::RowKey::Service(h, _, _)
+            | crate::app::containers::RowKey::Container(h, _) => Some(*h),
+            crate::app::containers::RowKey::Host(_) => None,
+        };
+        let stale = host
+            .and_then(|h| self.app.hosts.get(h.0))
+            .and_then(|h| h.containers.as_ref())
+            .is_some_and(|c| c.stale_age(self.app.now).is_some());
+        if stale {
+            widgets::dimmed(line, self.theme)
+        } else {
+            line
+        }
+    }
+
+    fn row_cells(&self, row: &Row<'_>, w: &[u16]) -> Line<'static> {
         let theme = self.theme;
         let indent = "  ".repeat(usize::from(row.depth));
         let marker = if row.folded { "▸ " } else { "▾ " };
@@ -304,6 +324,17 @@ impl ContainersPane<'_> {
             field("started", when(c.started_at), theme.text()),
             field("finished", when(c.finished_at), theme.text()),
         ];
+        if let Some(code) = c.exit_code {
+            lines.push(field(
+                "last exit",
+                format!("code {code} at {}", when(c.finished_at)),
+                if code == 0 {
+                    theme.text()
+                } else {
+                    theme.crit()
+                },
+            ));
+        }
         if c.oom_killed {
             lines.push(field(
                 "oom",
@@ -328,6 +359,7 @@ fn state_cell(c: &Container, theme: &Theme) -> (String, Style) {
     let text = match (c.state, c.exit_code) {
         (ContainerState::Exited, Some(code)) if c.oom_killed => format!("exited({code}) oom"),
         (ContainerState::Exited, Some(code)) => format!("exited({code})"),
+        (ContainerState::Restarting, Some(code)) => format!("restart({code})"),
         (s, _) => s.as_str().to_owned(),
     };
     let style = match c.state {
@@ -394,6 +426,30 @@ mod tests {
             screen.contains("host0: permission denied on /var/run/docker.sock"),
             "{screen}"
         );
+        // Container rows from before: "running" no longer in the ok colour, all dimmed.
+        let ok = Theme::builtin("dark").unwrap().ok().fg;
+        let buf = term.backend().buffer();
+        let y = screen
+            .lines()
+            .position(|l| l.contains("shop-api-1"))
+            .expect("the row is still listed");
+        let y = u16::try_from(y).unwrap();
+        for x in 0..80 {
+            let c = &buf[(x, y)];
+            assert!(
+                c.symbol() == " "
+                    || (c.fg != ok.unwrap_or_default()
+                        && c.modifier.contains(ratatui::style::Modifier::DIM))
+                    || c.fg
+                        == Theme::builtin("dark")
+                            .unwrap()
+                            .stale()
+                            .fg
+                            .unwrap_or_default(),
+                "cell {x} {:?} of a stale row is live-looking",
+                c.symbol()
+            );
+        }
         insta::assert_snapshot!(term.backend());
     }
 

@@ -238,6 +238,43 @@ mod tests {
     }
 
     #[test]
+    fn keys_for_what_is_not_configured_are_not_advertised() {
+        let mut app = fleet_app(1);
+        let containers = app.hosts[0].containers.clone();
+        app.hosts[0] = crate::app::postgres::tests::pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        app.hosts[0].containers = containers;
+        app.pane = crate::app::Pane::Postgres;
+        let last = |app: &crate::app::App| {
+            text(&render(app, 120, 40))
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let with = last(&app);
+        assert!(with.contains("C cancel query"), "{with}");
+        app.pane = crate::app::Pane::Containers;
+        let with_docker = last(&app);
+        assert!(with_docker.contains("R restart"), "{with_docker}");
+        app.hosts[0].postgres.clear();
+        app.hosts[0].containers = None;
+        app.pane = crate::app::Pane::Postgres;
+        let without = last(&app);
+        assert!(
+            !without.contains("cancel query") && !without.contains("terminate"),
+            "{without}"
+        );
+        app.pane = crate::app::Pane::Containers;
+        let no_docker = last(&app);
+        assert!(
+            !no_docker.contains("restart") && !no_docker.contains("logs"),
+            "{no_docker}"
+        );
+    }
+
+    #[test]
     fn wrap_breaks_at_spaces() {
         assert_eq!(
             super::wrap("no Docker socket at /var/run/docker.sock", 20),

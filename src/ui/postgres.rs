@@ -80,7 +80,11 @@ impl Widget for PostgresPane<'_> {
                     stale = c.observed.stale_age(app.now).is_some();
                 }
                 let line = self.row(r, &w);
-                if stale { dimmed(line, theme) } else { line }
+                if stale {
+                    widgets::dimmed(line, theme)
+                } else {
+                    line
+                }
             })
             .collect();
         widgets::render_list(lines, selected, list, buf, theme);
@@ -221,19 +225,6 @@ impl PostgresPane<'_> {
         };
         session_line(s, &format!("{indent}{mark}"), what, time, style, w, theme)
     }
-}
-
-/// A line of stale data: problems keep their colour but dimmed, and nothing stays in the ok
-/// colour (it may not be ok any more).
-fn dimmed<'a>(mut line: Line<'a>, theme: &Theme) -> Line<'a> {
-    for span in &mut line.spans {
-        span.style = if span.style.fg.is_some() && span.style.fg == theme.ok().fg {
-            theme.stale()
-        } else {
-            span.style.add_modifier(Modifier::DIM)
-        };
-    }
-    line
 }
 
 /// A session on one line: PID (with a tree prefix), USER, DATABASE, APP, CLIENT, STATE, WAIT,

@@ -125,6 +125,7 @@ pub fn bar(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                     .get(app.pane)
                     .hints()
                     .iter()
+                    .filter(|(action, _)| app.offers(*action))
                     .map(|(action, what)| (k(*action), *what)),
             );
             if !app.jobs.running.is_empty() {

@@ -182,6 +182,19 @@ pub fn transcript(
     }
 }
 
+/// A line of stale data: problems keep their colour but dimmed, and nothing stays in the ok
+/// colour (it may not be ok any more).
+pub fn dimmed<'a>(mut line: Line<'a>, theme: &Theme) -> Line<'a> {
+    for span in &mut line.spans {
+        span.style = if span.style.fg.is_some() && span.style.fg == theme.ok().fg {
+            theme.stale()
+        } else {
+            span.style.add_modifier(ratatui::style::Modifier::DIM)
+        };
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
