@@ -55,6 +55,8 @@ pub enum HostEvent {
     Stats(Result<StatsSample, CollectError>),
     /// How an action is going, then how it ended.
     Action(JobId, Progress),
+    /// The SSH session's round trip, measured by a ping the server answers.
+    Rtt(std::time::Duration),
 }
 
 /// Lines of one stream of a log view, in the order Docker sent them.

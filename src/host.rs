@@ -153,6 +153,7 @@ async fn run(
                             wanted.link_up.store(true, Ordering::SeqCst);
                             let down = tokio::select! {
                                 () = collect(&spec, ssh.clone(), &triggers, &wanted, &out) => return,
+                                () = round_trips(&ssh, &out) => return,
                                 reason = ssh.closed() => LinkError::Down { host: spec.name.clone(), reason },
                             };
                             wanted.link_up.store(false, Ordering::SeqCst);
@@ -191,6 +192,25 @@ async fn run(
 
 /// Runs every collector of the host over `link`, the log follows and stats the UI asked for,
 /// and its jobs; returns only when the UI has gone away.
+/// How often the SSH round trip is measured: a few bytes every 10 s, so "slow" shows before
+/// "down".
+const RTT_EVERY: Duration = Duration::from_secs(10);
+
+/// Measures the session's round trip every [`RTT_EVERY`] while it lives; returns when the UI
+/// is gone.
+async fn round_trips(ssh: &Ssh, out: &HostSender) {
+    let mut tick = tokio::time::interval(RTT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(rtt) = ssh.round_trip(RTT_EVERY).await
+            && !out.send(HostEvent::Rtt(rtt)).await
+        {
+            return;
+        }
+    }
+}
+
 async fn collect(
     spec: &HostSpec,
     link: Arc<dyn Link>,

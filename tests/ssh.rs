@@ -565,3 +565,27 @@ async fn a_host_certificate_is_named_as_unsupported_and_never_pinned() {
         before
     );
 }
+
+/// The session's round trip (for "slow" before "down"): measured by a ping sshd answers; a
+/// hung host gives no answer within the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_trip_is_measured_and_a_hung_host_gives_none() {
+    let client = Client::new();
+    let server = Sshd::start(&client, "127.0.0.1", None);
+    client.trust(&server);
+    let t = target(&client, &server.spec(), None);
+    let link = connect(&t, false).await.unwrap();
+    let rtt = link
+        .round_trip(Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert!(rtt < Duration::from_secs(1), "{rtt:?} on loopback");
+    server.signal_all("STOP");
+    let hung = link.round_trip(Duration::from_millis(500)).await;
+    server.signal_all("CONT");
+    assert_eq!(hung, None);
+    assert!(
+        link.round_trip(Duration::from_secs(5)).await.is_some(),
+        "answers again"
+    );
+}

@@ -89,6 +89,9 @@ pub enum Row {
     Item(usize),
 }
 
+/// A round trip this long or longer makes a link "slow": a warning before it is down.
+pub const SLOW_LINK: Duration = Duration::from_secs(1);
+
 /// Every problem of `hosts`, worst first (then by host, then domain).
 pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -132,6 +135,16 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
                 continue;
             }
             LinkState::Connecting if h.newest_data().is_none() => continue, // starting up
+            LinkState::Up => {
+                if let Some(rtt) = h.rtt.filter(|r| *r >= SLOW_LINK) {
+                    let what = format!(
+                        "slow link: round trip {:.1}s (≥ {}s)",
+                        rtt.as_secs_f64(),
+                        SLOW_LINK.as_secs()
+                    );
+                    rules.push(Domain::Link, Severity::Warn, what, None, None);
+                }
+            }
             _ => {}
         }
         if let Some(c) = &h.containers {
@@ -469,6 +482,23 @@ mod tests {
             .filter(|a| a.domain == domain)
             .map(|a| (a.severity, a.what.clone()))
             .collect()
+    }
+
+    #[test]
+    fn a_slow_link_is_a_warning_with_its_round_trip() {
+        let mut app = crate::app::tests::fleet_app(1);
+        app.hosts[0].link = LinkState::Up;
+        app.hosts[0].rtt = Some(Duration::from_millis(1500));
+        let a = alerts(&app.hosts, &app.thresholds, app.now);
+        assert!(
+            a.iter().any(|a| a.domain == Domain::Link
+                && a.severity == Severity::Warn
+                && a.what == "slow link: round trip 1.5s (≥ 1s)"),
+            "{a:?}"
+        );
+        app.hosts[0].rtt = Some(Duration::from_millis(12));
+        let a = alerts(&app.hosts, &app.thresholds, app.now);
+        assert!(!a.iter().any(|a| a.domain == Domain::Link), "{a:?}");
     }
 
     #[test]

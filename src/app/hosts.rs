@@ -158,6 +158,8 @@ pub struct HostState {
     /// Configured hosts this one is reached through (its ProxyJump hops that are also watched):
     /// when one of them is down, that is the root cause of this one being down.
     pub via: Vec<HostId>,
+    /// The SSH session's last round trip; None while it is not up (or is local).
+    pub rtt: Option<Duration>,
     /// The backup sources on this host, in config order.
     pub backups: Vec<super::backups::BackupSource>,
     /// Health probes run from this host.
@@ -290,6 +292,7 @@ impl HostState {
             },
             stats: None,
             via: Vec::new(),
+            rtt: None,
             probes: spec
                 .probes
                 .iter()
@@ -329,7 +332,11 @@ impl HostState {
 
     pub fn apply(&mut self, event: HostEvent, now: Timestamp) {
         match event {
+            HostEvent::Rtt(rtt) => self.rtt = Some(rtt),
             HostEvent::Link(state) => {
+                if state != LinkState::Up {
+                    self.rtt = None;
+                }
                 // Nothing arrives over a dead link: what is shown is no longer live.
                 if let LinkState::Down { error, .. } = &state {
                     let reason = format!("link down: {error}");

@@ -185,6 +185,14 @@ pub struct LogView {
     pub wrap: bool,
     /// Lines received since the view opened.
     pub received: u64,
+    /// When the view opened and when lines last arrived (this machine's clock): a view that
+    /// gets nothing says for how long, so a starved link does not look like a quiet service.
+    pub opened_at: Option<jiff::Timestamp>,
+    pub last_arrival: Option<jiff::Timestamp>,
+    /// How far behind the newest line arrived (arrival minus its Docker timestamp), beyond the
+    /// smallest such delay seen (which absorbs the host's clock offset); None until live lines.
+    pub behind: Option<std::time::Duration>,
+    least_delay: Option<i64>,
 }
 
 impl LogView {
@@ -209,6 +217,33 @@ impl LogView {
             timestamps: false,
             wrap: false,
             received: 0,
+            opened_at: None,
+            last_arrival: None,
+            behind: None,
+            least_delay: None,
+        }
+    }
+
+    /// [`push`](Self::push) at `now`: notes when lines arrive and how late. The first batch
+    /// of a stream is its tail (old lines), so only later ones measure delay.
+    pub fn push_at(&mut self, batch: LogBatch, now: jiff::Timestamp) {
+        let newest = batch.lines.last().map(|l| l.at);
+        let live = self
+            .streams
+            .get(usize::from(batch.stream))
+            .is_some_and(|s| !s.lines.is_empty() || s.dropped > 0);
+        self.push(batch);
+        let Some(at) = newest else {
+            return;
+        };
+        self.last_arrival = Some(now);
+        if live {
+            let delay = now.as_millisecond() - at.as_millisecond();
+            let least = *self.least_delay.get_or_insert(delay);
+            self.least_delay = Some(least.min(delay));
+            self.behind = u64::try_from(delay - least.min(delay))
+                .ok()
+                .map(std::time::Duration::from_millis);
         }
     }
 
@@ -624,13 +659,9 @@ impl super::App {
                 },
             )
         }));
-        self.logs = Some(LogView::new(
-            id,
-            scope,
-            title,
-            streams,
-            self.log_settings.buffer,
-        ));
+        let mut view = LogView::new(id, scope, title, streams, self.log_settings.buffer);
+        view.opened_at = Some(self.now);
+        self.logs = Some(view);
         self.pane = super::Pane::Logs;
         effects
     }
@@ -792,6 +823,24 @@ pub(crate) mod tests {
             .into_iter()
             .map(|(s, l)| format!("{}:{}", s.tag, l.text))
             .collect()
+    }
+
+    #[test]
+    fn late_lines_are_measured_against_the_least_delay_seen_and_the_tail_does_not_count() {
+        let mut v = view(1, 100);
+        let t = |sec: i64| Timestamp::from_second(sec).unwrap();
+        // The tail: old lines, arriving now; not a delay.
+        v.push_at(batch(0, vec![line(0, "old"), line(10, "older")]), t(1000));
+        assert_eq!((v.behind, v.last_arrival), (None, Some(t(1000))));
+        // Live lines 2 s after they were written (the host's clock may be off by that much).
+        v.push_at(batch(0, vec![line(1008, "a")]), t(1010));
+        assert_eq!(v.behind, Some(std::time::Duration::ZERO));
+        // A starved link: written at 1020, arriving at 1060: 40 s late beyond those 2 s.
+        v.push_at(batch(0, vec![line(1020, "b")]), t(1060));
+        assert_eq!(v.behind, Some(std::time::Duration::from_secs(38)));
+        // An empty batch (a pause notice) is not an arrival.
+        v.push_at(batch(0, Vec::new()), t(2000));
+        assert_eq!(v.last_arrival, Some(t(1060)));
     }
 
     #[test]

@@ -307,7 +307,11 @@ impl App {
         // Only what hosts observe and the passing of time change what is wrong.
         let verdicts_may_change = matches!(
             event,
-            AppEvent::Clock(_) | AppEvent::Host(_, HostEvent::Link(_) | HostEvent::Sample(_))
+            AppEvent::Clock(_)
+                | AppEvent::Host(
+                    _,
+                    HostEvent::Link(_) | HostEvent::Sample(_) | HostEvent::Rtt(_)
+                )
         );
         let mut effects = match event {
             AppEvent::Key(key) => self.on_key(key),
@@ -325,7 +329,7 @@ impl App {
             }
             AppEvent::Host(_, HostEvent::Logs(batch)) => {
                 if let Some(view) = self.logs.as_mut().filter(|v| v.id == batch.view) {
-                    view.push(batch);
+                    view.push_at(batch, self.now);
                 }
                 Vec::new()
             }

@@ -50,7 +50,7 @@ impl Widget for LogsPane<'_> {
             Paragraph::new(lines).render(inner, buf);
             return;
         };
-        let inner = super::pane_frame(app, theme, title(view, theme), area, buf);
+        let inner = super::pane_frame(app, theme, title(app, view, theme), area, buf);
         let paused: Vec<Line<'_>> = view
             .streams
             .iter()
@@ -134,7 +134,7 @@ impl Widget for LogsPane<'_> {
     }
 }
 
-fn title<'a>(view: &'a LogView, theme: &Theme) -> Vec<Span<'a>> {
+fn title<'a>(app: &App, view: &'a LogView, theme: &Theme) -> Vec<Span<'a>> {
     let mut t = vec![
         Span::styled(" Logs ", theme.title()),
         Span::styled(format!("· {} ", view.title), theme.accent()),
@@ -160,8 +160,66 @@ fn title<'a>(view: &'a LogView, theme: &Theme) -> Vec<Span<'a>> {
     } else {
         Span::styled("· PAUSED (G follows) ", theme.warn())
     });
+    t.extend(flow(app, view, theme));
     t
 }
+
+/// Lines arriving late or not at all, and why it may be: a view that only says "following"
+/// while its link is starved looks like a quiet service.
+fn flow<'a>(app: &App, view: &LogView, theme: &Theme) -> Vec<Span<'a>> {
+    let mut t = Vec::new();
+    let now = app.now;
+    if let Some(behind) = view.behind.filter(|b| *b >= LATE) {
+        t.push(Span::styled(
+            format!("· lines arrive {} late ", widgets::age(behind)),
+            theme.warn(),
+        ));
+    }
+    let quiet = view
+        .last_arrival
+        .or(view.opened_at)
+        .map(|t| crate::app::hosts::age(t, now))
+        .filter(|q| *q >= LATE);
+    let hosts: Vec<&crate::app::hosts::HostState> = app
+        .hosts
+        .iter()
+        .filter(|h| view.streams.iter().any(|s| s.host == h.id))
+        .collect();
+    let down = hosts.iter().any(|h| h.link != crate::link::LinkState::Up);
+    let slow = hosts
+        .iter()
+        .filter_map(|h| h.rtt)
+        .filter(|r| *r >= crate::app::alerts::SLOW_LINK)
+        .max();
+    if let Some(q) = quiet {
+        let style = if down || slow.is_some() {
+            theme.warn()
+        } else {
+            theme.muted()
+        };
+        let what = if view.received == 0 {
+            "no line yet"
+        } else {
+            "no line"
+        };
+        t.push(Span::styled(
+            format!("· {what} for {} ", widgets::age(q)),
+            style,
+        ));
+    }
+    if down {
+        t.push(Span::styled("· link down ", theme.crit()));
+    } else if let Some(rtt) = slow {
+        t.push(Span::styled(
+            format!("· link slow (round trip {}) ", super::health::latency(rtt)),
+            theme.warn(),
+        ));
+    }
+    t
+}
+
+/// Quiet or late for this long is worth saying.
+const LATE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn search_line<'a>(app: &App, view: &'a LogView, theme: &Theme) -> Line<'a> {
     let s = &view.search;
@@ -444,6 +502,28 @@ mod tests {
         );
         batch(&mut app, 2, &[], Some("container exited (exit code 137)"));
         app
+    }
+
+    #[test]
+    fn a_view_that_gets_nothing_says_for_how_long_and_that_the_link_is_slow() {
+        let mut app = fleet_app(1);
+        let mut v = crate::app::logs::tests::view(1, 100);
+        v.opened_at = Some(app.now - jiff::SignedDuration::from_secs(45));
+        app.logs = Some(v);
+        app.pane = crate::app::Pane::Logs;
+        let title = |app: &crate::app::App| {
+            crate::ui::testing::text(&render(app, 120, 30))
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let t = title(&app);
+        assert!(t.contains("following · no line yet for 45s"), "{t}");
+        assert!(!t.contains("link slow"), "{t}");
+        app.hosts[0].rtt = Some(std::time::Duration::from_millis(2400));
+        let t = title(&app);
+        assert!(t.contains("link slow (round trip 2.4s)"), "{t}");
     }
 
     #[test]

@@ -94,7 +94,18 @@ impl OverviewPane<'_> {
         let t = &self.app.thresholds;
         let link = match &host.link {
             LinkState::Connecting => Span::styled("connecting", theme.warn()),
-            LinkState::Up => Span::styled("up", theme.ok()),
+            // The round trip beside "up": slow shows before down does.
+            LinkState::Up => match host.rtt {
+                Some(rtt) => Span::styled(
+                    format!("up {}", super::health::latency(rtt)),
+                    if rtt >= crate::app::alerts::SLOW_LINK {
+                        theme.warn()
+                    } else {
+                        theme.ok()
+                    },
+                ),
+                None => Span::styled("up", theme.ok()),
+            },
             LinkState::Down { kind, since, .. } => Span::styled(
                 format!("{} {}", kind.label(), widgets::age(age(*since, now))),
                 theme.crit(),
@@ -230,6 +241,35 @@ mod tests {
             })
             .unwrap();
         assert_eq!(buf[(19, y)].fg, theme.crit().fg.unwrap());
+    }
+
+    #[test]
+    fn the_round_trip_shows_beside_up_and_a_slow_one_warns() {
+        let mut app = fleet_app(2);
+        app.pane = Pane::Overview;
+        app.hosts[0].rtt = Some(std::time::Duration::from_millis(12));
+        app.hosts[1].rtt = Some(std::time::Duration::from_millis(1300));
+        let term = render(&app, 120, 40);
+        let screen = crate::ui::testing::text(&term);
+        let row = |h: &str| screen.lines().position(|l| l.starts_with(h)).unwrap();
+        assert!(
+            screen
+                .lines()
+                .nth(row("host0"))
+                .unwrap()
+                .contains("up 12ms"),
+            "{screen}"
+        );
+        let line = screen.lines().nth(row("host1")).unwrap();
+        assert!(line.contains("up 1.3s"), "{screen}");
+        let x = u16::try_from(line.find("up 1.3s").unwrap()).unwrap();
+        let warn = crate::ui::theme::Theme::builtin("dark")
+            .unwrap()
+            .warn()
+            .fg
+            .unwrap();
+        let y = u16::try_from(row("host1")).unwrap();
+        assert_eq!(term.backend().buffer()[(x, y)].fg, warn);
     }
 
     #[test]

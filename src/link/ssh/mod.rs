@@ -129,6 +129,16 @@ impl Ssh {
         }
     }
 
+    /// One round trip: a `keepalive@openssh.com` the server must answer (None: no answer in
+    /// time, or the session is gone; keepalives decide when it is down).
+    pub async fn round_trip(&self, limit: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(limit, self.handle.send_ping()).await {
+            Ok(Ok(())) => Some(started.elapsed()),
+            _ => None,
+        }
+    }
+
     /// Completes when the session (or a hop under it) has ended, with the reason.
     pub async fn closed(&self) -> String {
         let mut rx = self.closed.clone();
