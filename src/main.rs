@@ -135,10 +135,6 @@ fn main() -> ExitCode {
             return ExitCode::from(config_error);
         }
     };
-    // Headless commands say it on stderr; the console in its status line.
-    if let (Some(note), Some(_)) = (&settings.notice, &cli.command) {
-        eprintln!("watchfloor: {note}");
-    }
     let theme = match watchfloor::ui::theme::load(&settings.theme) {
         Ok(t) => t,
         Err(e) => {
@@ -146,6 +142,11 @@ fn main() -> ExitCode {
             return ExitCode::from(config_error);
         }
     };
+    // Once the config is known good: headless commands say it on stderr, the console in its
+    // status line.
+    if let (Some(note), Some(_)) = (&settings.notice, &cli.command) {
+        eprintln!("watchfloor: {note}");
+    }
     if let Err(e) = color_eyre::install() {
         eprintln!("watchfloor: {e}");
     }

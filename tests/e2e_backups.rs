@@ -85,7 +85,7 @@ fn a_borg_backup_triggered_from_the_console_resets_the_age_and_a_cancelled_one_i
         &[
             "Start a backup of backup source borg",
             "X cancels it",
-            " y  start a backup of",
+            " y  start the backup ",
         ],
         WAIT,
     );
