@@ -589,3 +589,39 @@ async fn the_round_trip_is_measured_and_a_hung_host_gives_none() {
         "answers again"
     );
 }
+
+/// sshd allowing fewer sessions than watchfloor opens at once (MaxSessions 2 against 8): the
+/// refusals narrow the link to what the server allows, and every command still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_allowing_fewer_sessions_narrows_the_link_and_nothing_fails() {
+    let client = Client::new();
+    let mut server = Sshd::start(&client, "127.0.0.1", None);
+    server.max_sessions(2);
+    client.trust(&server);
+    let t = target(&client, &server.spec(), None);
+    let link = Arc::new(connect(&t, false).await.unwrap());
+    let runs = (0..12).map(|i| {
+        let link = link.clone();
+        tokio::spawn(async move {
+            run(
+                &*link,
+                &format!("sleep 0.3; echo {i}"),
+                Duration::from_secs(60),
+            )
+            .await
+        })
+    });
+    for (i, r) in futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let out = r.unwrap().unwrap_or_else(|e| panic!("exec {i}: {e}"));
+        assert_eq!(out.stdout_text().trim(), i.to_string());
+    }
+    assert!(
+        link.channel_limit() <= 3,
+        "narrowed to {}",
+        link.channel_limit()
+    );
+}

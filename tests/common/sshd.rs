@@ -209,6 +209,20 @@ impl Sshd {
         ca.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
     }
 
+    /// Restarts the server allowing only `n` sessions per connection (sshd's MaxSessions).
+    #[allow(dead_code)] // only the SSH tests use it
+    pub fn max_sessions(&mut self, n: u32) {
+        let path = self.dir.path().join("sshd_config");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("MaxSessions 10", &format!("MaxSessions {n}")),
+        )
+        .unwrap();
+        self.kill();
+        self.spawn();
+    }
+
     /// Replaces the host key, as a reinstalled (or impersonated) server would have.
     pub fn new_host_key(&mut self) {
         let key = self.dir.path().join("host_ed25519");

@@ -18,8 +18,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::{BoxFuture, ByteStream, Exec, ExecChunk, ExitStatus, Link, LinkError};
 use session::Client;
 
-/// Session channels in flight at once; the rest wait their turn.
+/// Session channels in flight at once (sshd's default MaxSessions is 10); the rest wait their
+/// turn. Lowered per link when sshd refuses, down to [`MIN_CHANNELS`].
 const SESSION_CHANNELS: usize = 8;
+const MIN_CHANNELS: usize = 2;
 /// How long opening one channel may take on a live session.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -31,7 +33,30 @@ pub struct Ssh {
     /// The ProxyCommand carrying the session, killed with it.
     _proxy: Option<tokio::process::Child>,
     sessions: Arc<Semaphore>,
+    /// The current limit of `sessions`, and permits to forget when they come back (narrowed
+    /// while all were in use).
+    limit: std::sync::atomic::AtomicUsize,
+    owed: Arc<std::sync::atomic::AtomicUsize>,
     closed: watch::Receiver<Option<String>>,
+}
+
+/// A session channel's place among those open at once: given back when the channel is done,
+/// or forgotten if the link narrowed while it was in use.
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    owed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let owed = self
+            .owed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if let (Ok(_), Some(p)) = (owed, self.permit.take()) {
+            p.forget();
+        }
+    }
 }
 
 impl Ssh {
@@ -48,18 +73,27 @@ impl Ssh {
             })?;
         let what = format!("`{command}`");
         // Our slot is free when we saw the channel close, but sshd frees its own a moment
-        // later: a refusal right then is retried briefly (25 ms doubling, 6 times).
+        // later (much later on a loaded host), or it allows fewer sessions than we assume.
+        // A refusal is retried (25 ms doubling, 6 times), and each one lowers how many
+        // channels this link keeps open at once, down to 2: the link learns the server's
+        // real limit instead of being refused again.
         let mut pause = std::time::Duration::from_millis(25);
         let mut tries = 0;
+        let started = std::time::Instant::now();
         let mut channel = loop {
             let opened = tokio::time::timeout(OPEN_TIMEOUT, self.handle.channel_open_session())
                 .await
                 .map_err(|_| self.timeout(&what))?;
             match opened {
-                Err(russh::Error::ChannelOpenFailure(_)) if tries < 6 => {
+                // While other channels of ours are open, one will close and free a slot:
+                // keep trying (within the open timeout) rather than fail this command.
+                Err(russh::Error::ChannelOpenFailure(_))
+                    if tries < 6 || (self.in_flight() > 1 && started.elapsed() < OPEN_TIMEOUT) =>
+                {
                     tries += 1;
+                    self.narrow();
                     tokio::time::sleep(pause).await;
-                    pause *= 2;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(400));
                 }
                 r => break r.map_err(|e| self.channel_error(&what, e))?,
             }
@@ -81,8 +115,12 @@ impl Ssh {
                 .map_err(|e| self.channel_error(&what, e))?;
         }
         let (tx, rx) = mpsc::channel(16);
+        let slot = Slot {
+            permit: Some(permit),
+            owed: self.owed.clone(),
+        };
         tokio::spawn(async move {
-            let _permit = permit; // the slot is free again when the channel is done
+            let _slot = slot; // free again when the channel is done
             let mut status = ExitStatus::Unknown;
             loop {
                 let msg = tokio::select! {
@@ -125,6 +163,8 @@ impl Ssh {
             _jumps: connected.jumps,
             _proxy: connected.proxy,
             sessions: Arc::new(Semaphore::new(SESSION_CHANNELS)),
+            limit: std::sync::atomic::AtomicUsize::new(SESSION_CHANNELS),
+            owed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             closed: connected.closed,
         }
     }
@@ -137,6 +177,34 @@ impl Ssh {
             Ok(Ok(())) => Some(started.elapsed()),
             _ => None,
         }
+    }
+
+    /// One channel fewer at once (never below [`MIN_CHANNELS`]), after sshd refused one.
+    fn narrow(&self) {
+        use std::sync::atomic::Ordering;
+        let narrowed = self
+            .limit
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n > MIN_CHANNELS).then(|| n - 1)
+            });
+        if let Ok(was) = narrowed {
+            // A permit that is in use now is forgotten when it comes back.
+            if self.sessions.forget_permits(1) == 0 {
+                self.owed.fetch_add(1, Ordering::SeqCst);
+            }
+            tracing::info!(host = %self.name, channels = was - 1, "sshd refused a session channel: opening fewer at once");
+        }
+    }
+
+    /// Session channels of this link open now (this one included).
+    fn in_flight(&self) -> usize {
+        self.channel_limit()
+            .saturating_sub(self.sessions.available_permits())
+    }
+
+    /// How many session channels this link opens at once now.
+    pub fn channel_limit(&self) -> usize {
+        self.limit.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Completes when the session (or a hop under it) has ended, with the reason.
