@@ -25,11 +25,12 @@ struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/watchfloor/config.toml, if it exists)
     #[arg(long, short, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Theme: dark, light, ansi16, mono, a name in $XDG_CONFIG_HOME/watchfloor/themes, or a path
-    #[arg(long, global = true, value_name = "NAME|PATH")]
+    /// The console's theme: dark, light, ansi16, mono, a name in
+    /// $XDG_CONFIG_HOME/watchfloor/themes, or a path
+    #[arg(long, value_name = "NAME|PATH")]
     theme: Option<String>,
-    /// Disable every action that changes a host
-    #[arg(long, global = true)]
+    /// Disable every action that changes a host (the console's and `drill run`)
+    #[arg(long)]
     read_only: bool,
     /// Record unknown SSH host keys in known_hosts (like StrictHostKeyChecking=accept-new);
     /// a changed key is still refused

@@ -106,6 +106,15 @@ fn usage_errors_exit_2() {
         watchfloor(home.path(), &["--no-such-flag"]).status.code(),
         Some(2)
     );
+    // The console's options are not offered where they would do nothing.
+    let out = watchfloor(home.path(), &["check", "--theme", "light"]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = watchfloor(home.path(), &["alerts", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        !help.contains("--theme") && !help.contains("--read-only"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct ContainersPane<'a> {
 
 /// STATE, HEALTH, RST, UP, CPU, MEM; NAME is sized from the width, IMAGE takes the rest.
 const FIXED: [u16; 6] = [11, 9, 3, 6, 6, 6];
+/// CPU/MEM samples older than this (a few stats intervals) are stale.
+const STATS_STALE: std::time::Duration = std::time::Duration::from_secs(10);
 const RIGHT: [usize; 4] = [3, 4, 5, 6];
 
 impl Widget for ContainersPane<'_> {
@@ -189,12 +191,30 @@ impl ContainersPane<'_> {
     /// CPU share of a core and memory, from the host's last sample; "-" when not sampled.
     fn stats_cells(&self, c: &Container) -> (Span<'static>, Span<'static>) {
         let theme = self.theme;
-        let sample = self
+        let found = self
             .app
             .hosts
             .iter()
             .filter_map(|h| h.stats.as_ref())
-            .find_map(|s| s.stats.get(&c.id));
+            .find_map(|s| s.stats.get(&c.id).map(|x| (x, s.observed_at)));
+        // Numbers that stopped coming are shown dimmed in the stale colour, never as current.
+        let old = found.is_some_and(|(_, at)| age(at, self.app.now) > STATS_STALE);
+        let sample = found.map(|(x, _)| x);
+        let (cpu, mem) = self.stats_text(c, sample);
+        if old {
+            let stale = theme.stale().add_modifier(ratatui::style::Modifier::DIM);
+            (cpu.style(stale), mem.style(stale))
+        } else {
+            (cpu, mem)
+        }
+    }
+
+    fn stats_text(
+        &self,
+        c: &Container,
+        sample: Option<&crate::collect::stats::ContainerStats>,
+    ) -> (Span<'static>, Span<'static>) {
+        let theme = self.theme;
         match sample {
             Some(s) if c.state == ContainerState::Running => {
                 let cpu = match s.cpu_percent {
@@ -451,6 +471,44 @@ mod tests {
             );
         }
         insta::assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn cpu_and_memory_that_stopped_coming_are_shown_stale() {
+        use crate::collect::stats::{ContainerStats, StatsSample};
+        let mut app = fleet_app(1);
+        let sample = |age: i64| StatsSample {
+            stats: [(
+                "id-shop-api-1".to_owned(),
+                ContainerStats {
+                    cpu_percent: Some(12.5),
+                    memory_bytes: 64 << 20,
+                },
+            )]
+            .into(),
+            observed_at: app.now - jiff::SignedDuration::from_secs(age),
+        };
+        let stale = Theme::builtin("dark").unwrap().stale().fg;
+        let cpu_fg = |app: &crate::app::App| {
+            let term = render(app, 120, 40);
+            let screen = text(&term);
+            let y = screen
+                .lines()
+                .position(|l| l.contains("shop-api-1"))
+                .unwrap();
+            let x = screen
+                .lines()
+                .nth(y)
+                .unwrap()
+                .find("12.5%")
+                .expect("cpu shown");
+            let buf = term.backend().buffer();
+            buf[(u16::try_from(x).unwrap(), u16::try_from(y).unwrap())].fg
+        };
+        app.hosts[0].stats = Some(sample(1));
+        assert_ne!(Some(cpu_fg(&app)), stale, "current");
+        app.hosts[0].stats = Some(sample(60));
+        assert_eq!(Some(cpu_fg(&app)), stale, "a minute old");
     }
 
     #[test]
