@@ -22,9 +22,12 @@ pub struct PostgresPane<'a> {
     pub theme: &'a Theme,
 }
 
-/// PID, USER, DATABASE, APPLICATION, CLIENT, STATE, WAIT, TIME; QUERY takes the rest.
-const WIDE: [u16; 8] = [12, 10, 10, 12, 15, 8, 18, 6];
-const NARROW: [u16; 8] = [10, 8, 8, 6, 6, 8, 10, 5];
+/// PID, USER, DATABASE, APPLICATION, CLIENT, STATE, WAIT, TIME at most; each is as wide as
+/// its content needs (not less than its header) and QUERY takes the rest, like pg_activity.
+const WIDE: [u16; 8] = [12, 16, 16, 24, 21, 8, 18, 6];
+const NARROW: [u16; 8] = [10, 8, 8, 10, 15, 8, 10, 5];
+/// The query keeps at least this much; the flexible columns give way first.
+const MIN_QUERY: u16 = 30;
 const RIGHT: [usize; 1] = [7];
 
 impl Widget for PostgresPane<'_> {
@@ -61,11 +64,16 @@ impl Widget for PostgresPane<'_> {
                 .render(inner, buf);
             return;
         }
-        let fixed = if inner.width >= 120 { &WIDE } else { &NARROW };
-        let w = widgets::widths(inner.width, fixed);
         let header = [
             "PID", "USER", "DATABASE", "APP", "CLIENT", "STATE", "WAIT", "TIME", "QUERY",
         ];
+        let sessions: Vec<&Session> = hosts
+            .iter()
+            .flat_map(|h| &h.postgres)
+            .filter_map(|c| c.observed.latest())
+            .flat_map(|snap| &snap.sessions)
+            .collect();
+        let w = widgets::widths(inner.width, &column_widths(&sessions, &header, inner.width));
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
         let rows = postgres::rows(&hosts, &app.filter_text(Pane::Postgres));
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
@@ -225,6 +233,44 @@ impl PostgresPane<'_> {
         };
         session_line(s, &format!("{indent}{mark}"), what, time, style, w, theme)
     }
+}
+
+/// The fixed columns' widths for these sessions on a pane `width` wide: each as wide as its
+/// longest value (its header at least, its cap at most); when the query would get less than
+/// [`MIN_QUERY`], the widest of USER, DATABASE, APP and CLIENT give way, one column at a time.
+fn column_widths(sessions: &[&Session], header: &[&str], width: u16) -> [u16; 8] {
+    let caps = if width >= 120 { WIDE } else { NARROW };
+    let len = |s: &str| u16::try_from(s.chars().count()).unwrap_or(u16::MAX);
+    let longest = |f: &dyn Fn(&Session) -> u16| sessions.iter().map(|s| f(s)).max().unwrap_or(0);
+    let opt = |v: &Option<String>| v.as_deref().map_or(1, len);
+    // The PID column also holds the lock tree's indentation.
+    let content = [
+        longest(&|s| len(&s.pid.to_string()) + 6),
+        longest(&|s| opt(&s.user)),
+        longest(&|s| opt(&s.database)),
+        longest(&|s| len(&s.application)),
+        longest(&|s| opt(&s.client)),
+        caps[5],
+        caps[6],
+        caps[7],
+    ];
+    let mut w = [0u16; 8];
+    for i in 0..8 {
+        w[i] = content[i].max(len(header[i])).min(caps[i]);
+    }
+    let flexible = [1, 2, 3, 4];
+    let used = |w: &[u16; 8]| w.iter().sum::<u16>() + 8;
+    while used(&w) + MIN_QUERY > width {
+        let Some(&i) = flexible
+            .iter()
+            .filter(|&&i| w[i] > len(header[i]))
+            .max_by_key(|&&i| w[i])
+        else {
+            break;
+        };
+        w[i] -= 1;
+    }
+    w
 }
 
 /// A session on one line: PID (with a tree prefix), USER, DATABASE, APP, CLIENT, STATE, WAIT,
@@ -397,6 +443,7 @@ impl Widget for Detail<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::{MIN_QUERY, column_widths};
     use crate::app::Pane;
     use crate::app::postgres::tests::pg_host;
     use crate::app::tests::fleet_app;
@@ -414,6 +461,28 @@ mod tests {
     #[test]
     fn postgres_120x40() {
         insta::assert_snapshot!(render(&app(), 120, 40).backend());
+    }
+
+    #[test]
+    fn columns_fit_their_content_and_the_query_takes_the_rest() {
+        let app = app();
+        let snap = app.hosts[0].postgres[0].observed.latest().unwrap().clone();
+        let mut long = snap.sessions[0].clone();
+        long.application = "billing-worker-reconciler-7".into();
+        let mut sessions: Vec<&crate::collect::postgres::Session> = snap.sessions.iter().collect();
+        sessions.push(&long);
+        let header = [
+            "PID", "USER", "DATABASE", "APP", "CLIENT", "STATE", "WAIT", "TIME", "QUERY",
+        ];
+        // Wide: APP as long as its longest name up to its cap; short columns stay short.
+        let w = column_widths(&sessions, &header, 200);
+        assert_eq!(w[3], 24, "capped");
+        assert_eq!(w[2], 8, "\"postgres\" and \"DATABASE\" need 8");
+        // At 120 the query keeps at least MIN_QUERY; APP gives way first.
+        let w = column_widths(&sessions, &header, 120);
+        let used: u16 = w.iter().sum::<u16>() + 8;
+        assert!(120 - used >= MIN_QUERY, "{w:?}");
+        assert!(w[3] < 24 && w[3] >= 3, "{w:?}");
     }
 
     #[test]
