@@ -202,11 +202,64 @@ pub fn alerts(
     }
 }
 
-/// The pane's own state: selection, folded groups, filter, the open detail.
+/// How containers are ordered within their service or project (the compose grouping stays):
+/// `o` moves to the next column, `O` reverses. Numbers sort biggest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sort {
+    pub by: SortBy,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    /// Replica number, then name: compose's own order.
+    #[default]
+    Replica,
+    Name,
+    /// Worst first: what needs looking at on top.
+    State,
+    Restarts,
+    Cpu,
+    Memory,
+    /// Most recently started first.
+    Uptime,
+}
+
+impl SortBy {
+    const ALL: [SortBy; 7] = [
+        SortBy::Replica,
+        SortBy::Name,
+        SortBy::State,
+        SortBy::Restarts,
+        SortBy::Cpu,
+        SortBy::Memory,
+        SortBy::Uptime,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Replica => "replica",
+            SortBy::Name => "name",
+            SortBy::State => "state",
+            SortBy::Restarts => "restarts",
+            SortBy::Cpu => "CPU",
+            SortBy::Memory => "memory",
+            SortBy::Uptime => "uptime",
+        }
+    }
+
+    fn next(self) -> SortBy {
+        let i = Self::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+}
+
+/// The pane's own state: selection, folded groups, filter, the open detail, the order.
 #[derive(Debug, Clone, Default)]
 pub struct ContainersView {
     pub selection: Selection<RowKey>,
     pub folded: HashSet<RowKey>,
+    pub sort: Sort,
     /// The container whose details are shown, if any.
     pub detail: Option<(HostId, String)>,
     pub filter: super::Filter,
@@ -214,7 +267,7 @@ pub struct ContainersView {
 
 impl ContainersView {
     pub fn keys(&self, hosts: &[&HostState]) -> Vec<RowKey> {
-        rows(hosts, &self.folded, &self.filter.text)
+        rows(hosts, &self.folded, &self.filter.text, self.sort)
             .into_iter()
             .map(|r| r.key)
             .collect()
@@ -247,10 +300,26 @@ impl super::pane::PaneState for ContainersView {
     fn back(&mut self) -> bool {
         self.detail.take().is_some()
     }
+    fn sort(&mut self, reverse: bool) -> Option<String> {
+        if reverse {
+            self.sort.reverse = !self.sort.reverse;
+        } else {
+            self.sort = Sort {
+                by: self.sort.by.next(),
+                reverse: false,
+            };
+        }
+        Some(format!(
+            "containers sorted by {}{} within their service",
+            self.sort.by.label(),
+            if self.sort.reverse { ", reversed" } else { "" }
+        ))
+    }
     fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
         use crate::config::keymap::Action;
         &[
             (Action::Open, "open"),
+            (Action::Sort, "sort"),
             (Action::Logs, "logs"),
             (Action::Restart, "restart"),
             (Action::Stop, "stop"),
@@ -261,7 +330,12 @@ impl super::pane::PaneState for ContainersView {
 
 /// The rows to show, in order. With a filter, only matching containers and their groups are
 /// kept and folding is ignored, so that a match is never hidden.
-pub fn rows<'a>(hosts: &[&'a HostState], folded: &HashSet<RowKey>, filter: &str) -> Vec<Row<'a>> {
+pub fn rows<'a>(
+    hosts: &[&'a HostState],
+    folded: &HashSet<RowKey>,
+    filter: &str,
+    sort: Sort,
+) -> Vec<Row<'a>> {
     let filter = filter.to_lowercase();
     let is_folded = |k: &RowKey| filter.is_empty() && folded.contains(k);
     let mut rows = Vec::new();
@@ -286,7 +360,7 @@ pub fn rows<'a>(hosts: &[&'a HostState], folded: &HashSet<RowKey>, filter: &str)
         if folded {
             continue;
         }
-        for (project, services) in group(&matching) {
+        for (project, services) in group(&matching, host, sort) {
             let all_in_project = containers
                 .iter()
                 .filter(|c| c.project.as_deref() == project);
@@ -343,9 +417,11 @@ fn container_row(host: HostId, c: &Container, depth: u8) -> Row<'_> {
 
 type Groups<'a> = BTreeMap<ProjectOrder<'a>, BTreeMap<Option<&'a str>, Vec<&'a Container>>>;
 
-/// Projects by name, containers without a project last; within a service, by replica number.
+/// Projects by name, containers without a project last; within a service, in `sort` order.
 fn group<'a>(
     containers: &[&'a Container],
+    host: &HostState,
+    sort: Sort,
 ) -> impl Iterator<
     Item = (
         Option<&'a str>,
@@ -366,11 +442,27 @@ fn group<'a>(
             .or_default()
             .push(c);
     }
+    let stat = |c: &Container| host.stats.as_ref().and_then(|s| s.stats.get(&c.id));
+    let cpu = |c: &Container| stat(c).and_then(|s| s.cpu_percent).unwrap_or(-1.0);
+    let mem = |c: &Container| stat(c).map_or(0, |s| s.memory_bytes);
+    let order = |a: &Container, b: &Container| {
+        use std::cmp::Ordering;
+        let compose = (a.oneoff, a.replica, &a.name).cmp(&(b.oneoff, b.replica, &b.name));
+        let primary = match sort.by {
+            SortBy::Replica => Ordering::Equal,
+            SortBy::Name => a.name.cmp(&b.name),
+            SortBy::State => severity(b).cmp(&severity(a)),
+            SortBy::Restarts => b.restart_count.cmp(&a.restart_count),
+            SortBy::Cpu => cpu(b).total_cmp(&cpu(a)),
+            SortBy::Memory => mem(b).cmp(&mem(a)),
+            SortBy::Uptime => b.started_at.cmp(&a.started_at),
+        };
+        let o = primary.then(compose);
+        if sort.reverse { o.reverse() } else { o }
+    };
     for services in groups.values_mut() {
         for members in services.values_mut() {
-            members.sort_by(|a, b| {
-                (a.oneoff, a.replica, &a.name).cmp(&(b.oneoff, b.replica, &b.name))
-            });
+            members.sort_by(|a, b| order(a, b));
         }
     }
     groups.into_iter().map(|(p, s)| (p.0, s))
@@ -507,9 +599,74 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn o_sorts_within_the_service_by_the_next_column_and_o_reverses() {
+        use crate::collect::stats::{ContainerStats, StatsSample};
+        let mut app = crate::app::tests::fleet_app(1);
+        app.pane = crate::app::Pane::Containers;
+        let ids: Vec<String> = app.hosts[0]
+            .containers
+            .as_ref()
+            .unwrap()
+            .latest()
+            .unwrap()
+            .containers
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        // CPU: the last container busiest.
+        app.hosts[0].stats = Some(StatsSample {
+            stats: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    (
+                        id.clone(),
+                        ContainerStats {
+                            cpu_percent: Some(i as f64),
+                            memory_bytes: 0,
+                        },
+                    )
+                })
+                .collect(),
+            observed_at: app.now,
+        });
+        let api = |app: &crate::app::App| -> Vec<String> {
+            let host = &app.hosts[0];
+            rows(&[host], &HashSet::new(), "", app.panes.containers.sort)
+                .into_iter()
+                .filter_map(|r| match r.kind {
+                    RowKind::Container(c) if c.service.as_deref() == Some("api") => {
+                        Some(c.name.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let compose = api(&app);
+        let key = |c: char| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+        for _ in 0..4 {
+            app.update(crate::event::AppEvent::Key(key('o'))); // name, state, restarts, CPU
+        }
+        assert_eq!(app.panes.containers.sort.by, SortBy::Cpu);
+        assert_eq!(
+            app.status.as_deref(),
+            Some("containers sorted by CPU within their service")
+        );
+        let by_cpu = api(&app);
+        let mut reversed = compose.clone();
+        reversed.reverse();
+        assert_eq!(
+            by_cpu, reversed,
+            "replicas were listed in stats order, busiest last"
+        );
+        app.update(crate::event::AppEvent::Key(key('O')));
+        assert_eq!(api(&app), compose);
+    }
+
+    #[test]
     fn containers_group_by_project_then_service_with_replica_counts() {
         let h = fleet_host(0, "app1");
-        let rows = rows(&[&h], &HashSet::new(), "");
+        let rows = rows(&[&h], &HashSet::new(), "", Sort::default());
         assert_eq!(
             labels(&rows),
             [
@@ -544,7 +701,7 @@ pub(crate) mod tests {
             Some("shop".into()),
             "api".into(),
         )]);
-        let rows = rows(&[&h], &folded, "");
+        let rows = rows(&[&h], &folded, "", Sort::default());
         assert_eq!(
             labels(&rows)[2..4],
             ["api 4/4".to_owned(), "db 1/1".to_owned()]
@@ -556,12 +713,12 @@ pub(crate) mod tests {
     fn filter_keeps_matches_and_their_groups_and_ignores_folding() {
         let h = fleet_host(0, "app1");
         let folded = HashSet::from([RowKey::Host(HostId(0))]);
-        let rows = rows(&[&h], &folded, "WORKER-2");
+        let rows = rows(&[&h], &folded, "WORKER-2", Sort::default());
         assert_eq!(
             labels(&rows),
             ["app1", "shop 6/7", "worker 1/2", "shop-worker-2"]
         );
-        assert!(super::rows(&[&h], &folded, "no-such-thing").is_empty());
+        assert!(super::rows(&[&h], &folded, "no-such-thing", Sort::default()).is_empty());
     }
 
     #[test]

@@ -404,6 +404,7 @@ impl App {
                 &self.visible_hosts(),
                 &self.panes.containers.folded,
                 &self.filter_text(Pane::Containers),
+                self.panes.containers.sort,
             );
             let keys: Vec<RowKey> = rows.iter().map(|r| r.key.clone()).collect();
             let at = self.panes.containers.selection.index(&keys);
@@ -546,6 +547,15 @@ impl App {
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Open => self.open(),
+            Action::Sort | Action::SortReverse => {
+                let pane = self.pane;
+                self.status = Some(
+                    self.panes
+                        .get_mut(pane)
+                        .sort(action == Action::SortReverse)
+                        .unwrap_or_else(|| "this pane has one order".to_owned()),
+                );
+            }
             Action::Restart
             | Action::Stop
             | Action::Start

@@ -48,6 +48,11 @@ pub trait PaneState: std::fmt::Debug {
     fn back(&mut self) -> bool {
         false
     }
+    /// o / O: the next sort column, or the same reversed; what the status line says. None:
+    /// the pane has one order.
+    fn sort(&mut self, _reverse: bool) -> Option<String> {
+        None
+    }
     /// Key hints for the status bar, besides help, filter, back and quit.
     fn hints(&self) -> &'static [(Action, &'static str)] {
         &[(Action::Open, "open")]

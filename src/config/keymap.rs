@@ -62,6 +62,8 @@ pub enum Action {
     Acknowledge,
     Silence,
     CancelJob,
+    Sort,
+    SortReverse,
 }
 
 /// Where an action is active: for the help screen's grouping, and for dispatch. The log pane
@@ -125,12 +127,16 @@ impl Action {
         Action::Acknowledge,
         Action::Silence,
         Action::CancelJob,
+        Action::Sort,
+        Action::SortReverse,
     ];
 
     pub fn context(self) -> Context {
         use Action::*;
         match self {
-            Up | Down | Top | Bottom | PageUp | PageDown | Open => Context::List,
+            Up | Down | Top | Bottom | PageUp | PageDown | Open | Sort | SortReverse => {
+                Context::List
+            }
             Restart | Stop | Start | Logs | LogsEverywhere => Context::Containers,
             SearchOlder | SearchNewer | OnlyMatching | ToggleRegex | ToggleCase | Timestamps
             | Wrap | Save => Context::Logs,
@@ -190,6 +196,8 @@ impl Action {
             Acknowledge => "acknowledge the alert (again: take it back)",
             Silence => "silence the alert for a while (again: lift)",
             CancelJob => "cancel the newest running job (asks first)",
+            Sort => "sort by the next column",
+            SortReverse => "reverse the sort",
         }
     }
 
@@ -240,6 +248,8 @@ impl Action {
             Acknowledge => "acknowledge",
             Silence => "silence",
             CancelJob => "cancel_job",
+            Sort => "sort",
+            SortReverse => "sort_reverse",
         }
     }
 }

@@ -35,6 +35,17 @@ impl Widget for ContainersPane<'_> {
         if let [only] = hosts.as_slice() {
             title.push(Span::styled(format!("· {} ", only.name), theme.accent()));
         }
+        let sort = app.panes.containers.sort;
+        if sort != crate::app::containers::Sort::default() {
+            title.push(Span::styled(
+                format!(
+                    "· by {} {}",
+                    sort.by.label(),
+                    if sort.reverse { "↑ " } else { "↓ " }
+                ),
+                theme.muted(),
+            ));
+        }
         let inner = super::pane_frame(app, theme, title, area, buf);
         let problems: Vec<(String, String)> = hosts
             .iter()
@@ -57,6 +68,7 @@ impl Widget for ContainersPane<'_> {
             &hosts,
             &app.panes.containers.folded,
             &app.filter_text(Pane::Containers),
+            app.panes.containers.sort,
         );
         if rows.is_empty() {
             let msg = if app.filter().text.is_empty() {
