@@ -56,6 +56,8 @@ pub enum Row<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct PostgresView {
     pub selection: super::list::Selection<RowKey>,
+    /// How the SESSIONS section is ordered (`o` / `O`); the lock tree keeps its shape.
+    pub sort: SessionSort,
     /// The session whose full query is shown (Enter), until Esc.
     pub detail: Option<(HostId, usize, i32)>,
     pub filter: super::Filter,
@@ -63,7 +65,7 @@ pub struct PostgresView {
 
 impl PostgresView {
     pub fn keys(&self, hosts: &[&HostState]) -> Vec<RowKey> {
-        rows(hosts, &self.filter.text)
+        rows(hosts, &self.filter.text, self.sort)
             .into_iter()
             .map(|(k, _)| k)
             .collect()
@@ -93,19 +95,89 @@ impl super::pane::PaneState for PostgresView {
     fn back(&mut self) -> bool {
         self.detail.take().is_some()
     }
+    fn sort(&mut self, reverse: bool) -> Option<String> {
+        if reverse {
+            self.sort.reverse = !self.sort.reverse;
+        } else {
+            let at = SessionSort::BY
+                .iter()
+                .position(|b| *b == self.sort.by)
+                .unwrap_or(0);
+            self.sort = SessionSort {
+                by: SessionSort::BY[(at + 1) % SessionSort::BY.len()],
+                reverse: false,
+            };
+        }
+        Some(format!(
+            "sessions sorted by {}{}",
+            self.sort.by,
+            if self.sort.reverse { ", reversed" } else { "" }
+        ))
+    }
     fn hints(&self) -> &'static [(crate::config::keymap::Action, &'static str)] {
         use crate::config::keymap::Action;
         &[
             (Action::Open, "query"),
+            (Action::Sort, "sort"),
             (Action::Cancel, "cancel query"),
             (Action::Terminate, "terminate"),
         ]
     }
 }
 
+/// The SESSIONS section's order: by how long the query (else the session) has run, longest
+/// first, by default; then PID, user, database, application, state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSort {
+    pub by: &'static str,
+    pub reverse: bool,
+}
+
+impl Default for SessionSort {
+    fn default() -> Self {
+        SessionSort {
+            by: "time",
+            reverse: false,
+        }
+    }
+}
+
+impl SessionSort {
+    const BY: [&'static str; 6] = ["time", "pid", "user", "database", "application", "state"];
+
+    fn order(self, a: &Session, b: &Session) -> std::cmp::Ordering {
+        let since = |s: &Session| s.query_start.or(s.xact_start).or(s.backend_start);
+        let o = match self.by {
+            "pid" => a.pid.cmp(&b.pid),
+            "user" => a.user.cmp(&b.user),
+            "database" => a.database.cmp(&b.database),
+            "application" => a.application.cmp(&b.application),
+            "state" => short_state_rank(&a.state).cmp(&short_state_rank(&b.state)),
+            // Oldest start first: the longest running on top.
+            _ => since(a).cmp(&since(b)),
+        }
+        .then(a.pid.cmp(&b.pid));
+        if self.reverse { o.reverse() } else { o }
+    }
+}
+
+/// Waiting and idle-in-transaction first: what holds others up.
+fn short_state_rank(s: &State) -> u8 {
+    match s {
+        State::IdleInTransactionAborted => 0,
+        State::IdleInTransaction => 1,
+        State::Active => 2,
+        _ => 3,
+    }
+}
+
 /// Every cluster of the shown hosts. A filter keeps sessions whose user, database,
 /// application, client or query contain it (clusters whose name does keep all).
-pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)> {
+pub fn rows<'a>(
+    hosts: &[&'a HostState],
+    filter: &str,
+    sort: SessionSort,
+) -> Vec<(RowKey, Row<'a>)> {
     let filter = filter.to_lowercase();
     let mut rows = Vec::new();
     for host in hosts {
@@ -138,11 +210,12 @@ pub fn rows<'a>(hosts: &[&'a HostState], filter: &str) -> Vec<(RowKey, Row<'a>)>
                     ));
                 }
             }
-            let busy: Vec<&Session> = snap
+            let mut busy: Vec<&Session> = snap
                 .sessions
                 .iter()
                 .filter(|s| s.state != State::Idle && keep(s))
                 .collect();
+            busy.sort_by(|a, b| sort.order(a, b));
             if !busy.is_empty() {
                 rows.push((RowKey::Heading(id, c, "sessions"), Row::Heading("SESSIONS")));
             }
@@ -379,11 +452,56 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn o_orders_the_sessions_by_the_next_column() {
+        let h = pg_host(include_str!(
+            "../collect/postgres/testdata/snapshot-superuser.json"
+        ));
+        let pids = |sort: SessionSort| -> Vec<i32> {
+            rows(&[&h], "", sort)
+                .into_iter()
+                .filter_map(|(k, _)| match k {
+                    RowKey::Session(_, _, pid) => Some(pid),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut view = PostgresView::default();
+        assert_eq!(view.sort.by, "time");
+        use super::super::pane::PaneState;
+        assert_eq!(view.sort(false).as_deref(), Some("sessions sorted by pid"));
+        let by_pid = pids(view.sort);
+        let mut sorted = by_pid.clone();
+        sorted.sort_unstable();
+        assert_eq!(by_pid, sorted);
+        view.sort(true);
+        let mut reversed = sorted.clone();
+        reversed.reverse();
+        assert_eq!(pids(view.sort), reversed);
+        for _ in 0..4 {
+            view.sort(false);
+        }
+        assert_eq!(view.sort.by, "state");
+        // Idle in transaction (aborted, then plain) before active.
+        let states: Vec<String> = rows(&[&h], "", view.sort)
+            .into_iter()
+            .filter_map(|(_, r)| match r {
+                Row::Session { session, .. } => Some(format!("{:?}", session.state)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states.first().map(String::as_str),
+            Some("IdleInTransactionAborted"),
+            "{states:?}"
+        );
+    }
+
+    #[test]
     fn a_chain_shows_as_a_tree_before_the_sessions() {
         let h = pg_host(include_str!(
             "../collect/postgres/testdata/snapshot-superuser.json"
         ));
-        let rows = rows(&[&h], "");
+        let rows = rows(&[&h], "", SessionSort::default());
         let tree: Vec<(i32, usize)> = rows
             .iter()
             .filter_map(|(_, r)| match r {
@@ -415,8 +533,8 @@ pub(crate) mod tests {
         let h = pg_host(include_str!(
             "../collect/postgres/testdata/snapshot-superuser.json"
         ));
-        let all = rows(&[&h], "").len();
-        let some = rows(&[&h], "zz-no-such-thing");
+        let all = rows(&[&h], "", SessionSort::default()).len();
+        let some = rows(&[&h], "zz-no-such-thing", SessionSort::default());
         assert!(some.len() < all);
         assert!(
             some.iter()

@@ -75,7 +75,11 @@ impl Widget for PostgresPane<'_> {
             .collect();
         let w = widgets::widths(inner.width, &column_widths(&sessions, &header, inner.width));
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
-        let rows = postgres::rows(&hosts, &app.filter_text(Pane::Postgres));
+        let rows = postgres::rows(
+            &hosts,
+            &app.filter_text(Pane::Postgres),
+            app.panes.postgres.sort,
+        );
         let keys: Vec<_> = rows.iter().map(|(k, _)| k.clone()).collect();
         let selected = (!keys.is_empty()).then(|| app.panes.postgres.selection.index(&keys));
         // Every row of a cluster whose data stopped arriving is dimmed: sessions that may have
