@@ -193,6 +193,10 @@ pub struct LogView {
     /// smallest such delay seen (which absorbs the host's clock offset); None until live lines.
     pub behind: Option<std::time::Duration>,
     least_delay: Option<i64>,
+    /// Lines kept that match the search, and which of them is at the bottom after n / N
+    /// (1 = the oldest): the search line's "3/41".
+    pub match_total: usize,
+    pub match_at: Option<usize>,
 }
 
 impl LogView {
@@ -221,7 +225,25 @@ impl LogView {
             last_arrival: None,
             behind: None,
             least_delay: None,
+            match_total: 0,
+            match_at: None,
         }
+    }
+
+    /// Recompiles the search and counts its matches among the kept lines.
+    pub fn research(&mut self) {
+        self.search.compile();
+        self.match_at = None;
+        self.match_total = if self.search.is_active() {
+            self.merged.iter().filter(|e| self.entry_matches(e)).count()
+        } else {
+            0
+        };
+    }
+
+    fn entry_matches(&self, e: &Entry) -> bool {
+        self.line(e)
+            .is_some_and(|(_, l)| l.test_text(|t| self.search.is_match(t)))
     }
 
     /// [`push`](Self::push) at `now`: notes when lines arrive and how late. The first batch
@@ -272,7 +294,12 @@ impl LogView {
         stream.duplicates += batch.duplicates;
         stream.paused = batch.paused;
         self.received += batch.lines.len() as u64;
+        let search = self.search.is_active().then_some(&self.search);
+        let hit = |l: &LogLine| search.is_some_and(|s| l.test_text(|t| s.is_match(t)));
         for line in batch.lines {
+            if hit(&line) {
+                self.match_total += 1;
+            }
             let entry = Entry {
                 at: line.at,
                 stream: batch.stream,
@@ -280,7 +307,13 @@ impl LogView {
             };
             stream.lines.push_back(line);
             if stream.lines.len() > self.cap {
-                stream.lines.pop_front();
+                if stream.lines.pop_front().is_some_and(|l| hit(&l)) {
+                    self.match_total = self.match_total.saturating_sub(1);
+                    self.match_at = self
+                        .match_at
+                        .and_then(|i| i.checked_sub(1))
+                        .filter(|i| *i > 0);
+                }
                 stream.first_seq += 1;
                 stream.dropped += 1;
                 self.stale += 1;
@@ -421,6 +454,7 @@ impl LogView {
     pub fn resume(&mut self) {
         self.follow = true;
         self.anchor = None;
+        self.match_at = None;
     }
 
     /// Home / g: the oldest line kept.
@@ -452,6 +486,12 @@ impl LogView {
         match found {
             Some(i) => {
                 self.pause_at(i);
+                let before = self
+                    .merged
+                    .range(..=i)
+                    .filter(|e| self.entry_matches(e))
+                    .count();
+                self.match_at = Some(before);
                 true
             }
             None => false,
@@ -693,7 +733,7 @@ impl super::App {
             Action::Filter => {
                 view.search.editing = true;
                 view.search.text.clear();
-                view.search.compile();
+                view.research();
             }
             Action::SearchOlder | Action::SearchNewer => {
                 let older = action == Action::SearchOlder;
@@ -710,11 +750,11 @@ impl super::App {
             Action::OnlyMatching => view.search.only_matching = !view.search.only_matching,
             Action::ToggleRegex => {
                 view.search.regex = !view.search.regex;
-                view.search.compile();
+                view.research();
             }
             Action::ToggleCase => {
                 view.search.case_sensitive = !view.search.case_sensitive;
-                view.search.compile();
+                view.research();
             }
             Action::Timestamps => view.timestamps = !view.timestamps,
             Action::Wrap => view.wrap = !view.wrap,
@@ -764,11 +804,11 @@ impl super::App {
             KeyCode::Char('c') if ctrl => self.quit = true,
             KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
                 view.search.text.push(c);
-                view.search.compile();
+                view.research();
             }
             KeyCode::Backspace => {
                 view.search.text.pop();
-                view.search.compile();
+                view.research();
             }
             KeyCode::Enter => {
                 view.search.editing = false;
@@ -823,6 +863,32 @@ pub(crate) mod tests {
             .into_iter()
             .map(|(s, l)| format!("{}:{}", s.tag, l.text))
             .collect()
+    }
+
+    #[test]
+    fn the_search_counts_its_matches_and_where_n_stopped() {
+        let mut v = view(1, 4);
+        v.push(batch(
+            0,
+            vec![
+                line(1, "ok"),
+                line(2, "ERROR a"),
+                line(3, "ok"),
+                line(4, "ERROR b"),
+            ],
+        ));
+        v.search.text = "error".into();
+        v.research();
+        assert_eq!((v.match_total, v.match_at), (2, None));
+        assert!(v.jump_to_match(true, true));
+        assert_eq!(v.match_at, Some(2), "the newest of two");
+        assert!(v.jump_to_match(true, false));
+        assert_eq!(v.match_at, Some(1));
+        // New lines count as they come; one that leaves the ring is counted out.
+        v.push(batch(0, vec![line(5, "ERROR c"), line(6, "ok")]));
+        assert_eq!(v.match_total, 2, "ERROR a left the ring, ERROR c came");
+        v.resume();
+        assert_eq!(v.match_at, None);
     }
 
     #[test]

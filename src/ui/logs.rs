@@ -247,6 +247,21 @@ fn search_line<'a>(app: &App, view: &'a LogView, theme: &Theme) -> Line<'a> {
         s.only_matching,
         format!("[{} only matching] ", k(Action::OnlyMatching)),
     ));
+    if s.is_active() {
+        let count = match view.match_at {
+            Some(at) => format!("{at}/{} ", view.match_total),
+            None if view.match_total == 1 => "1 match ".to_owned(),
+            None => format!("{} matches ", view.match_total),
+        };
+        spans.push(Span::styled(
+            count,
+            if view.match_total == 0 {
+                theme.warn()
+            } else {
+                theme.accent()
+            },
+        ));
+    }
     if let Some(e) = &s.error {
         spans.push(Span::styled(crate::sanitize::plain(e), theme.crit()));
     } else if !s.editing {

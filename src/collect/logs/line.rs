@@ -163,6 +163,17 @@ impl LogLine {
     }
 }
 
+impl LogLine {
+    /// Whether the shown text satisfies `test`, without keeping the rendering when the line
+    /// has not been drawn (counting search matches must not render the whole buffer for good).
+    pub fn test_text(&self, test: impl Fn(&str) -> bool) -> bool {
+        match self.shown.get() {
+            Some(s) => test(&s.text),
+            None => test(&shown(&self.raw, self.cut).text),
+        }
+    }
+}
+
 /// The line whose payload (without its "\n") is `raw`. Invalid UTF-8 shows as U+FFFD; a
 /// trailing "\r" is dropped and, like a terminal, only the text written after the last other
 /// "\r" shows (progress bars).
