@@ -748,3 +748,31 @@ async fn a_signal_is_only_sent_to_the_session_that_was_chosen() {
         &format!("SELECT state = 'idle' FROM pg_stat_activity WHERE pid = {pid}"),
     );
 }
+
+/// A lock on a table of another database than the one watchfloor is connected to: its catalog
+/// cannot be read from here, so the wait names the table's oid and its database, never a bare
+/// "oid N".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_in_another_database_names_that_database() {
+    let pg = Postgres::start();
+    pg.psql("postgres", "CREATE DATABASE other");
+    pg.psql_in("postgres", "other", "CREATE TABLE far (x int)");
+    let oid = pg.psql_in("postgres", "other", "SELECT 'far'::regclass::oid");
+    let mut d = pg.spawn_psql("postgres", "D");
+    d.send("\\c other");
+    d.send("BEGIN; LOCK TABLE far IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);");
+    pg.wait_until("D to hold far", &active_query("D", "SELECT pg_sleep%"));
+    let mut e = pg.spawn_psql("postgres", "E");
+    e.send("\\c other");
+    e.send("SELECT * FROM far;");
+    pg.wait_until("E to wait for far", &waiting_for_lock("E"));
+    let link = Local::new("local");
+    let session = connect(&link, &root_target(&pg)).await.unwrap();
+    let snap = session.snapshot().await.unwrap();
+    let waiter = snap.session(pg.pid_of("E")).unwrap();
+    let w = waiter.waiting_for.as_ref().unwrap();
+    assert_eq!(
+        w.relation.as_deref(),
+        Some(format!("table {} of database other", oid.trim()).as_str())
+    );
+}

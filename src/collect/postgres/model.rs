@@ -157,7 +157,8 @@ pub struct LockWait {
     /// e.g. "relation", "transactionid" (a row lock), "tuple", "advisory".
     pub locktype: String,
     /// The table, as `regclass` prints it (schema-qualified when not on the search_path);
-    /// "oid N" for a table of another database; for a row lock, the row's table.
+    /// "table N of database D" for a table of another database; for a row lock, the row's
+    /// table.
     pub relation: Option<String>,
     /// When the wait began (PostgreSQL 14+).
     pub since: Option<Timestamp>,

@@ -112,7 +112,10 @@ SELECT json_build_object(
           WHEN w.relation IS NULL THEN NULL
           WHEN w.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
             THEN w.relation::regclass::text
-          ELSE 'oid ' || w.relation END,
+          -- Another database's catalog cannot be read from here: name the database, so the
+          -- admin knows where (or sets the cluster's `database` to it to see the name).
+          ELSE 'table ' || w.relation || ' of database '
+            || coalesce((SELECT d.datname FROM pg_database d WHERE d.oid = w.database), '?') END,
         'since', w.wait_start) END
     ) ORDER BY a.pid)
     FROM act a LEFT JOIN waits w ON w.pid = a.pid
