@@ -55,7 +55,33 @@ impl Widget for ContainersPane<'_> {
         if inner.height < 2 {
             return;
         }
-        let name_w = (inner.width * 35 / 100).clamp(20, 44);
+        let rows = containers::rows(
+            &hosts,
+            &app.panes.containers.folded,
+            &app.filter_text(Pane::Containers),
+            app.panes.containers.sort,
+        );
+        // NAME as wide as the longest name with its indentation (20 to 35 % of the pane):
+        // what NAME does not need, IMAGE gets.
+        let longest = rows
+            .iter()
+            .map(|r| {
+                let label = match &r.kind {
+                    RowKind::Container(c) => c.name.chars().count(),
+                    // Group labels carry a fold marker.
+                    RowKind::Service { name, .. } => name.chars().count() + 2,
+                    RowKind::Project { name, .. } => {
+                        name.unwrap_or("(no compose project)").chars().count() + 2
+                    }
+                    RowKind::Host(h) => h.name.chars().count() + 2,
+                };
+                label + 2 * usize::from(r.depth)
+            })
+            .max()
+            .unwrap_or(0);
+        let name_w = u16::try_from(longest + 1)
+            .unwrap_or(u16::MAX)
+            .clamp(20, (inner.width * 35 / 100).max(20));
         let mut fixed = vec![name_w];
         fixed.extend(FIXED);
         let w = widgets::widths(inner.width, &fixed);
@@ -64,12 +90,6 @@ impl Widget for ContainersPane<'_> {
         ];
         let list = widgets::table_header(&header, &w, &RIGHT, inner, buf, theme);
 
-        let rows = containers::rows(
-            &hosts,
-            &app.panes.containers.folded,
-            &app.filter_text(Pane::Containers),
-            app.panes.containers.sort,
-        );
         if rows.is_empty() {
             let msg = if app.filter().text.is_empty() {
                 "no containers"
