@@ -5,7 +5,7 @@
 # Prints: time from exec to the first frame and to every host up with its containers counted
 # (median of STARTS runs), then over IDLE_SECONDS with no key pressed: CPU share of one core of
 # watchfloor and of all sshd processes it talks to, bytes written to the terminal per second,
-# and RSS. Asserts nothing.
+# RSS and threads. Asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${HOSTS:-10}
@@ -109,6 +109,7 @@ sleep 0.5
 c0=$(ticks "$pid"); s0=$(sshd_ticks); r0=$(rss_kib); t0=$(date +%s%N)
 sleep "$IDLE_SECONDS"
 c1=$(ticks "$pid"); s1=$(sshd_ticks); r1=$(rss_kib); t1=$(date +%s%N)
+threads=$(ls "/proc/$pid/task" | wc -l)
 bytes=$(stat -c %s "$work/pty.out")
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
 stop_console
@@ -120,3 +121,4 @@ awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  idle CPU over %
 awk -v c=$((s1 - s0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  sshd processes meanwhile: %.3f %% of one core (%d ticks)\n", c / hz / s * 100, c}'
 awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "  bytes written to the terminal while idle: %.1f bytes/s (%d bytes)\n", b / s, b}'
 echo "  RSS: ${r0} KiB at the start of the idle window, ${r1} KiB at its end"
+echo "  threads: $threads (independent of the host count: the runtime has 2 workers plus blocking helpers)"
