@@ -608,25 +608,9 @@ fn postgres_specs(
                 "give each [[host.postgres]] its own name",
             ));
         }
-        let endpoint = match (&pg.socket, &pg.address) {
-            (Some(_), Some(_)) => {
-                return Err(fail(
-                    "both socket and address are set".to_owned(),
-                    "a cluster is reached through its socket or a TCP address: keep one",
-                ));
-            }
-            (Some(path), None) => PgEndpoint::Unix(path.clone()),
-            (None, None) => PgEndpoint::Unix(crate::collect::postgres::DEFAULT_SOCKET.to_owned()),
-            (None, Some(addr)) => {
-                let Some((host, port)) = host_port(addr) else {
-                    return Err(fail(
-                        format!("address {addr:?} is not host:port"),
-                        "write it like \"127.0.0.1:5432\" or \"db.internal:5432\"",
-                    ));
-                };
-                PgEndpoint::Tcp { host, port }
-            }
-        };
+        let default = PgEndpoint::Unix(crate::collect::postgres::DEFAULT_SOCKET.to_owned());
+        let endpoint = endpoint(&pg.socket, &pg.address, default, "5432")
+            .map_err(|(message, help)| fail(message, &help))?;
         let sources = [
             pg.password_env.clone().map(PasswordSource::Env),
             pg.password_command.clone().map(PasswordSource::Command),
@@ -670,6 +654,32 @@ fn postgres_specs(
         });
     }
     Ok(out)
+}
+
+/// Where a service listens as its host sees it: the `socket` file or the `address`
+/// "host:port", at most one (none: `default`). Errors are (message, help); `port` is the
+/// service's usual port, for the example.
+pub(crate) fn endpoint(
+    socket: &Option<String>,
+    address: &Option<String>,
+    default: PgEndpoint,
+    port: &str,
+) -> Result<PgEndpoint, (String, String)> {
+    match (socket, address) {
+        (Some(_), Some(_)) => Err((
+            "both socket and address are set".to_owned(),
+            "it is reached through its socket or a TCP address: keep one".to_owned(),
+        )),
+        (Some(path), None) => Ok(PgEndpoint::Unix(path.clone())),
+        (None, None) => Ok(default),
+        (None, Some(addr)) => match host_port(addr) {
+            Some((host, port)) => Ok(PgEndpoint::Tcp { host, port }),
+            None => Err((
+                format!("address {addr:?} is not host:port"),
+                format!("write it like \"127.0.0.1:{port}\""),
+            )),
+        },
+    }
 }
 
 /// A one-word name that no ssh config block maps to an address (HostName, a jump, a command)

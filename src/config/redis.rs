@@ -85,28 +85,12 @@ pub fn specs(
                 "give each [[host.redis]] its own name",
             ));
         }
-        let endpoint = match (&r.socket, &r.address) {
-            (Some(_), Some(_)) => {
-                return Err(fail(
-                    "both socket and address are set".to_owned(),
-                    "Redis is reached through its socket or a TCP address: keep one",
-                ));
-            }
-            (Some(path), None) => Endpoint::Unix(path.clone()),
-            (None, None) => Endpoint::Tcp {
-                host: ADDRESS.0.to_owned(),
-                port: ADDRESS.1,
-            },
-            (None, Some(addr)) => {
-                let Some((host, port)) = super::host_port(addr) else {
-                    return Err(fail(
-                        format!("address {addr:?} is not host:port"),
-                        "write it like \"127.0.0.1:6379\"",
-                    ));
-                };
-                Endpoint::Tcp { host, port }
-            }
+        let default = Endpoint::Tcp {
+            host: ADDRESS.0.to_owned(),
+            port: ADDRESS.1,
         };
+        let endpoint = super::endpoint(&r.socket, &r.address, default, "6379")
+            .map_err(|(message, help)| fail(message, &help))?;
         let sources = [
             r.password_env.clone().map(SecretSource::Env),
             r.password_command.clone().map(SecretSource::Command),
