@@ -114,7 +114,7 @@ bytes=$(stat -c %s "$work/pty.out")
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
 stop_console
 
-echo "watchfloor SSH fleet benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $HOSTS hosts x $CONTAINERS_PER_HOST containers, tmux 120x40)"
+echo "watchfloor SSH fleet benchmark ($(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $HOSTS hosts x $CONTAINERS_PER_HOST containers, tmux 120x${BENCH_ROWS:-40})"
 echo "  first frame after exec: median $(printf '%s\n' "${firsts[@]}" | median) ms (runs: ${firsts[*]} ms)"
 echo "  every host up with its containers: median $(printf '%s\n' "${ups[@]}" | median) ms (runs: ${ups[*]} ms)"
 awk -v c=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "  idle CPU over %.0f s: %.3f %% of one core (%d ticks at %d Hz)\n", s, c / hz / s * 100, c, hz}'

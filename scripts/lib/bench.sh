@@ -33,7 +33,8 @@ bench_exit() {
 # bench_tmux HOME: the 120x40 session, with HOME and XDG_STATE_HOME of the console's own.
 bench_tmux() {
   printf "PS1='wf-prompt\$ '\n" >"$work/shrc"
-  tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y 40 -e "ENV=$work/shrc" \
+  # BENCH_ROWS: a taller pane when every host row must be on screen (50 hosts).
+  tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 120 -y "${BENCH_ROWS:-40}" -e "ENV=$work/shrc" \
     -e TERM=xterm-256color -e "HOME=$1" -e "WATCHFLOOR_SSH_HOME=$1" -e "XDG_STATE_HOME=$work/state" sh
   sleep 0.3
 }

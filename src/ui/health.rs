@@ -114,7 +114,9 @@ impl Widget for HealthPane<'_> {
 
 /// "38ms", "1.2s": a probe's latency, in the unit it is felt in.
 pub fn latency(d: std::time::Duration) -> String {
-    if d < std::time::Duration::from_secs(1) {
+    if d < std::time::Duration::from_millis(1) {
+        "<1ms".to_owned()
+    } else if d < std::time::Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
         format!("{:.1}s", d.as_secs_f64())

@@ -247,6 +247,11 @@ mod tests {
     fn the_round_trip_shows_beside_up_and_a_slow_one_warns() {
         let mut app = fleet_app(2);
         app.pane = Pane::Overview;
+        assert_eq!(
+            crate::ui::health::latency(std::time::Duration::from_micros(300)),
+            "<1ms",
+            "a loopback round trip is not 0"
+        );
         app.hosts[0].rtt = Some(std::time::Duration::from_millis(12));
         app.hosts[1].rtt = Some(std::time::Duration::from_millis(1300));
         let term = render(&app, 120, 40);
