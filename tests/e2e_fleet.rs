@@ -1,7 +1,9 @@
 //! The console over SSH in a real terminal: three hosts (two on loopback, one reachable only
 //! through a bastion in network namespaces) show up, their containers and disks are listed,
 //! the WireGuard pane lists this machine, and a host whose sshd dies is shown down while the
-//! others stay up, then comes back by itself.
+//! others stay up, then comes back by itself. When the bastion (watched too) dies, the host
+//! behind it points at it and the alerts hold one critical line: the root cause; when it comes
+//! back, so does the host behind it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -26,7 +28,7 @@ fn three_ssh_hosts_one_behind_a_bastion_show_containers_and_disks() {
     let client = Client::new();
     let mut web = Sshd::start(&client, "127.0.0.1", None);
     let db = Sshd::start(&client, "127.0.0.1", None);
-    let bastion = Sshd::start(&client, &net.bastion_addr, Some(&net.bastion_ns));
+    let mut bastion = Sshd::start(&client, &net.bastion_addr, Some(&net.bastion_ns));
     let app = Sshd::start(&client, &net.target_addr, Some(&net.target_ns));
     for s in [&web, &db, &bastion, &app] {
         client.trust(s);
@@ -43,7 +45,8 @@ fn three_ssh_hosts_one_behind_a_bastion_show_containers_and_disks() {
             "[defaults]\ndisks_interval = \"2s\"\n\n\
              [[host]]\nname = \"web\"\nssh = \"{}\"\ndocker_socket = \"{socket}\"\n\n\
              [[host]]\nname = \"db\"\nssh = \"{}\"\ndocker_socket = \"{socket}\"\n\n\
-             [[host]]\nname = \"app\"\nssh = \"app\"\ndocker_socket = \"{socket}\"\n",
+             [[host]]\nname = \"app\"\nssh = \"app\"\ndocker_socket = \"{socket}\"\n\n\
+             [[host]]\nname = \"bastion\"\nssh = \"bastion\"\ndocker = false\n",
             web.spec(),
             db.spec()
         ),
@@ -88,6 +91,29 @@ fn three_ssh_hosts_one_behind_a_bastion_show_containers_and_disks() {
     });
     web.restart();
     tmux.wait_until("web up again", Duration::from_secs(90), |s| up("web", s));
+
+    // The bastion dies: app points at it, and the alerts list one critical line, the bastion's.
+    bastion.kill();
+    tmux.wait_until("app pointing at its jump host", WAIT, |s| {
+        s.lines().any(|l| {
+            l.starts_with("app") && l.contains("unreachable: its jump host bastion is down")
+        })
+    });
+    tmux.keys(&["0"]);
+    let screen = tmux.wait_until("the bastion's alert", WAIT, |s| {
+        s.lines()
+            .any(|l| l.starts_with("CRIT") && l.contains("bastion") && l.contains("cuts off app"))
+    });
+    let crit: Vec<&str> = screen.lines().filter(|l| l.starts_with("CRIT")).collect();
+    assert_eq!(crit.len(), 1, "one root cause:\n{screen}");
+    // Back: app follows at once (it retries when its jump host answers again).
+    bastion.restart();
+    tmux.keys(&["1"]);
+    tmux.wait_until(
+        "app up again through the bastion",
+        Duration::from_secs(40),
+        |s| up("app", s),
+    );
     tmux.keys(&["q"]);
     tmux.wait_until("the shell prompt", WAIT, |s| {
         s.lines()
