@@ -618,14 +618,12 @@ fn postgres_specs(
                 .as_deref()
                 .map(|p| PasswordSource::Pgpass(expand_home(p))),
         ];
-        let mut sources = sources.into_iter().flatten();
-        let password = sources.next();
-        if sources.next().is_some() {
-            return Err(fail(
+        let password = at_most_one(sources).map_err(|()| {
+            fail(
                 "more than one password source".to_owned(),
                 "set one of password_env, password_command or passfile",
-            ));
-        }
+            )
+        })?;
         let pool_alert_pct = pg
             .pool_alert_pct
             .unwrap_or(crate::collect::postgres::POOL_ALERT_PCT);
@@ -654,6 +652,18 @@ fn postgres_specs(
         });
     }
     Ok(out)
+}
+
+/// The one configured source among `sources` (a password is found one way); Err when two are.
+pub(crate) fn at_most_one<T>(
+    sources: impl IntoIterator<Item = Option<T>>,
+) -> Result<Option<T>, ()> {
+    let mut set = sources.into_iter().flatten();
+    let first = set.next();
+    match set.next() {
+        Some(_) => Err(()),
+        None => Ok(first),
+    }
 }
 
 /// Where a service listens as its host sees it: the `socket` file or the `address`

@@ -98,14 +98,12 @@ pub fn specs(
                 .as_deref()
                 .map(|p| SecretSource::File(super::expand_home(p))),
         ];
-        let mut sources = sources.into_iter().flatten();
-        let password = sources.next();
-        if sources.next().is_some() {
-            return Err(fail(
+        let password = super::at_most_one(sources).map_err(|()| {
+            fail(
                 "more than one password source".to_owned(),
                 "set one of password_env, password_command or password_file",
-            ));
-        }
+            )
+        })?;
         if r.user.is_some() && password.is_none() {
             return Err(fail(
                 "`user` is set without a password source".to_owned(),
