@@ -163,20 +163,10 @@ fn wrap(seq: &str, tmux: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::alerts::{Domain, Severity};
-    use crate::event::HostId;
+    use crate::app::alerts::Severity;
 
     fn alert(what: &str) -> Alert {
-        Alert {
-            severity: Severity::Crit,
-            host: HostId(0),
-            host_name: "db1".into(),
-            domain: Domain::Disks,
-            what: what.into(),
-            since: None,
-            stale: None,
-            row: None,
-        }
+        Alert::sample(Severity::Crit, "db1", what)
     }
 
     #[test]

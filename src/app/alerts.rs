@@ -69,6 +69,23 @@ pub struct Alert {
     pub row: Option<Row>,
 }
 
+#[cfg(test)]
+impl Alert {
+    /// A disk alert of host 0, for tests.
+    pub(crate) fn sample(severity: Severity, host_name: &str, what: &str) -> Alert {
+        Alert {
+            severity,
+            host: HostId(0),
+            host_name: host_name.into(),
+            domain: Domain::Disks,
+            what: what.into(),
+            since: None,
+            stale: None,
+            row: None,
+        }
+    }
+}
+
 /// Where in its domain's pane an alert is shown (the pane adds the host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
@@ -755,16 +772,7 @@ mod tests {
 
     #[test]
     fn first_seen_holds_while_the_alert_holds_even_as_its_value_changes() {
-        let a = |what: &str| Alert {
-            severity: Severity::Warn,
-            host: HostId(0),
-            host_name: "web".into(),
-            domain: Domain::Disks,
-            what: what.into(),
-            since: None,
-            stale: None,
-            row: None,
-        };
+        let a = |what: &str| Alert::sample(Severity::Warn, "web", what);
         assert_eq!(
             a("disk /var 91.5% ≥ 90%").key(),
             a("disk /var 93% ≥ 90%").key()

@@ -135,23 +135,13 @@ impl Mutes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::HostId;
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(1_795_000_000 + s).unwrap()
     }
 
     fn alert(severity: Severity, what: &str) -> Alert {
-        Alert {
-            severity,
-            host: HostId(0),
-            host_name: "web".into(),
-            domain: Domain::Disks,
-            what: what.into(),
-            since: None,
-            stale: None,
-            row: None,
-        }
+        Alert::sample(severity, "web", what)
     }
 
     #[test]
