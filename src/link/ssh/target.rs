@@ -259,7 +259,16 @@ struct OpenSsh {
     file: Option<PathBuf>,
     /// HOME for ssh (its Include paths follow HOME); None: watchfloor's own.
     include_home: Option<PathBuf>,
+    /// What `ssh -G` said per (user, host, port): a bastion that fifty hosts go through is
+    /// asked once, not fifty times (each ask is a process, ~5 ms).
+    asked: Answers,
 }
+
+type Answers = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<(Option<String>, String, Option<u16>), Vec<Directive>>,
+    >,
+>;
 
 /// Directives that apply when all of `conds` match. Conditions stack because a `Host` inside an
 /// included file only counts if the block holding the `Include` does too.
@@ -379,6 +388,7 @@ impl SshConfig {
                     program,
                     file: None,
                     include_home: None,
+                    asked: Answers::default(),
                 }),
                 ..SshConfig::default()
             },
@@ -406,6 +416,7 @@ impl SshConfig {
                 program: find_ssh()?,
                 file: file.map(Path::to_path_buf),
                 include_home: include_home.map(Path::to_path_buf),
+                asked: Answers::default(),
             }),
             ..SshConfig::default()
         })
@@ -585,8 +596,19 @@ fn list_matches(list: &str, text: &str) -> bool {
 }
 
 impl OpenSsh {
-    /// What `ssh -G` resolves for `spec`, as directives (only those watchfloor uses).
+    /// What `ssh -G` resolves for `spec`, as directives (only those watchfloor uses); asked
+    /// once per spec.
     fn directives(&self, spec: &Spec) -> Result<Vec<Directive>, TargetError> {
+        let key = (spec.user.clone(), spec.host.clone(), spec.port);
+        if let Some(known) = crate::lock(&self.asked).get(&key) {
+            return Ok(known.clone());
+        }
+        let answer = self.ask(spec)?;
+        crate::lock(&self.asked).insert(key, answer.clone());
+        Ok(answer)
+    }
+
+    fn ask(&self, spec: &Spec) -> Result<Vec<Directive>, TargetError> {
         let alias = spec.host.clone();
         let failed = |message: String| TargetError::OpenSsh {
             alias: alias.clone(),
@@ -1980,6 +2002,16 @@ mod tests {
             let t = openssh.resolve("db", &me, home.path()).expect("resolves");
             assert_eq!((t.user.as_str(), t.port), (me.as_str(), 22), "exec false");
             write(&flag, "");
+            // One load asks ssh once per target (a bastion of fifty hosts is asked once); the
+            // next load asks again.
+            let t = openssh.resolve("db", &me, home.path()).expect("resolves");
+            assert_eq!(
+                (t.user.as_str(), t.port),
+                (me.as_str(), 22),
+                "asked once per load"
+            );
+            let openssh =
+                SshConfig::openssh(Some(&config), Some(home.path())).expect("ssh installed");
             let t = openssh.resolve("db", &me, home.path()).expect("resolves");
             assert_eq!((t.user.as_str(), t.port), ("vpnops", 2200), "exec true");
             let builtin =
@@ -1993,6 +2025,8 @@ mod tests {
             );
             // `ssh -G` refusing the file is an error that says so.
             write(&config, "Host db\n  Bogus yes\n");
+            let openssh =
+                SshConfig::openssh(Some(&config), Some(home.path())).expect("ssh installed");
             let e = openssh
                 .resolve("db", &me, home.path())
                 .expect_err("bad option");
