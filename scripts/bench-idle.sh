@@ -14,22 +14,8 @@ STARTS=${STARTS:-5}
 . scripts/lib/bench.sh
 bench_init bench
 
-# The fleet: compose services with replicas, plus standalone containers, CONTAINERS in all.
-ids=$(docker ps -aq --filter label=wf.bench=1)
-[ -z "$ids" ] || docker rm -f $ids >/dev/null
-n=0
-run() { # project service replica
-  docker run -d --network none --label wf.bench=1 --label "com.docker.compose.project=$1" \
-    --label "com.docker.compose.service=$2" --label "com.docker.compose.container-number=$3" \
-    --name "bench-$2-$3" wf-busybox:test sleep 1000000 >/dev/null
-  n=$((n + 1))
-}
-for r in 1 2 3 4; do run shop api $r; done
-for r in 1 2; do run shop worker $r; run shop web $r; done
-for r in 1 2 3; do run blog app $r; done
-run blog db 1
-s=1
-while [ $n -lt "$CONTAINERS" ]; do run tools "job$s" 1; s=$((s + 1)); done
+compose_fleet "$CONTAINERS" wf.bench
+n=$CONTAINERS
 created=$(date +%s)
 
 printf '[[host]]\nname = "local"\ndocker_socket = "%s"\n' "${DOCKER_HOST#unix://}" >"$work/config.toml"

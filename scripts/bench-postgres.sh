@@ -14,39 +14,10 @@ PORT=${PORT:-54391}
 
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
-bench_cleanup() {
-  pkill -f "sleep 86401.$$" 2>/dev/null || true
-  [ -z "${pgbin:-}" ] || runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
-}
+bench_cleanup() { pg_cluster_cleanup; }
 bench_init bench-pg nodocker
 
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-mkdir -p "$work/pg"
-chown postgres "$work/pg"
-chmod 755 "$work"
-runuser -u postgres -- "$pgbin/initdb" -D "$work/pg/data" -A trust -U postgres >/dev/null
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-  -o "-k $work/pg -p $PORT -c listen_addresses='' -c max_connections=100" start >/dev/null
-psql_bg() { # application_name, then the SQL to send; the session stays open
-  (printf '%s\n' "$2"; sleep "86401.$$") |
-    PGAPPNAME=$1 runuser -u postgres -- psql -h "$work/pg" -p "$PORT" -d postgres -q >/dev/null 2>&1 &
-}
-for i in $(seq 1 3); do psql_bg "worker$i" "SELECT pg_sleep(86400);"; done
-for i in 1 2; do psql_bg "txn$i" "BEGIN; SELECT 1;"; done
-for i in $(seq 6 "$SESSIONS"); do psql_bg "idle$i" "SELECT 1;"; done
-until [ "$(runuser -u postgres -- psql -h "$work/pg" -p "$PORT" -d postgres -Atc \
-  "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")" -gt "$SESSIONS" ]; do
-  sleep 0.2
-done
-
-postmaster=$(head -n 1 "$work/pg/data/postmaster.pid")
-# CPU ticks of the cluster: the postmaster, its reaped children, and its live children.
-pg_ticks() {
-  {
-    awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat"
-    for p in $(pgrep -P "$postmaster"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done
-  } | awk '{s += $1} END {print s}'
-}
+pg_cluster "$PORT" "$SESSIONS"
 hz=$(getconf CLK_TCK)
 b0=$(pg_ticks); t0=$(date +%s%N)
 sleep "$SECONDS_SHOWN"

@@ -15,12 +15,8 @@ STARTS=${STARTS:-5}
 
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
-sshd_pids=()
-bench_cleanup() {
-  for p in "${sshd_pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
-}
+bench_cleanup() { sshd_fleet_cleanup; }
 bench_init bench-ssh
-socket=${DOCKER_HOST#unix://}
 
 ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
 [ -z "$ids" ] || docker rm -f $ids >/dev/null
@@ -30,41 +26,9 @@ for r in $(seq 1 "$CONTAINERS_PER_HOST"); do
     --name "bench-ssh-api-$r" wf-busybox:test sleep 1000000 >/dev/null
 done
 
-# The admin's side: a key, known_hosts with every server's key, the config.
-mkdir -p "$work/home/.ssh" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$work/home/.ssh/id_ed25519"
 : >"$work/config.toml"
-port=2222
-for i in $(seq 1 "$HOSTS"); do
-  addr=127.0.0.$((10 + i))
-  d=$work/sshd$i
-  mkdir -p "$d/home" # sessions get an empty home: root's dotfiles must not slow the hosts
-  ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
-  cp "$work/home/.ssh/id_ed25519.pub" "$d/authorized_keys"
-  cat >"$d/sshd_config" <<EOF
-Port $port
-ListenAddress $addr
-HostKey $d/host_ed25519
-AuthorizedKeysFile $d/authorized_keys
-PidFile $d/sshd.pid
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-AllowStreamLocalForwarding yes
-SetEnv HOME=$d/home
-EOF
-  /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
-  sshd_pids+=($!)
-  disown "$!"
-  echo "[$addr]:$port $(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >>"$work/home/.ssh/known_hosts"
-  printf '[[host]]\nname = "h%02d"\nssh = "root@%s:%s"\ndocker_socket = "%s"\n\n' \
-    "$i" "$addr" "$port" "$socket" >>"$work/config.toml"
-done
-for i in $(seq 1 "$HOSTS"); do
-  until (exec 3<>"/dev/tcp/127.0.0.$((10 + i))/$port") 2>/dev/null; do sleep 0.05; done
-done
+
+sshd_fleet "$HOSTS"
 
 bench_tmux "$work/home"
 all_up() { # every host's overview row: link up and the containers counted
@@ -93,11 +57,10 @@ done
 start_console >/dev/null
 sleep 5 # past the start-up burst
 pid=$(pgrep -f "^$BIN --config $work/config.toml" | head -n 1)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sshd_ticks() { # every sshd below the listeners: the per-connection monitors and sessions
   local sum=0 p
   for p in $(for l in "${sshd_pids[@]}"; do pgrep -P "$l"; done; pgrep -f "sshd: root" || true); do
-    sum=$((sum + $(ticks "$p")))
+    sum=$((sum + $(ticks_of "$p")))
   done
   echo "$sum"
 }
@@ -106,9 +69,9 @@ hz=$(getconf CLK_TCK)
 tmux -L "$TMUX_SOCKET" pipe-pane -o "cat >> $work/pty.out"
 sleep 0.5
 : >"$work/pty.out"
-c0=$(ticks "$pid"); s0=$(sshd_ticks); r0=$(rss_kib); t0=$(date +%s%N)
+c0=$(ticks_of "$pid"); s0=$(sshd_ticks); r0=$(rss_kib); t0=$(date +%s%N)
 sleep "$IDLE_SECONDS"
-c1=$(ticks "$pid"); s1=$(sshd_ticks); r1=$(rss_kib); t1=$(date +%s%N)
+c1=$(ticks_of "$pid"); s1=$(sshd_ticks); r1=$(rss_kib); t1=$(date +%s%N)
 threads=$(ls "/proc/$pid/task" | wc -l)
 bytes=$(stat -c %s "$work/pty.out")
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
