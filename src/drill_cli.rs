@@ -16,11 +16,9 @@ use crate::actions::history::{self, DrillOutcome, DrillRun};
 use crate::actions::runner::{Reporter, execute};
 use crate::actions::{JobId, JobKind, JobOutcome, JobTarget, Progress};
 use crate::app::drills::DrillState;
-use crate::app::hosts::age;
 use crate::config::{HostSpec, Settings};
 use crate::event::{AppEvent, HostEvent, HostId, HostSender};
 use crate::link::ssh::session::Options;
-use crate::text;
 
 /// Exit codes: 0 pass; 1 fail, could not verify, cancelled, timed out; 2 refused or unknown
 /// drill (as config errors).
@@ -72,7 +70,7 @@ pub fn list(settings: &Settings, json: bool, now: Timestamp) -> String {
             format!(
                 "{} {} ago",
                 r.outcome.label(),
-                text::age(age(r.started, now))
+                crate::text::ago(r.started, now)
             )
         });
         s += &format!(

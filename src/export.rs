@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::app::alerts::{Alert, Severity};
 use crate::app::containers::Counts;
-use crate::app::hosts::{HostState, age};
+use crate::app::hosts::HostState;
 use crate::collect::containers::{Container, ContainerState};
 use crate::collect::health::HealthSnapshot;
 use crate::link::LinkState;
@@ -317,7 +317,7 @@ pub fn markdown(app: &App) -> String {
                 );
                 for c in &s.containers {
                     let up = match (c.state, c.started_at) {
-                        (ContainerState::Running, Some(t)) => widgets::age(age(t, now)),
+                        (ContainerState::Running, Some(t)) => crate::text::ago(t, now),
                         _ => "-".into(),
                     };
                     let state = match c.exit_code {
@@ -394,7 +394,7 @@ fn services_md(md: &mut String, h: &HostState, now: Timestamp) {
         return;
     }
     md.push_str("| probe / server | checked | result |\n|---|---|---|\n");
-    let checked = |t: Option<Timestamp>| t.map_or("-".to_owned(), |t| widgets::age(age(t, now)));
+    let checked = |t: Option<Timestamp>| t.map_or("-".to_owned(), |t| crate::text::ago(t, now));
     for p in &h.probes {
         let result = match (p.observed.latest(), p.observed.error()) {
             (_, Some(e)) => format!("not run: {e}"),
@@ -452,7 +452,7 @@ fn drills_md(md: &mut String, h: &HostState, now: Timestamp) {
                 format!(
                     "{} {} ago",
                     r.outcome.label(),
-                    widgets::age(age(r.started, now))
+                    crate::text::ago(r.started, now)
                 )
             },
         );
@@ -482,7 +482,7 @@ fn backups_md(md: &mut String, h: &HostState, now: Timestamp) {
         let snap = b.observed.latest();
         let newest = snap
             .and_then(|s| s.newest())
-            .map_or_else(|| "-".to_owned(), |n| widgets::age(age(n.time, now)));
+            .map_or_else(|| "-".to_owned(), |n| crate::text::ago(n.time, now));
         let count = snap
             .filter(|s| s.listed_at.is_some())
             .map_or_else(|| "-".to_owned(), |s| s.backups.len().to_string());
@@ -526,7 +526,7 @@ pub fn alerts_text(app: &App) -> String {
             };
             let since = a
                 .since
-                .map(|t| format!(" (since {} ago)", widgets::age(age(t, now))))
+                .map(|t| format!(" (since {} ago)", crate::text::ago(t, now)))
                 .unwrap_or_default();
             let stale = a
                 .stale
@@ -579,7 +579,7 @@ fn alerts_md(md: &mut String, alerts: &[Alert], now: Timestamp) {
         };
         let since = a
             .since
-            .map_or_else(|| "-".to_owned(), |t| widgets::age(age(t, now)));
+            .map_or_else(|| "-".to_owned(), |t| crate::text::ago(t, now));
         let stale = a.stale.map_or_else(|| "current".to_owned(), widgets::age);
         let _ = writeln!(
             md,
@@ -602,7 +602,7 @@ fn health_md(md: &mut String, o: &crate::app::hosts::Observed<HealthSnapshot>, n
         let _ = writeln!(
             md,
             "**Health** ({} ago): CPU {cpu} of {} · load {:.2} {:.2} {:.2} · memory {:.0}% of {} · swap {} of {} · up {}\n",
-            widgets::age(age(s.observed_at, now)),
+            crate::text::ago(s.observed_at, now),
             s.cpus,
             s.load[0],
             s.load[1],

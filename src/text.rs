@@ -27,6 +27,73 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// When the next frame must be drawn because a value computed from the clock changes its look
+/// (an age going from "3s" to "4s", data turning stale). Drawing code notes each such value as
+/// it draws it; the loop reads the soonest after the frame and sleeps until then, so a screen
+/// with nothing time-derived on it is never drawn again until something happens.
+mod next_change {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        static SOONEST: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+
+    pub fn note(after: Duration) {
+        SOONEST.with(|s| s.set(Some(s.get().map_or(after, |m| m.min(after)))));
+    }
+
+    pub fn take() -> Option<Duration> {
+        SOONEST.with(Cell::take)
+    }
+}
+
+/// Something drawn from the clock looks different `after` this long (from the frame's now).
+pub fn changes_in(after: Duration) {
+    next_change::note(after);
+}
+
+/// The soonest [`changes_in`] since the last call, and a fresh start.
+pub fn take_next_change() -> Option<Duration> {
+    next_change::take()
+}
+
+/// An age that grows with the clock, as [`age`] writes it, noting when its text changes.
+pub fn live_age(d: Duration) -> String {
+    let (unit, into) = step(d);
+    changes_in(unit - into);
+    age(d)
+}
+
+/// The step in which [`age`] writes `d` (a second, a minute, an hour), and how far into the
+/// current step `d` is.
+fn step(d: Duration) -> (Duration, Duration) {
+    let unit = match d.as_secs() {
+        0..60 => 1,
+        60..86_400 => 60,
+        _ => 3600,
+    };
+    let into =
+        Duration::from_secs(d.as_secs() % unit) + Duration::from_nanos(u64::from(d.subsec_nanos()));
+    (Duration::from_secs(unit), into)
+}
+
+/// How long until `at` from `now` (never negative), as [`age`] writes it, noting when the
+/// countdown's text changes (and when it reaches zero).
+pub fn left(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let d = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
+    if !d.is_zero() {
+        let (unit, into) = step(d);
+        changes_in(if into.is_zero() { unit } else { into });
+    }
+    age(d)
+}
+
+/// How long ago `then` was at `now` (never negative), as [`live_age`] writes it.
+pub fn ago(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    live_age(Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO))
+}
+
 /// "42s", "12m", "3h12m", "2d3h": two units at most, so it changes at most once a minute
 /// after the first minute.
 pub fn age(d: Duration) -> String {
@@ -67,5 +134,42 @@ pub fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::O
     match d {
         Some(d) => secs(d, s),
         None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_drawn_from_the_clock_say_when_their_text_changes() {
+        let ms = Duration::from_millis;
+        take_next_change();
+        assert_eq!(take_next_change(), None, "nothing drawn, nothing due");
+        assert_eq!(live_age(ms(3_400)), "3s");
+        assert_eq!(take_next_change(), Some(ms(600)), "3s turns 4s");
+        assert_eq!(live_age(ms(61_500)), "1m");
+        live_age(ms(59_000));
+        assert_eq!(
+            take_next_change(),
+            Some(ms(1_000)),
+            "the soonest of the two"
+        );
+        assert_eq!(live_age(Duration::from_secs(2 * 86_400 + 1_800)), "2d0h");
+        assert_eq!(
+            take_next_change(),
+            Some(ms(1_800_000)),
+            "days and hours: at the hour"
+        );
+        let now = jiff::Timestamp::from_second(1_000_000).unwrap();
+        let at = now + jiff::SignedDuration::from_secs(90);
+        assert_eq!(left(at, now), "1m");
+        assert_eq!(
+            take_next_change(),
+            Some(ms(30_000)),
+            "a countdown drops at its step"
+        );
+        assert_eq!(left(now, at), "0s");
+        assert_eq!(take_next_change(), None, "a countdown at zero stays");
     }
 }

@@ -1,9 +1,11 @@
 //! The terminal: raw mode and the alternate screen (restored on quit, error, panic, SIGTERM
 //! and SIGHUP), and the one loop that owns the `App`. The loop never awaits the network: it
 //! selects over terminal input, host events, a 1 Hz clock and the next frame deadline. A frame
-//! is rendered when an event arrived (at most ~30 a second after keys, 10 for what hosts send)
-//! or the clock ticked while an age is on screen; it is written only when it differs from what
-//! is shown (compared by hash), so an idle console writes nothing. However the loop ends, jobs
+//! is rendered when an event arrived (at most ~30 a second after keys, 10 for what hosts send),
+//! when the clock changed a verdict, or when a value drawn from the clock changes its look (an
+//! age on screen going from "3s" to "4s": the drawing notes when, see `text::changes_in`); it
+//! is written only when it differs from what is shown (compared by hash), so an idle console
+//! renders nothing and writes nothing. However the loop ends, jobs
 //! still running are audited "abandoned" and get a few seconds to cancel and clean up.
 
 use std::hash::BuildHasher;
@@ -44,6 +46,9 @@ const DATA_FRAME_GAP: Duration = Duration::from_millis(100);
 const CLEANUP_GRACE: Duration = Duration::from_secs(60);
 /// Events taken from the channel per wakeup.
 const BATCH: usize = 256;
+/// A frame is rendered (and written if it changed) at least this often while the clock runs:
+/// a guard, should a value drawn from the clock not say when it changes.
+const TIME_GUARD: Duration = Duration::from_secs(60);
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
@@ -104,6 +109,8 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
     let mut due = Some(Instant::now());
     let mut last_frame = Instant::now();
     let mut shown = OnScreen::default();
+    // When a value drawn from the clock looks different next (None: nothing on screen does).
+    let mut time_changes: Option<Instant> = None;
     // A job whose start could not be handed to its host ends refused: fed back next round.
     let mut undelivered: Vec<(JobId, String)> = Vec::new();
     let mut failed = None;
@@ -128,9 +135,12 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             }
             () = sleep_until(due.unwrap_or(last_frame)), if due.is_some() => {
                 // A write error means the terminal is gone: leave through the exit path.
-                if let Err(e) = draw(&mut terminal, &app, &theme, &mut shown) {
-                    failed = Some(e);
-                    break;
+                match draw(&mut terminal, &app, &theme, &mut shown) {
+                    Ok(next) => time_changes = next.map(|d| Instant::now() + d.saturating_sub(clock_lag(&app))),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
                 due = None;
                 last_frame = Instant::now();
@@ -141,12 +151,25 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
         }
         for ev in pending.drain(..).chain(incoming.drain(..)) {
             let gap = match ev {
-                AppEvent::Key(_) | AppEvent::Resize { .. } => MIN_FRAME_GAP,
-                _ => DATA_FRAME_GAP,
+                AppEvent::Key(_) | AppEvent::Resize { .. } => Some(MIN_FRAME_GAP),
+                AppEvent::Clock(_) => None,
+                _ => Some(DATA_FRAME_GAP),
             };
-            let at = last_frame + gap;
-            due = Some(due.map_or(at, |d| d.min(at)));
+            let verdicts = gap.is_none().then(|| app.alerts.clone());
             apply(&mut app, ev, &workers, &local, &mut undelivered);
+            // The passing of time shows only through verdicts and through the values drawn
+            // that said when they change.
+            let now = Instant::now();
+            let gap = gap.or_else(|| {
+                (verdicts.is_some_and(|v| v != app.alerts)
+                    || time_changes.is_some_and(|t| t <= now)
+                    || now >= last_frame + TIME_GUARD)
+                    .then_some(DATA_FRAME_GAP)
+            });
+            if let Some(gap) = gap {
+                let at = last_frame + gap;
+                due = Some(due.map_or(at, |d| d.min(at)));
+            }
         }
         refuse_undelivered(&mut app, &mut undelivered, &workers, &local);
         let news = app.take_notices();
@@ -424,14 +447,21 @@ struct OnScreen {
     hasher: foldhash::fast::RandomState,
 }
 
+/// How far the app's clock is behind the wall clock (it moves once a second): a change noted
+/// "in 1 s" from the app's now is due that much sooner.
+fn clock_lag(app: &App) -> Duration {
+    Duration::try_from(Timestamp::now().duration_since(app.now)).unwrap_or(Duration::ZERO)
+}
+
 /// Renders off-screen first and writes only if the frame differs from what is shown, inside a
-/// synchronized update so slow links never show half a frame.
+/// synchronized update so slow links never show half a frame. Returns when a value drawn from
+/// the clock changes its look next.
 fn draw(
     terminal: &mut Term,
     app: &App,
     theme: &ui::theme::Theme,
     shown: &mut OnScreen,
-) -> io::Result<()> {
+) -> io::Result<Option<Duration>> {
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);
     if shown.scratch.area == area {
@@ -439,10 +469,12 @@ fn draw(
     } else {
         shown.scratch = Buffer::empty(area);
     }
+    crate::text::take_next_change();
     ui::draw(app, theme, area, &mut shown.scratch);
+    let next = crate::text::take_next_change();
     let hash = shown.hasher.hash_one(&shown.scratch);
     if shown.hash == Some(hash) {
-        return Ok(());
+        return Ok(next);
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
     let mut drawn = Some(hash);
@@ -457,7 +489,7 @@ fn draw(
     })?;
     execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
     shown.hash = drawn;
-    Ok(())
+    Ok(next)
 }
 
 fn enter() -> io::Result<Term> {

@@ -296,7 +296,7 @@ pub fn running_text(snap: &BackupsSnapshot, now: Timestamp) -> Option<String> {
     let r = snap.running.as_ref()?;
     let how_long = r
         .since
-        .map(|s| format!(" {}", text::age(age(s, now))))
+        .map(|s| format!(" {}", crate::text::ago(s, now)))
         .unwrap_or_default();
     let word = if r.stale { "stale lock" } else { "running" };
     Some(format!("{word}{how_long} ({})", r.evidence))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::alerts::{Domain, Rules, Severity};
-use super::hosts::{HostState, age};
+use super::hosts::HostState;
 use crate::actions::history::{DrillOutcome, DrillRun};
 use crate::config::drill::DrillSpec;
 use crate::text;
@@ -75,8 +75,8 @@ impl DrillState {
     pub fn due_text(&self, now: Timestamp) -> String {
         match self.due(now) {
             Due::Never => "never passed".to_owned(),
-            Due::At(t) => format!("in {}", text::age(age(now, t))),
-            Due::Overdue(t) => format!("overdue {}", text::age(age(t, now))),
+            Due::At(t) => format!("in {}", crate::text::left(t, now)),
+            Due::Overdue(t) => format!("overdue {}", crate::text::ago(t, now)),
         }
     }
 
@@ -107,7 +107,7 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
                 format!(
                     "drill {name}: {} {} ago: {why}",
                     last.outcome.label(),
-                    text::age(age(last.started, now))
+                    crate::text::ago(last.started, now)
                 ),
                 Some(last.started),
                 None,
@@ -129,8 +129,8 @@ pub fn alerts(host: &HostState, rules: &mut Rules<'_>) {
                 Severity::Warn,
                 format!(
                     "drill {name}: overdue {} (last pass {} ago, every {})",
-                    text::age(age(since, now)),
-                    text::age(age(d.last_pass().map_or(since, |p| p.started), now)),
+                    crate::text::ago(since, now),
+                    crate::text::ago(d.last_pass().map_or(since, |p| p.started), now),
                     text::age(d.spec.every)
                 ),
                 Some(since),

@@ -121,7 +121,11 @@ impl<T> Observed<T> {
             (Some(age), None) if age > self.interval * STALE_AFTER_INTERVALS => {
                 Freshness::Stale(age)
             }
-            (Some(age), None) => Freshness::Fresh(age),
+            (Some(age), None) => {
+                // Drawn as fresh now, as stale from then on.
+                crate::text::changes_in(self.interval * STALE_AFTER_INTERVALS - age);
+                Freshness::Fresh(age)
+            }
         }
     }
 }

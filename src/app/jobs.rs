@@ -551,7 +551,7 @@ impl super::App {
             Some(b) => format!(
                 "{}, {} old",
                 crate::sanitize::plain(&b.name),
-                crate::text::age(super::hosts::age(b.time, self.now))
+                crate::text::ago(b.time, self.now)
             ),
             None => "not listed yet".to_owned(),
         };

@@ -124,7 +124,7 @@ pub fn alerts(
                     iface.name,
                     p.endpoint.as_deref().unwrap_or("no endpoint"),
                     p.latest_handshake
-                        .map_or_else(|| "never".to_owned(), |h| crate::text::age(age(h, now))),
+                        .map_or_else(|| "never".to_owned(), |h| crate::text::ago(h, now)),
                     crate::text::age(t.handshake_stale.0)
                 ),
                 p.latest_handshake,

@@ -11,7 +11,6 @@ use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::App;
 use crate::app::alerts::{AlertKey, Severity};
-use crate::app::hosts::age;
 use crate::app::mutes::Muted;
 use crate::text;
 
@@ -70,7 +69,9 @@ impl Widget for AlertsPane<'_> {
                     Muted::Acked(m) => format!("ack {} · ", crate::sanitize::plain(&m.by)),
                     Muted::Silenced(m) => format!(
                         "silenced {} more · ",
-                        m.until.map(|u| text::age(age(now, u))).unwrap_or_default()
+                        m.until
+                            .map(|u| crate::text::left(u, now))
+                            .unwrap_or_default()
                     ),
                 };
                 let sev = match a.severity {
@@ -81,7 +82,7 @@ impl Widget for AlertsPane<'_> {
                 let since = app
                     .first_seen
                     .since(a)
-                    .map_or_else(|| "–".to_owned(), |t| text::age(age(t, now)));
+                    .map_or_else(|| "–".to_owned(), |t| crate::text::ago(t, now));
                 let data = a
                     .stale
                     .map_or_else(|| "live".to_owned(), |d| format!("{} old", text::age(d)));

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use super::theme::Theme;
 use super::widgets::{self, columns};
 use crate::app::backups::{self, BackupSource, BackupsView, Verdict};
-use crate::app::hosts::{HostState, age};
+use crate::app::hosts::HostState;
 use crate::app::items::ItemRow as Row;
 use crate::app::{App, Pane};
 use crate::event::HostId;
@@ -82,7 +82,7 @@ impl BackupsPane<'_> {
             let text = match backups::offsite(h) {
                 Some((name, b)) => format!(
                     "offsite: {} old ({name})",
-                    text::age(age(b.time, self.app.now))
+                    crate::text::ago(b.time, self.app.now)
                 ),
                 None => "offsite: none listed".to_owned(),
             };
@@ -101,7 +101,7 @@ impl BackupsPane<'_> {
         let newest = snap.and_then(|s| s.newest());
         let dash = || Span::styled("-", theme.muted());
         let age_cell =
-            newest.map_or_else(dash, |b| Span::styled(text::age(age(b.time, now)), style));
+            newest.map_or_else(dash, |b| Span::styled(crate::text::ago(b.time, now), style));
         let count = snap
             .filter(|s| s.listed_at.is_some())
             .map_or_else(dash, |s| Span::raw(s.backups.len().to_string()));
@@ -163,7 +163,7 @@ impl BackupsPane<'_> {
                 format!(
                     "backing up (job {}, {})",
                     t.id,
-                    text::age(age(t.started, now))
+                    crate::text::ago(t.started, now)
                 ),
                 theme.accent(),
             );
@@ -188,7 +188,7 @@ impl BackupsPane<'_> {
                 None => Span::styled(
                     format!(
                         "read {} ago in {:.1}s",
-                        text::age(age(sn.observed_at, now)),
+                        crate::text::ago(sn.observed_at, now),
                         sn.read_took.as_secs_f64()
                     ),
                     theme.muted(),
@@ -272,7 +272,7 @@ impl BackupsPane<'_> {
                         Span::raw(format!(
                             "{:<20} {:>7} {:>7} {:>8}  ",
                             b.time.strftime("%Y-%m-%d %H:%M:%S"),
-                            text::age(age(b.time, now)),
+                            crate::text::ago(b.time, now),
                             b.size.map_or("-".into(), text::bytes),
                             b.duration.map_or("-".into(), text::age),
                         )),

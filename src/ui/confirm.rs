@@ -270,7 +270,7 @@ pub fn actions_line<'a>(app: &'a App, theme: &Theme) -> Option<Line<'a>> {
             } else {
                 run.step.as_deref().unwrap_or("queued")
             },
-            widgets::age(elapsed)
+            crate::text::live_age(elapsed)
         );
         if more > 0 {
             text.push_str(&format!(" (+{more} more)"));

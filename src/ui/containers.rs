@@ -154,7 +154,7 @@ impl ContainersPane<'_> {
             RowKind::Container(c) => {
                 let (state, style) = state_cell(c, theme);
                 let up = match (c.state, c.started_at) {
-                    (ContainerState::Running, Some(t)) => widgets::age(age(t, self.app.now)),
+                    (ContainerState::Running, Some(t)) => crate::text::ago(t, self.app.now),
                     _ => "-".to_owned(),
                 };
                 let (cpu, mem) = self.stats_cells(c);
@@ -230,7 +230,13 @@ impl ContainersPane<'_> {
             .filter_map(|h| h.stats.as_ref())
             .find_map(|s| s.stats.get(&c.id).map(|x| (x, s.observed_at)));
         // Numbers that stopped coming are shown dimmed in the stale colour, never as current.
-        let old = found.is_some_and(|(_, at)| age(at, self.app.now) > STATS_STALE);
+        let old = found.is_some_and(|(_, at)| {
+            let a = age(at, self.app.now);
+            if a <= STATS_STALE {
+                crate::text::changes_in(STATS_STALE - a);
+            }
+            a > STATS_STALE
+        });
         let sample = found.map(|(x, _)| x);
         let (cpu, mem) = self.stats_text(c, sample);
         if old {
@@ -332,7 +338,7 @@ impl ContainersPane<'_> {
             Some(t) => format!(
                 "{} ({} ago)",
                 t.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                widgets::age(age(t, now))
+                crate::text::ago(t, now)
             ),
             None => "-".to_owned(),
         };

@@ -14,7 +14,7 @@ use super::widgets::{self, columns};
 use crate::actions::history::{CheckResult, DrillOutcome, DrillRun};
 use crate::app::alerts::Severity;
 use crate::app::drills::{DrillState, DrillsView, Due, secs_text};
-use crate::app::hosts::{HostState, age};
+use crate::app::hosts::HostState;
 use crate::app::items::ItemRow as Row;
 use crate::app::{App, Pane};
 use crate::event::HostId;
@@ -125,7 +125,7 @@ impl DrillsPane<'_> {
                 format!(
                     "{} {} ago",
                     r.outcome.label(),
-                    text::age(age(r.started, now))
+                    crate::text::ago(r.started, now)
                 ),
                 outcome_style(theme, r.outcome),
             )
@@ -169,7 +169,7 @@ impl DrillsPane<'_> {
                 format!(
                     "running (job {}, {}){}",
                     run.id,
-                    text::age(age(run.confirmed_at, app.now)),
+                    crate::text::ago(run.confirmed_at, app.now),
                     run.step
                         .as_ref()
                         .map(|s| format!(": {s}"))
@@ -298,7 +298,7 @@ impl DrillsPane<'_> {
             ),
             Span::raw(format!(
                 " · {} ago by {}{}",
-                text::age(age(r.started, app.now)),
+                crate::text::ago(r.started, app.now),
                 crate::sanitize::plain(&r.user),
                 if r.headless { " (headless)" } else { "" }
             )),

@@ -183,7 +183,7 @@ impl HealthPane<'_> {
                             )
                         },
                         p.observed.observed_at().map_or_else(dash, |t| {
-                            Span::styled(text::age(age(t, now)), theme.muted())
+                            Span::styled(crate::text::ago(t, now), theme.muted())
                         }),
                     ],
                 );
@@ -256,7 +256,7 @@ impl HealthPane<'_> {
                             None => widgets::bytes(i.used_memory),
                         }),
                         i.rdb_last_save.map_or_else(dash, |t| {
-                            Span::styled(text::age(age(t, now)), theme.muted())
+                            Span::styled(crate::text::ago(t, now), theme.muted())
                         }),
                     ],
                 };
@@ -266,7 +266,7 @@ impl HealthPane<'_> {
                 ];
                 spans.extend(cells);
                 spans.push(r.observed.observed_at().map_or_else(dash, |t| {
-                    Span::styled(text::age(age(t, now)), theme.muted())
+                    Span::styled(crate::text::ago(t, now), theme.muted())
                 }));
                 let mut line = columns(&w[..w.len() - 1], &[3, 4, 5, 6], spans);
                 line.spans.push(Span::raw(" "));

@@ -179,7 +179,12 @@ fn flow<'a>(app: &App, view: &LogView, theme: &Theme) -> Vec<Span<'a>> {
         .last_arrival
         .or(view.opened_at)
         .map(|t| crate::app::hosts::age(t, now))
-        .filter(|q| *q >= LATE);
+        .filter(|q| {
+            if *q < LATE {
+                crate::text::changes_in(LATE - *q);
+            }
+            *q >= LATE
+        });
     let hosts: Vec<&crate::app::hosts::HostState> = app
         .hosts
         .iter()
@@ -203,7 +208,7 @@ fn flow<'a>(app: &App, view: &LogView, theme: &Theme) -> Vec<Span<'a>> {
             "no line"
         };
         t.push(Span::styled(
-            format!("· {what} for {} ", widgets::age(q)),
+            format!("· {what} for {} ", crate::text::live_age(q)),
             style,
         ));
     }

@@ -190,6 +190,27 @@ mod tests {
     use jiff::Timestamp;
 
     #[test]
+    fn a_frame_says_when_what_it_draws_from_the_clock_changes() {
+        use crate::app::Pane;
+        use std::time::Duration;
+        let due = |app: &App| {
+            crate::text::take_next_change();
+            render(app, 120, 40);
+            crate::text::take_next_change()
+        };
+        // The overview shows each host's data age in seconds ("4s"): the next frame is due
+        // within a second.
+        let mut app = fleet_app(3);
+        app.pane = Pane::Overview;
+        let next = due(&app).expect("ages on screen");
+        assert!(next <= Duration::from_secs(1), "{next:?}");
+        // A host still waiting for its first data shows no age: nothing is due.
+        let mut empty = App::new(&settings(1), Timestamp::UNIX_EPOCH);
+        empty.pane = Pane::Disks;
+        assert_eq!(due(&empty), None, "{}", text(&render(&empty, 120, 40)));
+    }
+
+    #[test]
     fn tiny_terminals_do_not_panic() {
         let app = fleet_app(2);
         for (w, h) in [(0, 0), (1, 1), (10, 3), (39, 7), (40, 8)] {

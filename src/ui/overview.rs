@@ -13,10 +13,11 @@ use crate::app::App;
 use crate::app::alerts::Severity;
 use crate::app::disks::usage_severity;
 use crate::app::health;
-use crate::app::hosts::{HostState, STALE_AFTER_INTERVALS, age};
+use crate::app::hosts::{HostState, STALE_AFTER_INTERVALS};
 use crate::app::overview::summary;
 use crate::collect::disks::worst_pct;
 use crate::link::LinkState;
+use crate::text;
 
 pub struct OverviewPane<'a> {
     pub app: &'a App,
@@ -51,7 +52,7 @@ impl Widget for OverviewPane<'_> {
                     error, retry_at, ..
                 } => {
                     let retry = retry_at.map_or_else(String::new, |t| {
-                        format!(" (retry in {})", widgets::age(age(app.now, t)))
+                        format!(" (retry in {})", crate::text::left(t, app.now))
                     });
                     Some((h.name.clone(), format!("{error}{retry}")))
                 }
@@ -107,7 +108,7 @@ impl OverviewPane<'_> {
                 None => Span::styled("up", theme.ok()),
             },
             LinkState::Down { kind, since, .. } => Span::styled(
-                format!("{} {}", kind.label(), widgets::age(age(*since, now))),
+                format!("{} {}", kind.label(), crate::text::ago(*since, now)),
                 theme.crit(),
             ),
         };
@@ -116,8 +117,11 @@ impl OverviewPane<'_> {
         let stale = s.data_age.is_some_and(|a| a > stale_after) || host.link != LinkState::Up;
         let data = match s.data_age {
             None => Span::styled("-", theme.muted()),
-            Some(a) if a > stale_after => Span::styled(widgets::age(a), theme.stale()),
-            Some(a) => Span::styled(widgets::age(a), theme.muted()),
+            Some(a) if a > stale_after => Span::styled(text::live_age(a), theme.stale()),
+            Some(a) => {
+                text::changes_in(stale_after - a);
+                Span::styled(text::live_age(a), theme.muted())
+            }
         };
         let containers = match (&host.containers, s.containers) {
             (None, _) => Span::styled("off", theme.muted()),

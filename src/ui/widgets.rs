@@ -119,8 +119,11 @@ pub fn freshness(f: &Freshness, theme: &Theme) -> Span<'static> {
     match f {
         Freshness::Waiting => Span::styled("waiting", theme.muted()),
         Freshness::Live => Span::styled("live", theme.ok()),
-        Freshness::Fresh(d) => Span::styled(age(*d), theme.muted()),
-        Freshness::Stale(d) => Span::styled(format!("stale {}", age(*d)), theme.stale()),
+        Freshness::Fresh(d) => Span::styled(crate::text::live_age(*d), theme.muted()),
+        Freshness::Stale(d) => Span::styled(
+            format!("stale {}", crate::text::live_age(*d)),
+            theme.stale(),
+        ),
         Freshness::Failed => Span::styled("failed", theme.crit()),
     }
 }
@@ -149,10 +152,7 @@ pub fn transcript(
 ) {
     lines.push(Line::default());
     let state = match &t.end {
-        None => format!(
-            "running for {}",
-            crate::text::age(crate::app::hosts::age(t.started, now))
-        ),
+        None => format!("running for {}", crate::text::ago(t.started, now)),
         Some((outcome, took)) => format!(
             "{} after {}: {}",
             outcome.audit_name(),
