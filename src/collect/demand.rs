@@ -144,6 +144,9 @@ impl logs::Sink for LogSink {
     }
 }
 
+/// How soon the second reading of a container follows its first.
+const FIRST_RATE: Duration = Duration::from_millis(500);
+
 /// Samples the containers the UI shows, every `interval` while there are any.
 pub async fn sample_stats(
     interval: Duration,
@@ -152,6 +155,7 @@ pub async fn sample_stats(
     out: &HostSender,
 ) {
     let mut sampler = Sampler::default();
+    let mut fast_for = None;
     loop {
         let targets = lock(&demand.stats).clone();
         if targets.is_empty() {
@@ -162,10 +166,25 @@ pub async fn sample_stats(
         let result = sampler
             .sample(&**clients.link(), client.as_ref(), &targets)
             .await;
+        // A CPU share takes two readings: a container read for the first time gets its second
+        // sooner, so its numbers are on screen within a second of the pane opening (once per
+        // set of containers asked for).
+        let first = fast_for.as_ref() != Some(&targets)
+            && result
+                .as_ref()
+                .is_ok_and(|s| s.stats.values().any(|c| c.cpu_percent.is_none()));
+        if first {
+            fast_for = Some(targets);
+        }
         if !out.send(HostEvent::Stats(result)).await {
             return;
         }
         // At most one sample per interval, however fast the list scrolls.
-        tokio::time::sleep(interval).await;
+        let pause = if first {
+            FIRST_RATE.min(interval)
+        } else {
+            interval
+        };
+        tokio::time::sleep(pause).await;
     }
 }
