@@ -32,6 +32,10 @@ struct Cli {
     /// Disable every action that changes a host (the console's and `drill run`)
     #[arg(long)]
     read_only: bool,
+    /// How often hosts are read: normal, or slow (every interval doubled: half the traffic,
+    /// for slow or metered links)
+    #[arg(long, value_name = "normal|slow")]
+    refresh: Option<watchfloor::config::Refresh>,
     /// Record unknown SSH host keys in known_hosts (like StrictHostKeyChecking=accept-new);
     /// a changed key is still refused
     #[arg(long, global = true)]
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         config: cli.config.clone(),
         theme: cli.theme.clone(),
         read_only: cli.read_only,
+        refresh: cli.refresh,
     };
     // For monitoring systems a config they cannot read is "unknown" (3), not a usage error.
     let config_error = if matches!(cli.command, Some(Command::Alerts { .. })) {

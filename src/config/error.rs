@@ -21,6 +21,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "keymap",
     "theme",
     "read_only",
+    "refresh",
     "disks_interval",
     "containers_resync",
     "name",

@@ -51,6 +51,58 @@ pub struct UiConfig {
     pub theme: Option<Spanned<String>>,
     /// Remove every action that changes a host.
     pub read_only: bool,
+    /// "slow": every host is read half as often (links that are slow, metered or lossy).
+    pub refresh: Refresh,
+}
+
+/// How often hosts are read, against the intervals configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refresh {
+    #[default]
+    Normal,
+    /// Every interval doubled: half the traffic on each link.
+    Slow,
+}
+
+impl std::str::FromStr for Refresh {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Refresh, String> {
+        match s {
+            "normal" => Ok(Refresh::Normal),
+            "slow" => Ok(Refresh::Slow),
+            _ => Err(format!("`{s}`: write normal or slow")),
+        }
+    }
+}
+
+/// `--refresh` / `[ui] refresh` on every host.
+fn apply_refresh(hosts: &mut [HostSpec], refresh: Refresh) {
+    if refresh == Refresh::Slow {
+        hosts.iter_mut().for_each(|h| h.stretch(2));
+    }
+}
+
+impl HostSpec {
+    /// Every polling interval of the host and of what it watches, times `factor`. Keepalives
+    /// stay: they are sent only when a link is silent, and they decide how soon a dead link is
+    /// seen.
+    fn stretch(&mut self, factor: u32) {
+        for d in [
+            &mut self.disks_interval,
+            &mut self.containers_resync,
+            &mut self.tunnels_interval,
+            &mut self.stats_interval,
+            &mut self.health_interval,
+        ] {
+            *d *= factor;
+        }
+        self.postgres.iter_mut().for_each(|p| p.interval *= factor);
+        self.backups.iter_mut().for_each(|b| b.interval *= factor);
+        self.probes.iter_mut().for_each(|p| p.interval *= factor);
+        self.redis.iter_mut().for_each(|r| r.interval *= factor);
+    }
 }
 
 /// `[notify]`: each way off by default.
@@ -402,6 +454,7 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub theme: Option<String>,
     pub read_only: bool,
+    pub refresh: Option<Refresh>,
 }
 
 /// Loads the config (the explicit path, else the default location if it exists), applies the
@@ -433,7 +486,8 @@ pub fn load(over: &Overrides) -> Result<Settings, ConfigError> {
         parsed.resolve_here(spec)
     };
     let docker_host = std::env::var("DOCKER_HOST").ok();
-    let hosts = host_specs(&config, source, docker_host.as_deref(), &mut resolve)?;
+    let mut hosts = host_specs(&config, source, docker_host.as_deref(), &mut resolve)?;
+    apply_refresh(&mut hosts, over.refresh.unwrap_or(config.ui.refresh));
     let keymap = Keymap::with_overrides(&config.keymap, source)?;
     // Which theme, not what it contains: `ui::theme::load` resolves it (config does not know
     // about styles), pointing at this line of the config when no such theme exists.
@@ -904,6 +958,31 @@ mod tests {
             Some("/run/user/1000/docker.sock")
         );
         assert_eq!(specs[0].disks_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn slow_refresh_doubles_every_interval_but_the_keepalives() {
+        let text = "[ui]\nrefresh = \"slow\"\n[defaults]\ndisks_interval = \"10s\"\n[[host]]\nname = \"a\"\n[[host.postgres]]\nname = \"main\"\n";
+        let config = parse(Path::new("c.toml"), text).unwrap();
+        let normal = host_specs(&config, None, None, &mut no_ssh).unwrap();
+        let mut slow = normal.clone();
+        apply_refresh(&mut slow, config.ui.refresh);
+        let (n, s) = (&normal[0], &slow[0]);
+        assert_eq!(s.disks_interval, Duration::from_secs(20));
+        assert_eq!(s.health_interval, n.health_interval * 2);
+        assert_eq!(s.stats_interval, n.stats_interval * 2);
+        assert_eq!(s.containers_resync, n.containers_resync * 2);
+        assert_eq!(s.postgres[0].interval, n.postgres[0].interval * 2);
+        assert_eq!(s.keepalive, n.keepalive, "a dead link is seen as soon");
+        let err = parse(Path::new("c.toml"), "[ui]\nrefresh = \"fast\"\n").unwrap_err();
+        assert!(err.to_string().contains("c.toml:2:11"), "{err}");
+        assert_eq!("slow".parse::<Refresh>(), Ok(Refresh::Slow));
+        assert!(
+            "fast"
+                .parse::<Refresh>()
+                .unwrap_err()
+                .contains("normal or slow")
+        );
     }
 
     #[test]
