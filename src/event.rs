@@ -37,7 +37,7 @@ pub enum AppEvent {
         width: u16,
         height: u16,
     },
-    /// The 1 Hz clock while something on screen shows an age.
+    /// The 1 Hz clock: time-derived verdicts, and ages on screen (see `text::changes_in`).
     Clock(Timestamp),
     /// A message for the status bar (the outcome of a local effect, such as saving a file).
     Notice(String),

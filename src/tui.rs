@@ -38,9 +38,13 @@ use crate::ui;
 
 /// After a key, at most ~30 frames a second; bursts of events in between become one frame.
 const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
-/// What hosts send (log lines, stats, states) is drawn at most 10 times a second: a log
-/// firehose would otherwise redraw the whole pane 30 times a second for nobody to read.
+/// What hosts send (log lines, link states, job progress) is drawn at most 10 times a second:
+/// a log firehose would otherwise redraw the whole pane 30 times a second for nobody to read.
 const DATA_FRAME_GAP: Duration = Duration::from_millis(100);
+/// What hosts measure on a schedule (samples every 2–30 s, round trips) is drawn at most once
+/// a second: fifty hosts send about ten such events a second, and each frame draws them all.
+/// (Container stats flow only for the rows on screen, which the admin is looking at.)
+const SAMPLE_FRAME_GAP: Duration = Duration::from_secs(1);
 /// How long jobs abandoned at exit get to cancel and clean up (a drill drops its scratch
 /// database then; the terminal is already restored, and a line says what is awaited).
 const CLEANUP_GRACE: Duration = Duration::from_secs(60);
@@ -153,6 +157,9 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             let gap = match ev {
                 AppEvent::Key(_) | AppEvent::Resize { .. } => Some(MIN_FRAME_GAP),
                 AppEvent::Clock(_) => None,
+                AppEvent::Host(_, HostEvent::Sample(_) | HostEvent::Rtt(_)) => {
+                    Some(SAMPLE_FRAME_GAP)
+                }
                 _ => Some(DATA_FRAME_GAP),
             };
             let verdicts = gap.is_none().then(|| app.alerts.clone());

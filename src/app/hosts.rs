@@ -336,7 +336,19 @@ impl HostState {
 
     pub fn apply(&mut self, event: HostEvent, now: Timestamp) {
         match event {
-            HostEvent::Rtt(rtt) => self.rtt = Some(rtt),
+            HostEvent::Rtt(rtt) => {
+                // Ping jitter (12 ms, 13 ms, 12 ms) would redraw every host's row every ten
+                // seconds for nothing an admin acts on: the shown round trip moves when it
+                // changes by a quarter (or 2 ms), or crosses the slow-link threshold.
+                let slow = |d: Duration| d >= super::alerts::SLOW_LINK;
+                let moved = self.rtt.is_none_or(|old| {
+                    old.abs_diff(rtt) > (old / 4).max(Duration::from_millis(2))
+                        || slow(old) != slow(rtt)
+                });
+                if moved {
+                    self.rtt = Some(rtt);
+                }
+            }
             HostEvent::Link(state) => {
                 if state != LinkState::Up {
                     self.rtt = None;
@@ -537,6 +549,28 @@ mod tests {
         );
         o.record(Ok(2), t(111));
         assert_eq!(o.freshness(t(112)), Freshness::Live);
+    }
+
+    #[test]
+    fn the_round_trip_shown_ignores_jitter_but_not_a_real_change_or_the_slow_threshold() {
+        use crate::event::{AppEvent, HostEvent, HostId};
+        let mut app = crate::app::tests::fleet_app(1);
+        let ms = Duration::from_millis;
+        let mut rtt = |d| {
+            app.update(AppEvent::Host(HostId(0), HostEvent::Rtt(d)));
+            app.hosts[0].rtt
+        };
+        assert_eq!(rtt(ms(12)), Some(ms(12)));
+        assert_eq!(rtt(ms(13)), Some(ms(12)), "jitter");
+        assert_eq!(rtt(ms(11)), Some(ms(12)), "jitter");
+        assert_eq!(rtt(ms(40)), Some(ms(40)), "a real change");
+        assert_eq!(rtt(ms(900)), Some(ms(900)));
+        assert_eq!(
+            rtt(ms(1_000)),
+            Some(ms(1_000)),
+            "slow from here: the alert must see it"
+        );
+        assert_eq!(rtt(ms(990)), Some(ms(990)), "and when it is no longer slow");
     }
 
     #[test]

@@ -198,12 +198,17 @@ mod tests {
             render(app, 120, 40);
             crate::text::take_next_change()
         };
-        // The overview shows each host's data age in seconds ("4s"): the next frame is due
-        // within a second.
+        // The disks pane shows each host's reading age in seconds ("4s"): the next frame is
+        // due within a second.
         let mut app = fleet_app(3);
-        app.pane = Pane::Overview;
+        app.pane = Pane::Disks;
         let next = due(&app).expect("ages on screen");
         assert!(next <= Duration::from_secs(1), "{next:?}");
+        // The overview of the same fleet: Docker's streams are live and the one old host's age
+        // is in minutes, so no frame is due for a while.
+        app.pane = Pane::Overview;
+        let next = due(&app).expect("a minute age on screen");
+        assert!(next > Duration::from_secs(1), "{next:?}");
         // A host still waiting for its first data shows no age: nothing is due.
         let mut empty = App::new(&settings(1), Timestamp::UNIX_EPOCH);
         empty.pane = Pane::Disks;

@@ -115,7 +115,15 @@ impl OverviewPane<'_> {
         // Stale when older than three of the host's shortest refresh interval.
         let stale_after = host.disks_interval() * STALE_AFTER_INTERVALS;
         let stale = s.data_age.is_some_and(|a| a > stale_after) || host.link != LinkState::Up;
+        // Docker's event stream, while it flows, is current: "live", not an age that counts up
+        // between two disk readings and redraws every row every second.
+        let live = host.link == LinkState::Up
+            && host
+                .containers
+                .as_ref()
+                .is_some_and(|c| c.freshness(now) == crate::app::hosts::Freshness::Live);
         let data = match s.data_age {
+            _ if live => Span::styled("live", theme.ok()),
             None => Span::styled("-", theme.muted()),
             Some(a) if a > stale_after => Span::styled(text::live_age(a), theme.stale()),
             Some(a) => {
