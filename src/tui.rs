@@ -157,7 +157,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             let gap = match ev {
                 AppEvent::Key(_) | AppEvent::Resize { .. } => Some(MIN_FRAME_GAP),
                 AppEvent::Clock(_) => None,
-                AppEvent::Host(_, HostEvent::Sample(_) | HostEvent::Rtt(_)) => {
+                AppEvent::Host(_, HostEvent::Sample(_) | HostEvent::Rtt(_)) if app.settled() => {
                     Some(SAMPLE_FRAME_GAP)
                 }
                 _ => Some(DATA_FRAME_GAP),

@@ -112,6 +112,52 @@ pub const SLOW_LINK: Duration = Duration::from_secs(1);
 /// Every problem of `hosts`, worst first (then by host, then domain).
 pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert> {
     let mut out = Vec::new();
+    for h in hosts {
+        host_alerts(hosts, h, t, now, &mut out);
+    }
+    sort(&mut out);
+    out
+}
+
+/// Worst first, then by host and domain; a host's alerts of one domain keep their order.
+pub fn sort(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.host.cmp(&b.host))
+            .then(a.domain.cmp(&b.domain))
+    });
+}
+
+/// What [`alerts`] lists for host `h`, appended to `out` unsorted. Only the link states of
+/// the other hosts matter to it (a jump host that is down), so a sample from one host needs
+/// only its own alerts judged again.
+pub fn host_alerts(
+    hosts: &[HostState],
+    h: &HostState,
+    t: &Thresholds,
+    now: Timestamp,
+    out: &mut Vec<Alert>,
+) {
+    domain_alerts(hosts, h, t, now, out);
+    // Drills are judged from their history, not from the link: a host that is down does not
+    // make an overdue drill less overdue.
+    let mut rules = Rules {
+        host: h,
+        out,
+        now,
+        row: None,
+    };
+    super::drills::alerts(h, &mut rules);
+}
+
+fn domain_alerts(
+    hosts: &[HostState],
+    h: &HostState,
+    t: &Thresholds,
+    now: Timestamp,
+    out: &mut Vec<Alert>,
+) {
     let is_down = |id: HostId| {
         hosts
             .iter()
@@ -125,106 +171,86 @@ pub fn alerts(hosts: &[HostState], t: &Thresholds, now: Timestamp) -> Vec<Alert>
             .map(|h| h.name.as_str())
             .collect()
     };
-    for h in hosts {
-        let mut rules = Rules {
-            host: h,
-            out: &mut out,
-            now,
-            row: None,
-        };
-        match &h.link {
-            LinkState::Down { error, since, .. } => {
-                // Its domains' data is old; the link is the cause, or a jump host's.
-                if h.via.iter().any(|j| is_down(*j)) {
-                    continue;
-                }
-                // Who it cuts off first: a narrow column keeps the start.
-                let through = behind(h.id);
-                let what = if through.is_empty() {
-                    error.to_string()
-                } else {
-                    format!(
-                        "cuts off {} (reached through it): {error}",
-                        through.join(", ")
-                    )
-                };
-                rules.push(Domain::Link, Severity::Crit, what, Some(*since), None);
-                continue;
+    let mut rules = Rules {
+        host: h,
+        out,
+        now,
+        row: None,
+    };
+    match &h.link {
+        LinkState::Down { error, since, .. } => {
+            // Its domains' data is old; the link is the cause, or a jump host's.
+            if h.via.iter().any(|j| is_down(*j)) {
+                return;
             }
-            LinkState::Connecting if h.newest_data().is_none() => continue, // starting up
-            LinkState::Up => {
-                if let Some(rtt) = h.rtt.filter(|r| *r >= SLOW_LINK) {
-                    let what = format!(
-                        "slow link: round trip {:.1}s (≥ {}s)",
-                        rtt.as_secs_f64(),
-                        SLOW_LINK.as_secs()
-                    );
-                    rules.push(Domain::Link, Severity::Warn, what, None, None);
-                }
+            // Who it cuts off first: a narrow column keeps the start.
+            let through = behind(h.id);
+            let what = if through.is_empty() {
+                error.to_string()
+            } else {
+                format!(
+                    "cuts off {} (reached through it): {error}",
+                    through.join(", ")
+                )
+            };
+            rules.push(Domain::Link, Severity::Crit, what, Some(*since), None);
+            return;
+        }
+        LinkState::Connecting if h.newest_data().is_none() => return, // starting up
+        LinkState::Up => {
+            if let Some(rtt) = h.rtt.filter(|r| *r >= SLOW_LINK) {
+                let what = format!(
+                    "slow link: round trip {:.1}s (≥ {}s)",
+                    rtt.as_secs_f64(),
+                    SLOW_LINK.as_secs()
+                );
+                rules.push(Domain::Link, Severity::Warn, what, None, None);
             }
-            _ => {}
         }
-        if let Some(c) = &h.containers {
-            rules.observed(Domain::Containers, "Docker", c, |rules, snap, stale| {
-                super::containers::alerts(snap, stale, rules)
-            });
-        }
-        if !h.tunnels_only {
-            rules.observed(Domain::Disks, "df", &h.disks, |rules, snap, stale| {
-                super::disks::alerts(h, snap, t, stale, rules)
-            });
-        }
-        rules.observed(Domain::Tunnels, "wg", &h.tunnels, |rules, snap, stale| {
-            super::tunnels::alerts(snap, t, stale, rules)
+        _ => {}
+    }
+    if let Some(c) = &h.containers {
+        rules.observed(Domain::Containers, "Docker", c, |rules, snap, stale| {
+            super::containers::alerts(snap, stale, rules)
         });
-        if let Some(health) = &h.health {
-            rules.observed(
-                Domain::Health,
-                "/proc",
-                &health.observed,
-                |rules, snap, stale| super::health::alerts(health, snap, t, stale, rules),
-            );
-        }
-        for (index, cluster) in h.postgres.iter().enumerate() {
-            let name = format!("PostgreSQL {}", cluster.name());
-            match (&cluster.observed.latest(), cluster.observed.error()) {
-                // Unreachable is the alert, whatever the old snapshot said.
-                (_, Some(e)) => rules.at(Row::Cluster(index)).push(
-                    Domain::Postgres,
-                    Severity::Crit,
-                    format!("{name} unreachable: {e}"),
-                    None,
-                    cluster.observed.age(now),
-                ),
-                (Some(snap), None) => {
-                    let stale = cluster.observed.stale_age(now);
-                    super::postgres::cluster_alerts(index, cluster, snap, stale, &mut rules);
-                }
-                (None, None) => {}
-            }
-        }
-        super::backups::alerts(h, &mut rules);
-        super::probes::alerts(h, &mut rules);
-        super::redis::alerts(h, &mut rules);
     }
-    // Drills are judged from their history, not from the link: a host that is down does not
-    // make an overdue drill less overdue.
-    for h in hosts {
-        let mut rules = Rules {
-            host: h,
-            out: &mut out,
-            now,
-            row: None,
-        };
-        super::drills::alerts(h, &mut rules);
+    if !h.tunnels_only {
+        rules.observed(Domain::Disks, "df", &h.disks, |rules, snap, stale| {
+            super::disks::alerts(h, snap, t, stale, rules)
+        });
     }
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.host.cmp(&b.host))
-            .then(a.domain.cmp(&b.domain))
+    rules.observed(Domain::Tunnels, "wg", &h.tunnels, |rules, snap, stale| {
+        super::tunnels::alerts(snap, t, stale, rules)
     });
-    out
+    if let Some(health) = &h.health {
+        rules.observed(
+            Domain::Health,
+            "/proc",
+            &health.observed,
+            |rules, snap, stale| super::health::alerts(health, snap, t, stale, rules),
+        );
+    }
+    for (index, cluster) in h.postgres.iter().enumerate() {
+        let name = format!("PostgreSQL {}", cluster.name());
+        match (&cluster.observed.latest(), cluster.observed.error()) {
+            // Unreachable is the alert, whatever the old snapshot said.
+            (_, Some(e)) => rules.at(Row::Cluster(index)).push(
+                Domain::Postgres,
+                Severity::Crit,
+                format!("{name} unreachable: {e}"),
+                None,
+                cluster.observed.age(now),
+            ),
+            (Some(snap), None) => {
+                let stale = cluster.observed.stale_age(now);
+                super::postgres::cluster_alerts(index, cluster, snap, stale, &mut rules);
+            }
+            (None, None) => {}
+        }
+    }
+    super::backups::alerts(h, &mut rules);
+    super::probes::alerts(h, &mut rules);
+    super::redis::alerts(h, &mut rules);
 }
 
 /// How many alerts of each severity: (crit, warn).
@@ -837,6 +863,37 @@ mod tests {
         app.update(crate::event::AppEvent::Key(enter));
         assert_eq!(app.pane, super::super::Pane::Drills);
         assert_eq!(app.scope, Some(HostId(0)));
+    }
+
+    #[test]
+    fn judging_only_the_host_a_sample_came_from_gives_what_judging_all_gives() {
+        use crate::event::{AppEvent, HostEvent};
+        // fleet_app is built by samples alone: each judged only its host's alerts.
+        let mut app = crate::app::tests::fleet_app(3);
+        crate::app::drills::tests::add_drills(&mut app);
+        let all = |app: &crate::app::App| alerts(&app.hosts, &app.thresholds, app.now);
+        assert!(app.alerts.len() > 3, "{:#?}", app.alerts);
+        assert_eq!(app.alerts, all(&app));
+        // A host going down, then a sample from another one, then the clock.
+        let down = LinkState::Down {
+            kind: crate::link::DownKind::Unreachable,
+            error: crate::link::LinkError::Down {
+                host: "host1".into(),
+                reason: "gone".into(),
+            },
+            since: app.now,
+            retry_at: None,
+        };
+        app.update(AppEvent::Host(HostId(1), HostEvent::Link(down)));
+        app.update(AppEvent::Host(
+            HostId(2),
+            HostEvent::Rtt(Duration::from_secs(3)),
+        ));
+        assert_eq!(app.alerts, all(&app));
+        app.update(AppEvent::Clock(
+            app.now + jiff::SignedDuration::from_hours(30),
+        ));
+        assert_eq!(app.alerts, all(&app));
     }
 
     #[test]

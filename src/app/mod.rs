@@ -260,6 +260,22 @@ impl App {
     /// Derives the alerts again and keeps when each was first seen.
     fn rejudge(&mut self) {
         self.alerts = alerts::alerts(&self.hosts, &self.thresholds, self.now);
+        self.judged();
+    }
+
+    /// Derives one host's alerts again: what [`App::rejudge`] would give after a sample.
+    fn rejudge_host(&mut self, id: HostId) {
+        let Some(h) = self.hosts.get(id.0) else {
+            return;
+        };
+        self.alerts.retain(|a| a.host != id);
+        alerts::host_alerts(&self.hosts, h, &self.thresholds, self.now, &mut self.alerts);
+        alerts::sort(&mut self.alerts);
+        self.judged();
+    }
+
+    /// After the alerts changed: first seen, notices, mutes of alerts gone.
+    fn judged(&mut self) {
         let new = self.first_seen.track(&self.alerts, self.now);
         let settled = self.now >= self.quiet_until;
         if settled {
@@ -285,6 +301,19 @@ impl App {
         }
     }
 
+    /// Every host is known down or has sent its containers and disks once: from then on a
+    /// periodic sample need not be drawn the moment it lands (at start-up each one is news).
+    pub fn settled(&self) -> bool {
+        self.hosts.iter().all(|h| {
+            matches!(h.link, crate::link::LinkState::Down { .. })
+                || (h
+                    .containers
+                    .as_ref()
+                    .is_none_or(|c| c.observed_at().is_some())
+                    && (h.tunnels_only || h.disks.observed_at().is_some()))
+        })
+    }
+
     /// The critical alerts that appeared since the last call, for the notifications.
     pub fn take_notices(&mut self) -> Vec<alerts::Alert> {
         std::mem::take(&mut self.notices)
@@ -304,15 +333,14 @@ impl App {
             event,
             AppEvent::Host(_, HostEvent::Logs(_) | HostEvent::Stats(_))
         );
-        // Only what hosts observe and the passing of time change what is wrong.
-        let verdicts_may_change = matches!(
-            event,
-            AppEvent::Clock(_)
-                | AppEvent::Host(
-                    _,
-                    HostEvent::Link(_) | HostEvent::Sample(_) | HostEvent::Rtt(_)
-                )
-        );
+        // Only what hosts observe and the passing of time change what is wrong. A sample
+        // changes only its own host's verdicts (fifty hosts send ten samples a second); a
+        // link state also those of the hosts behind it.
+        let judge = match &event {
+            AppEvent::Clock(_) | AppEvent::Host(_, HostEvent::Link(_)) => Some(None),
+            AppEvent::Host(id, HostEvent::Sample(_) | HostEvent::Rtt(_)) => Some(Some(*id)),
+            _ => None,
+        };
         let mut effects = match event {
             AppEvent::Key(key) => self.on_key(key),
             AppEvent::Resize { width, height } => {
@@ -372,8 +400,10 @@ impl App {
                 lost
             }
         };
-        if verdicts_may_change {
-            self.rejudge();
+        match judge {
+            Some(None) => self.rejudge(),
+            Some(Some(host)) => self.rejudge_host(host),
+            None => {}
         }
         if screen_may_change {
             effects.extend(self.ask_stats());
