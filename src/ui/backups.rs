@@ -235,7 +235,7 @@ impl BackupsPane<'_> {
                 lines.push(Line::from(Span::styled(
                     format!(
                         "listed {} ago, before the repository was locked",
-                        text::age(a)
+                        text::live_age(a)
                     ),
                     theme.muted(),
                 )));

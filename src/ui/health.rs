@@ -364,7 +364,7 @@ impl HealthPane<'_> {
         let oldest = h.cpu.front().map(|(t, _)| age(*t, app.now));
         let text = format!(
             " CPU % over the last {} ({} readings) · mark {:.0}%",
-            oldest.map_or_else(|| "-".to_owned(), widgets::age),
+            oldest.map_or_else(|| "-".to_owned(), crate::text::live_age),
             h.cpu.len(),
             app.thresholds.cpu_warn_pct
         );
