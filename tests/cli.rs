@@ -106,6 +106,10 @@ fn usage_errors_exit_2() {
         watchfloor(home.path(), &["--no-such-flag"]).status.code(),
         Some(2)
     );
+    let out = watchfloor(home.path(), &["--refresh", "fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("write normal or slow"), "{err}");
     // The console's options are not offered where they would do nothing.
     let out = watchfloor(home.path(), &["check", "--theme", "light"]);
     assert_eq!(out.status.code(), Some(2));
