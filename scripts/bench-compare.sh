@@ -39,6 +39,8 @@ if ! "$TOOLS/venv/bin/pg_activity" --version 2>/dev/null | grep -q "$PG_ACTIVITY
   "$TOOLS/venv/bin/pip" install -q "pg_activity==$PG_ACTIVITY_VERSION" psycopg2-binary
 fi
 
+# Docker's side is measured on a daemon of its own: nothing else may use it meanwhile.
+unset WATCHFLOOR_TEST_DOCKER_HOST
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
 bench_cleanup() {

@@ -12,6 +12,10 @@ STARTS=${STARTS:-5}
 
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
+bench_cleanup() {
+  ids=$(docker ps -aq --filter label=wf.bench=1)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
 bench_init bench
 
 compose_fleet "$CONTAINERS" wf.bench

@@ -15,7 +15,11 @@ STARTS=${STARTS:-5}
 
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
-bench_cleanup() { sshd_fleet_cleanup; }
+bench_cleanup() {
+  sshd_fleet_cleanup
+  ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
 bench_init bench-ssh
 
 ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
