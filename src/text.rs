@@ -61,8 +61,30 @@ pub fn take_next_change() -> Option<Duration> {
 /// An age that grows with the clock, as [`age`] writes it, noting when its text changes.
 pub fn live_age(d: Duration) -> String {
     let (unit, into) = step(d);
-    changes_in(unit - into);
+    note(unit - into, unit, None);
     age(d)
+}
+
+/// Ages in minutes or coarser change at scattered seconds (thirty containers started a few
+/// seconds apart): with the clock known, their changes are drawn together on a grid of this
+/// many seconds, so a minute's changes are one frame, not one per container. Such an age is
+/// at most this late; ages in seconds are never late.
+const COARSE_GRID_SECS: i64 = 15;
+
+/// [`changes_in`] for a value written in steps of `unit`, aligned to the grid when `now` is
+/// known and the steps are minutes or longer.
+fn note(after: Duration, unit: Duration, now: Option<jiff::Timestamp>) {
+    let after = match now {
+        Some(now) if unit >= Duration::from_secs(60) => {
+            let grid = COARSE_GRID_SECS * 1000;
+            let at =
+                now.as_millisecond() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
+            let aligned = (at + grid - 1).div_euclid(grid) * grid;
+            Duration::from_millis(u64::try_from(aligned - now.as_millisecond()).unwrap_or(0))
+        }
+        _ => after,
+    };
+    changes_in(after);
 }
 
 /// The step in which [`age`] writes `d` (a second, a minute, an hour), and how far into the
@@ -84,14 +106,17 @@ pub fn left(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
     let d = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
     if !d.is_zero() {
         let (unit, into) = step(d);
-        changes_in(if into.is_zero() { unit } else { into });
+        note(if into.is_zero() { unit } else { into }, unit, Some(now));
     }
     age(d)
 }
 
 /// How long ago `then` was at `now` (never negative), as [`live_age`] writes it.
 pub fn ago(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    live_age(Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO))
+    let d = Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO);
+    let (unit, into) = step(d);
+    note(unit - into, unit, Some(now));
+    age(d)
 }
 
 /// "42s", "12m", "3h12m", "2d3h": two units at most, so it changes at most once a minute
@@ -161,14 +186,26 @@ mod tests {
             Some(ms(1_800_000)),
             "days and hours: at the hour"
         );
+        // With the clock known, minute steps land on a 15 s grid (1_000_000 s is 10 s past
+        // a grid line): scattered ages change in one frame.
         let now = jiff::Timestamp::from_second(1_000_000).unwrap();
         let at = now + jiff::SignedDuration::from_secs(90);
         assert_eq!(left(at, now), "1m");
         assert_eq!(
             take_next_change(),
-            Some(ms(30_000)),
+            Some(ms(35_000)),
             "a countdown drops at its step"
         );
+        let then = now - jiff::SignedDuration::from_millis(61_500);
+        assert_eq!(ago(then, now), "1m");
+        assert_eq!(
+            take_next_change(),
+            Some(ms(65_000)),
+            "58.5 s, then the grid line"
+        );
+        let then = now - jiff::SignedDuration::from_millis(3_400);
+        assert_eq!(ago(then, now), "3s");
+        assert_eq!(take_next_change(), Some(ms(600)), "seconds are never late");
         assert_eq!(left(now, at), "0s");
         assert_eq!(take_next_change(), None, "a countdown at zero stays");
     }
