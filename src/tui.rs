@@ -164,6 +164,7 @@ pub async fn run(settings: Settings, theme: ui::theme::Theme, options: Options) 
             };
             let verdicts = gap.is_none().then(|| app.alerts.clone());
             apply(&mut app, ev, &workers, &local, &mut undelivered);
+            let gap = gap.filter(|_| !app.take_unchanged());
             // The passing of time shows only through verdicts and through the values drawn
             // that said when they change.
             let now = Instant::now();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::hosts::HostState;
 use super::list::Selection;
 use crate::collect::containers::{Container, ContainerState, Health};
+use crate::collect::stats::{ContainerStats, StatsSample};
 use crate::event::HostId;
 
 /// Stable identity of a row, for the selection and for folding.
@@ -83,6 +84,30 @@ impl Counts {
 }
 
 /// A container caught in a restart loop.
+/// A container's CPU share at or above this is drawn as a warning in its row.
+pub const CPU_WARN_PCT: f64 = 90.0;
+
+/// How a container's stats read in its row: the CPU share (None until two readings), whether
+/// it is drawn as a warning, and the memory.
+pub fn stats_shown(s: &ContainerStats) -> (Option<String>, bool, String) {
+    (
+        s.cpu_percent.map(|p| format!("{p:.1}%")),
+        s.cpu_percent.is_some_and(|p| p >= CPU_WARN_PCT),
+        crate::text::bytes(s.memory_bytes),
+    )
+}
+
+/// Two samples that read the same in every row (idle containers: 0.0 % and the same memory,
+/// every two seconds): no frame is drawn for the second.
+pub fn stats_look_the_same(old: &StatsSample, new: &StatsSample) -> bool {
+    old.stats.len() == new.stats.len()
+        && new.stats.iter().all(|(id, s)| {
+            old.stats
+                .get(id)
+                .is_some_and(|o| stats_shown(o) == stats_shown(s))
+        })
+}
+
 pub fn is_looping(c: &Container) -> bool {
     c.state == ContainerState::Restarting || c.restart_count >= LOOP_RESTARTS
 }
@@ -523,6 +548,60 @@ pub(crate) mod tests {
     use crate::config::HostSpec;
     use crate::event::HostEvent;
     use jiff::Timestamp;
+
+    #[test]
+    fn stats_that_read_the_same_draw_no_frame() {
+        use crate::event::{AppEvent, HostId};
+        let sample = |cpu: f64, mem: u64, ids: &[&str]| StatsSample {
+            stats: ids
+                .iter()
+                .map(|id| {
+                    let s = ContainerStats {
+                        cpu_percent: Some(cpu),
+                        memory_bytes: mem,
+                    };
+                    ((*id).to_owned(), s)
+                })
+                .collect(),
+            observed_at: Timestamp::UNIX_EPOCH,
+        };
+        let a = sample(0.01, 315_000, &["a", "b"]);
+        assert!(
+            stats_look_the_same(&a, &sample(0.04, 315_100, &["a", "b"])),
+            "0.0 %, 308K"
+        );
+        assert!(
+            !stats_look_the_same(&a, &sample(0.06, 315_000, &["a", "b"])),
+            "0.1 %"
+        );
+        assert!(
+            !stats_look_the_same(&a, &sample(0.01, 400_000, &["a", "b"])),
+            "391K"
+        );
+        assert!(
+            !stats_look_the_same(&a, &sample(0.01, 315_000, &["a", "c"])),
+            "another row"
+        );
+        assert!(
+            !stats_look_the_same(&a, &sample(0.01, 315_000, &["a"])),
+            "a row fewer"
+        );
+        let hot = sample(89.96, 1, &["a"]);
+        assert!(
+            !stats_look_the_same(&hot, &sample(90.04, 1, &["a"])),
+            "90.0 % turns a warning"
+        );
+        // In the app: the second identical sample is flagged, so the loop draws nothing.
+        let mut app = crate::app::tests::fleet_app(1);
+        app.update(AppEvent::Host(HostId(0), HostEvent::Stats(Ok(a.clone()))));
+        app.take_unchanged();
+        app.update(AppEvent::Host(HostId(0), HostEvent::Stats(Ok(a))));
+        assert!(app.take_unchanged());
+        assert!(!app.take_unchanged(), "once");
+        let busy = sample(12.0, 315_000, &["a", "b"]);
+        app.update(AppEvent::Host(HostId(0), HostEvent::Stats(Ok(busy))));
+        assert!(!app.take_unchanged());
+    }
 
     pub fn container(
         name: &str,

@@ -100,6 +100,8 @@ pub struct App {
     pub mutes: mutes::Mutes,
     /// The mutes changed: saved with the next update's effects.
     mutes_changed: bool,
+    /// The last event changed nothing the screen shows (see [`App::take_unchanged`]).
+    unchanged: bool,
     /// How long `z` silences.
     silence_for: std::time::Duration,
     /// Critical alerts that appeared since the terminal loop last took them (to notify).
@@ -151,6 +153,7 @@ impl App {
             notices: Vec::new(),
             mutes: mutes::Mutes::default(),
             mutes_changed: false,
+            unchanged: false,
             silence_for: settings.notify.silence.0,
             quiet_until: now
                 .checked_add(
@@ -314,6 +317,12 @@ impl App {
         })
     }
 
+    /// True once after an event that changed nothing drawn (container stats whose numbers
+    /// round to what is shown): the loop draws no frame for it.
+    pub fn take_unchanged(&mut self) -> bool {
+        std::mem::take(&mut self.unchanged)
+    }
+
     /// The critical alerts that appeared since the last call, for the notifications.
     pub fn take_notices(&mut self) -> Vec<alerts::Alert> {
         std::mem::take(&mut self.notices)
@@ -358,6 +367,16 @@ impl App {
             AppEvent::Host(_, HostEvent::Logs(batch)) => {
                 if let Some(view) = self.logs.as_mut().filter(|v| v.id == batch.view) {
                     view.push_at(batch, self.now);
+                }
+                Vec::new()
+            }
+            AppEvent::Host(id, HostEvent::Stats(Ok(sample))) => {
+                if let Some(h) = self.hosts.get_mut(id.0) {
+                    self.unchanged = h
+                        .stats
+                        .as_ref()
+                        .is_some_and(|old| containers::stats_look_the_same(old, &sample));
+                    h.stats = Some(sample);
                 }
                 Vec::new()
             }

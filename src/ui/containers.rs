@@ -255,21 +255,13 @@ impl ContainersPane<'_> {
         let theme = self.theme;
         match sample {
             Some(s) if c.state == ContainerState::Running => {
-                let cpu = match s.cpu_percent {
-                    Some(p) => Span::styled(
-                        format!("{p:.1}%"),
-                        if p >= 90.0 {
-                            theme.warn()
-                        } else {
-                            theme.muted()
-                        },
-                    ),
+                let (cpu, hot, mem) = crate::app::containers::stats_shown(s);
+                let cpu = match cpu {
+                    Some(p) if hot => Span::styled(p, theme.warn()),
+                    Some(p) => Span::styled(p, theme.muted()),
                     None => Span::styled("…", theme.muted()),
                 };
-                (
-                    cpu,
-                    Span::styled(widgets::bytes(s.memory_bytes), theme.muted()),
-                )
+                (cpu, Span::styled(mem, theme.muted()))
             }
             _ => (
                 Span::styled("-", theme.muted()),
