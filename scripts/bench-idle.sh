@@ -13,8 +13,7 @@ STARTS=${STARTS:-5}
 # shellcheck source=scripts/lib/bench.sh
 . scripts/lib/bench.sh
 bench_cleanup() {
-  ids=$(docker ps -aq --filter label=wf.bench=1)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  remove_labelled wf.bench
 }
 bench_init bench
 

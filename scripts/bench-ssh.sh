@@ -17,18 +17,11 @@ STARTS=${STARTS:-5}
 . scripts/lib/bench.sh
 bench_cleanup() {
   sshd_fleet_cleanup
-  ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  remove_labelled wf.bench-ssh
 }
 bench_init bench-ssh
 
-ids=$(docker ps -aq --filter label=wf.bench-ssh=1)
-[ -z "$ids" ] || docker rm -f $ids >/dev/null
-for r in $(seq 1 "$CONTAINERS_PER_HOST"); do
-  docker run -d --network none --label wf.bench-ssh=1 --label com.docker.compose.project=shop \
-    --label com.docker.compose.service=api --label "com.docker.compose.container-number=$r" \
-    --name "bench-ssh-api-$r" wf-busybox:test sleep 1000000 >/dev/null
-done
+api_replicas "$CONTAINERS_PER_HOST" wf.bench-ssh
 
 : >"$work/config.toml"
 

@@ -98,13 +98,31 @@ sshd_fleet_cleanup() {
 # CPU ticks (user + system) of a process, 0 once it is gone.
 ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# remove_labelled LABEL: removes every container labelled LABEL=1.
+remove_labelled() {
+  local ids
+  ids=$(docker ps -aq --filter "label=$1=1")
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
+
+# api_replicas N LABEL: N running replicas of compose service shop/api labelled LABEL=1 and
+# named LABEL-api-R (earlier ones removed).
+api_replicas() {
+  local r
+  remove_labelled "$2"
+  for r in $(seq 1 "$1"); do
+    docker run -d --network none --label "$2=1" --label com.docker.compose.project=shop \
+      --label com.docker.compose.service=api --label "com.docker.compose.container-number=$r" \
+      --name "${2#wf.}-api-$r" wf-busybox:test sleep 1000000 >/dev/null
+  done
+}
+
 # compose_fleet N LABEL: N running containers labelled LABEL=1 (earlier ones removed), named
 # bench-SERVICE-REPLICA: compose services with replicas (shop/api x4, shop/worker x2,
 # shop/web x2, blog/app x3, blog/db), then standalone tools/jobK up to N.
 compose_fleet() {
-  local want=$1 label=$2 n=0 r s ids
-  ids=$(docker ps -aq --filter "label=$label=1")
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  local want=$1 label=$2 n=0 r s
+  remove_labelled "$label"
   fleet_run() { # project service replica
     docker rm -f "bench-$2-$3" >/dev/null 2>&1 || true # another script's fleet
     docker run -d --network none --label "$label=1" --label "com.docker.compose.project=$1" \
