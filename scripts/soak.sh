@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Soak (a script, not a test): the release binary in a 120x40 tmux pane for SOAK_SECONDS
 # (default 7200) watching HOSTS (default 10) real sshd on loopback, each forwarding to a private
-# dockerd (3 api replicas and a logger, 2 lines/s), and a PostgreSQL cluster behind the last
-# host; a log view on the logger stays open. Meanwhile:
+# dockerd (3 api replicas and a logger, 20 lines/s), and a PostgreSQL cluster behind the last
+# host; a log view on the logger stays open (its 10,000-line ring is full after 8 minutes,
+# before the warm-up ends). Meanwhile:
 #   every RESTART_EVERY (300 s) an api container restarts;
 #   every RECONNECT_EVERY (900 s) one host's SSH connection is cut (its sshd sessions killed);
 #   every PG_RESTART_EVERY (1800 s) PostgreSQL restarts (pg_ctl restart -m fast).
@@ -19,7 +20,7 @@ RESTART_EVERY=${RESTART_EVERY:-300}
 RECONNECT_EVERY=${RECONNECT_EVERY:-900}
 PG_RESTART_EVERY=${PG_RESTART_EVERY:-1800}
 QUIET_SECONDS=${QUIET_SECONDS:-180}
-WARMUP_SECONDS=${WARMUP_SECONDS:-600}
+WARMUP_SECONDS=${WARMUP_SECONDS:-900}
 OUT=${OUT:-bench/soak}
 PORT=${PORT:-54392}
 command -v gnuplot >/dev/null || apt-get install -y -q gnuplot-nox >/dev/null
@@ -45,7 +46,7 @@ run() { # service replica command...
     --name "soak-$service-$replica" wf-busybox:test "$@" >/dev/null
 }
 for r in 1 2 3; do run api "$r" sleep 1000000; done
-run logger 1 sh -c 'i=0; while :; do i=$((i + 1)); echo "GET /api/items?page=$i 200 1.8ms"; echo "worker tick $i"; sleep 1; done'
+run logger 1 sh -c 'i=0; while :; do i=$((i + 1)); echo "GET /api/items?page=$i 200 1.8ms"; echo "worker tick $i"; [ $((i % 10)) -ne 0 ] || sleep 1; done'
 
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 mkdir -p "$work/pg"
