@@ -27,42 +27,41 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
-/// When the next frame must be drawn because a value computed from the clock changes its look
-/// (an age going from "3s" to "4s", data turning stale). Drawing code notes each such value as
-/// it draws it; the loop reads the soonest after the frame and sleeps until then, so a screen
-/// with nothing time-derived on it is never drawn again until something happens.
-mod next_change {
-    use std::cell::Cell;
-    use std::time::Duration;
-
-    thread_local! {
-        static SOONEST: Cell<Option<Duration>> = const { Cell::new(None) };
-    }
-
-    pub fn note(after: Duration) {
-        SOONEST.with(|s| s.set(Some(s.get().map_or(after, |m| m.min(after)))));
-    }
-
-    pub fn take() -> Option<Duration> {
-        SOONEST.with(Cell::take)
-    }
+// When the next frame must be drawn because a value computed from the clock changes its look
+// (an age going from "3s" to "4s", data turning stale). Drawing code notes each such value as
+// it draws it; the loop reads the soonest after the frame and sleeps until then, so a screen
+// with nothing time-derived on it is never drawn again until something happens.
+thread_local! {
+    // The soonest change noted since the loop last took it.
+    static SOONEST_CHANGE: std::cell::Cell<Option<Duration>> = const { std::cell::Cell::new(None) };
 }
 
 /// Something drawn from the clock looks different `after` this long (from the frame's now).
 pub fn changes_in(after: Duration) {
-    next_change::note(after);
+    SOONEST_CHANGE.with(|s| s.set(Some(s.get().map_or(after, |m| m.min(after)))));
 }
 
 /// The soonest [`changes_in`] since the last call, and a fresh start.
 pub fn take_next_change() -> Option<Duration> {
-    next_change::take()
+    SOONEST_CHANGE.with(std::cell::Cell::take)
 }
 
 /// An age that grows with the clock, as [`age`] writes it, noting when its text changes.
 pub fn live_age(d: Duration) -> String {
+    growing(d, None)
+}
+
+/// [`age`] of a duration that grows with the clock, noting when its text changes (on the
+/// grid when the clock is known).
+fn growing(d: Duration, now: Option<jiff::Timestamp>) -> String {
     let (unit, into) = step(d);
-    note(unit - into, unit, None);
+    note(unit - into, unit, now);
     age(d)
+}
+
+/// `now - then`, never negative (a host's clock may run ahead of ours).
+pub fn elapsed(then: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO)
 }
 
 /// Ages in minutes or coarser change at scattered seconds (thirty containers started a few
@@ -103,7 +102,7 @@ fn step(d: Duration) -> (Duration, Duration) {
 /// How long until `at` from `now` (never negative), as [`age`] writes it, noting when the
 /// countdown's text changes (and when it reaches zero).
 pub fn left(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let d = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO);
+    let d = elapsed(now, at);
     if !d.is_zero() {
         let (unit, into) = step(d);
         note(if into.is_zero() { unit } else { into }, unit, Some(now));
@@ -113,10 +112,7 @@ pub fn left(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
 
 /// How long ago `then` was at `now` (never negative), as [`live_age`] writes it.
 pub fn ago(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let d = Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO);
-    let (unit, into) = step(d);
-    note(unit - into, unit, Some(now));
-    age(d)
+    growing(elapsed(then, now), Some(now))
 }
 
 /// "42s", "12m", "3h12m", "2d3h": two units at most, so it changes at most once a minute

@@ -458,7 +458,7 @@ struct OnScreen {
 /// How far the app's clock is behind the wall clock (it moves once a second): a change noted
 /// "in 1 s" from the app's now is due that much sooner.
 fn clock_lag(app: &App) -> Duration {
-    Duration::try_from(Timestamp::now().duration_since(app.now)).unwrap_or(Duration::ZERO)
+    crate::text::elapsed(app.now, Timestamp::now())
 }
 
 /// Renders off-screen first and writes only if the frame differs from what is shown, inside a

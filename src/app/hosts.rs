@@ -132,7 +132,7 @@ impl<T> Observed<T> {
 
 /// `now - then`, never negative (a host's clock may run ahead of ours).
 pub fn age(then: Timestamp, now: Timestamp) -> Duration {
-    Duration::try_from(now.duration_since(then)).unwrap_or(Duration::ZERO)
+    crate::text::elapsed(then, now)
 }
 
 #[derive(Debug, Clone)]
