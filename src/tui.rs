@@ -21,7 +21,6 @@ use crossterm::{cursor, execute, queue};
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use tokio::signal::unix::{SignalKind, signal};
@@ -35,6 +34,9 @@ use crate::event::{AppEvent, HostCommand, HostEvent, HostId};
 use crate::host::{self, HostHandle};
 use crate::link::ssh::session::Options;
 use crate::ui;
+
+pub mod wire;
+use wire::Wire;
 
 /// After a key, at most ~30 frames a second; bursts of events in between become one frame.
 const MIN_FRAME_GAP: Duration = Duration::from_millis(33);
@@ -54,7 +56,7 @@ const BATCH: usize = 256;
 /// a guard, should a value drawn from the clock not say when it changes.
 const TIME_GUARD: Duration = Duration::from_secs(60);
 
-type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+type Term = Terminal<Wire<BufWriter<Stdout>>>;
 
 /// Set while the terminal is in raw mode on the alternate screen, so restoring is idempotent
 /// and the panic hook knows whether it has anything to undo.
@@ -485,6 +487,7 @@ fn draw(
         return Ok(next);
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.backend_mut().set_width(area.width);
     let mut drawn = Some(hash);
     terminal.draw(|f| {
         if f.area() == area {
@@ -505,7 +508,8 @@ fn enter() -> io::Result<Term> {
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
     execute!(out, EnterAlternateScreen, cursor::Hide)?;
-    Terminal::new(CrosstermBackend::new(out))
+    let bce = std::env::var("TERM").is_ok_and(|t| wire::has_bce(&t));
+    Terminal::new(Wire::new(out, bce))
 }
 
 /// Leaves the alternate screen and raw mode. Safe to call more than once, and from the panic
