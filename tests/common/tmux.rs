@@ -95,6 +95,12 @@ impl Tmux {
         sh(self.cmd().args(["capture-pane", "-p"]))
     }
 
+    /// The screen with its colours and attributes as escape sequences, trailing blanks kept.
+    #[allow(dead_code)] // not every test binary compares styles
+    pub fn styled_screen(&self) -> String {
+        sh(self.cmd().args(["capture-pane", "-p", "-e", "-N"]))
+    }
+
     /// Waits until the screen contains every one of `texts`; returns that screen.
     pub fn wait_for_text(&self, texts: &[&str], timeout: Duration) -> String {
         let what = format!("{texts:?} on screen");
