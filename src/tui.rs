@@ -487,7 +487,6 @@ fn draw(
         return Ok(next);
     }
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
-    terminal.backend_mut().set_width(area.width);
     let mut drawn = Some(hash);
     terminal.draw(|f| {
         if f.area() == area {

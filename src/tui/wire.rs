@@ -59,8 +59,9 @@ pub struct Wire<W: Write> {
     inner: CrosstermBackend<W>,
     /// Whether EL fills with the current background colour (terminfo `bce`).
     bce: bool,
-    /// The frame's width: a blank tail must reach it to be erased.
-    width: u16,
+    /// The frame's width, as last asked of the terminal (ratatui asks before each frame):
+    /// a blank tail must reach it to be erased.
+    width: std::cell::Cell<u16>,
     cursor_hidden: bool,
 }
 
@@ -69,14 +70,14 @@ impl<W: Write> Wire<W> {
         Wire {
             inner: CrosstermBackend::new(writer),
             bce,
-            width: 0,
+            width: std::cell::Cell::new(0),
             cursor_hidden: false,
         }
     }
 
-    /// The width of the frames to come (the screen's, taken before each draw).
+    /// The width of the frames to come, for a writer that is not a terminal.
     pub fn set_width(&mut self, width: u16) {
-        self.width = width;
+        self.width.set(width);
     }
 
     /// Whether a blank cell in this style can be left to EL.
@@ -90,7 +91,7 @@ impl<W: Write> Wire<W> {
     /// if the row has one worth erasing.
     fn blank_tail(&self, cells: &[(u16, u16, &Cell)]) -> Option<usize> {
         let &(last_x, y, last) = cells.last()?;
-        if last_x.checked_add(1) != Some(self.width) || !self.erasable(last) {
+        if last_x.checked_add(1) != Some(self.width.get()) || !self.erasable(last) {
             return None;
         }
         let mut start = cells.len() - 1;
@@ -212,7 +213,7 @@ impl<W: Write> Backend for Wire<W> {
                 }
                 self.pen_to(&mut pen, Pen::of(cell))?;
                 queue!(self.inner, Print(cell.symbol()))?;
-                at = (cell.symbol().width() == 1 && x + 1 < self.width).then_some((x + 1, y));
+                at = (cell.symbol().width() == 1 && x + 1 < self.width.get()).then_some((x + 1, y));
             }
         }
         if pen != PLAIN {
@@ -252,7 +253,9 @@ impl<W: Write> Backend for Wire<W> {
     }
 
     fn size(&self) -> io::Result<Size> {
-        self.inner.size()
+        let size = self.inner.size()?;
+        self.width.set(size.width);
+        Ok(size)
     }
 
     fn window_size(&mut self) -> io::Result<WindowSize> {
