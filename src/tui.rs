@@ -35,6 +35,7 @@ use crate::host::{self, HostHandle};
 use crate::link::ssh::session::Options;
 use crate::ui;
 
+pub mod terminfo;
 pub mod wire;
 use wire::Wire;
 
@@ -507,8 +508,10 @@ fn enter() -> io::Result<Term> {
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
     execute!(out, EnterAlternateScreen, cursor::Hide)?;
-    let bce = std::env::var("TERM").is_ok_and(|t| wire::has_bce(&t));
-    Terminal::new(Wire::new(out, bce))
+    let term = std::env::var("TERM").unwrap_or_default();
+    let program = std::env::var("TERM_PROGRAM").ok();
+    let caps = terminfo::Caps::detect(&term, program.as_deref());
+    Terminal::new(Wire::new(out, caps))
 }
 
 /// Leaves the alternate screen and raw mode. Safe to call more than once, and from the panic

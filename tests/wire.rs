@@ -16,6 +16,7 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
+use watchfloor::tui::terminfo::Caps;
 use watchfloor::tui::wire::Wire;
 
 const W: u16 = 40;
@@ -84,10 +85,9 @@ fn stock(from: &Buffer, to: &Buffer) -> Vec<u8> {
     tape.bytes()
 }
 
-fn wire(from: &Buffer, to: &Buffer) -> Vec<u8> {
+fn wire(caps: Caps, from: &Buffer, to: &Buffer) -> Vec<u8> {
     let tape = Tape::default();
-    // tmux's terminfo entry has no bce: coloured tails are written out.
-    let mut b = Wire::new(tape.clone(), false);
+    let mut b = Wire::new(tape.clone(), caps);
     b.set_width(W);
     b.draw(from.diff(to).into_iter()).unwrap();
     Backend::flush(&mut b).unwrap();
@@ -204,24 +204,38 @@ fn a_frames_changes_paint_what_a_full_paint_does_in_fewer_bytes() {
     let reference = painted(&t, dir.path(), "full", &stock(&empty, &b));
     assert!(reference.contains("a 9 b 2 c 7"), "{reference}");
 
-    // The first frame by either backend, then this backend's changes.
-    for (name, first) in [
-        ("stock-then-wire", stock(&empty, &a)),
-        ("wire", wire(&empty, &a)),
-    ] {
-        let mut bytes = first;
-        bytes.extend(wire(&a, &b));
-        let shown = painted(&t, dir.path(), name, &bytes);
-        assert_eq!(
-            looks(&shown),
-            looks(&reference),
-            "{name}: the changes painted a different screen:\n{shown}\nnot\n{reference}"
-        );
+    // What the console finds in tmux (REP, no bce), and a terminal with neither.
+    let in_tmux = Caps::detect("tmux-256color", Some("tmux"));
+    assert_eq!(
+        in_tmux,
+        Caps {
+            bce: false,
+            rep: true
+        }
+    );
+    for caps in [in_tmux, Caps::default()] {
+        // The first frame by either backend, then this backend's changes.
+        for (name, first) in [
+            ("stock", stock(&empty, &a)),
+            ("wire", wire(caps, &empty, &a)),
+        ] {
+            let mut bytes = first;
+            bytes.extend(wire(caps, &a, &b));
+            let shown = painted(&t, dir.path(), name, &bytes);
+            assert_eq!(
+                looks(&shown),
+                looks(&reference),
+                "{caps:?}, first frame by {name}: the changes painted another screen:\n{shown}\nnot\n{reference}"
+            );
+        }
     }
 
-    let (lean, full) = (wire(&a, &b).len(), stock(&a, &b).len());
+    // Fewer bytes than the stock backend, and fewer again where REP is there.
+    let full = stock(&a, &b).len();
+    let plain = wire(Caps::default(), &a, &b).len();
+    let repeated = wire(in_tmux, &a, &b).len();
     assert!(
-        lean * 10 < full * 8,
-        "the change took {lean} bytes, the stock backend {full}"
+        repeated < plain && plain * 10 < full * 8,
+        "the change took {repeated} bytes with REP, {plain} without, the stock backend {full}"
     );
 }

@@ -4,18 +4,19 @@
 //! them. Ratatui's crossterm backend rewrites each changed cell, sets foreground and
 //! background together at every style change and ends each frame with four resets. Moving
 //! the selection bar changes the background of two whole rows: on a 120-column terminal that
-//! was about 400 bytes a key, more than half of them blanks. This backend differs in four
-//! ways, each visible on the wire and nowhere else:
+//! was about 400 bytes a key, more than half of them blanks. This backend differs in ways
+//! visible on the wire and nowhere else:
 //! - a changed row whose tail is blank in one style is ended with EL (erase to end of line)
 //!   instead of the blanks: always when the tail has the default background, and with a
-//!   coloured background only when the terminal erases with the current background
-//!   (terminfo's `bce`, as in xterm; tmux, screen and many others do not claim it);
+//!   coloured background only where the terminal erases with the current background
+//!   (terminfo's `bce`, as in xterm; tmux and screen do not);
+//! - a run of one character in one style (the bar's blanks, a rule of `─`) is the character
+//!   and REP (`CSI n b`), where the terminal has it (terminfo's `rep`, and tmux);
 //! - a gap on the same row is skipped with a relative move (`CSI n C`), not an absolute one;
 //! - only the colour or attribute that changed is set, and one `SGR 0` ends the frame;
 //! - the cursor is hidden once, not at every frame.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use crossterm::cursor::{Hide, MoveRight, MoveTo, Show};
 use crossterm::queue;
@@ -28,6 +29,8 @@ use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
 use ratatui::style::{Color, Modifier};
 use unicode_width::UnicodeWidthStr;
+
+use super::terminfo::Caps;
 
 /// Modifiers that show on a blank cell: a tail carrying one of them is written out.
 const SHOWS_ON_BLANK: Modifier = Modifier::REVERSED
@@ -57,8 +60,8 @@ const PLAIN: Pen = Pen {
 
 pub struct Wire<W: Write> {
     inner: CrosstermBackend<W>,
-    /// Whether EL fills with the current background colour (terminfo `bce`).
-    bce: bool,
+    /// What the terminal can do beyond plain cells (terminfo).
+    caps: Caps,
     /// The frame's width, as last asked of the terminal (ratatui asks before each frame):
     /// a blank tail must reach it to be erased.
     width: std::cell::Cell<u16>,
@@ -66,10 +69,10 @@ pub struct Wire<W: Write> {
 }
 
 impl<W: Write> Wire<W> {
-    pub fn new(writer: W, bce: bool) -> Wire<W> {
+    pub fn new(writer: W, caps: Caps) -> Wire<W> {
         Wire {
             inner: CrosstermBackend::new(writer),
-            bce,
+            caps,
             width: std::cell::Cell::new(0),
             cursor_hidden: false,
         }
@@ -84,7 +87,7 @@ impl<W: Write> Wire<W> {
     fn erasable(&self, cell: &Cell) -> bool {
         cell.symbol() == " "
             && !cell.modifier.intersects(SHOWS_ON_BLANK)
-            && (cell.bg == Color::Reset || self.bce)
+            && (cell.bg == Color::Reset || self.caps.bce)
     }
 
     /// Where the blank tail of the row starting at `cells[0]` begins (an index into `cells`),
@@ -104,6 +107,30 @@ impl<W: Write> Wire<W> {
             start -= 1;
         }
         (cells.len() - start >= MIN_ERASE).then_some(start)
+    }
+
+    /// How many cells from `cells[0]` on (contiguous, the same one-column character in the
+    /// same style) one REP can write: 1 when REP is not worth it or not there.
+    fn repeats(&self, cells: &[(u16, u16, &Cell)]) -> usize {
+        let (x0, _, first) = cells[0];
+        let mut chars = first.symbol().chars();
+        let one_char = chars.next().is_some() && chars.next().is_none();
+        if !self.caps.rep || !one_char || first.symbol().width() != 1 {
+            return 1;
+        }
+        let same = cells
+            .iter()
+            .enumerate()
+            .take_while(|(k, (x, _, c))| {
+                usize::from(*x) == usize::from(x0) + k
+                    && c.symbol() == first.symbol()
+                    && Pen::of(c) == Pen::of(first)
+            })
+            .count();
+        // The character and `CSI n b` against the run spelled out.
+        let spelled = same * first.symbol().len();
+        let repeated = first.symbol().len() + 3 + (same - 1).to_string().len();
+        if repeated < spelled { same } else { 1 }
     }
 
     /// Sets the terminal's pen to `to`, writing only what differs from `pen`.
@@ -193,7 +220,9 @@ impl<W: Write> Backend for Wire<W> {
         let mut at: Option<(u16, u16)> = None;
         for row in cells.chunk_by(|a, b| a.1 == b.1) {
             let tail = self.blank_tail(row);
-            for (i, &(x, y, cell)) in row.iter().enumerate() {
+            let mut i = 0;
+            while i < row.len() {
+                let (x, y, cell) = row[i];
                 match at {
                     Some(p) if p == (x, y) => {}
                     Some((px, py)) if py == y && px < x => {
@@ -213,7 +242,14 @@ impl<W: Write> Backend for Wire<W> {
                 }
                 self.pen_to(&mut pen, Pen::of(cell))?;
                 queue!(self.inner, Print(cell.symbol()))?;
-                at = (cell.symbol().width() == 1 && x + 1 < self.width.get()).then_some((x + 1, y));
+                let run = self.repeats(&row[i..tail.unwrap_or(row.len()).max(i + 1)]);
+                if run > 1 {
+                    queue!(self.inner, Print(format_args!("\x1b[{}b", run - 1)))?;
+                }
+                let end = x + u16::try_from(run).unwrap_or(u16::MAX);
+                let single = cell.symbol().width() == 1;
+                at = (single && end < self.width.get()).then_some((end, y));
+                i += run;
             }
         }
         if pen != PLAIN {
@@ -267,69 +303,6 @@ impl<W: Write> Backend for Wire<W> {
     }
 }
 
-/// Whether the terminal named `term` erases with the current background colour: terminfo's
-/// boolean `bce`, read from the compiled entry where ncurses looks for it. Unknown is no.
-pub fn has_bce(term: &str) -> bool {
-    let Some(first) = term.chars().next() else {
-        return false;
-    };
-    terminfo_dirs().into_iter().any(|dir| {
-        // Linux spells the subdirectory with the first letter, macOS with its hex code.
-        [first.to_string(), format!("{:02x}", u32::from(first))]
-            .iter()
-            .filter_map(|sub| std::fs::read(dir.join(sub).join(term)).ok())
-            .next()
-            .is_some_and(|entry| bool_cap(&entry, BCE))
-    })
-}
-
-/// `bce`'s place among terminfo's booleans (term.h: `back_color_erase`).
-const BCE: usize = 28;
-
-fn terminfo_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("TERMINFO") {
-        dirs.push(PathBuf::from(d));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".terminfo"));
-    }
-    let system = ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"];
-    match std::env::var("TERMINFO_DIRS") {
-        // An empty entry stands for the system's directories.
-        Ok(list) => {
-            for d in list.split(':') {
-                if d.is_empty() {
-                    dirs.extend(system.iter().map(PathBuf::from));
-                } else {
-                    dirs.push(PathBuf::from(d));
-                }
-            }
-        }
-        Err(_) => dirs.extend(system.iter().map(PathBuf::from)),
-    }
-    dirs
-}
-
-/// Boolean capability `index` of a compiled terminfo entry (term(5): a header of six
-/// little-endian shorts, the names, then one byte per boolean).
-fn bool_cap(entry: &[u8], index: usize) -> bool {
-    let short = |i: usize| {
-        entry
-            .get(i..i + 2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-    };
-    let (Some(magic), Some(names), Some(bools)) = (short(0), short(2), short(4)) else {
-        return false;
-    };
-    // 0o432: 16-bit numbers; 0o1036: 32-bit numbers (ncurses 6.1+). Booleans are alike.
-    if !(magic == 0o432 || magic == 0o1036) || names < 0 || bools < 0 {
-        return false;
-    }
-    let (names, bools) = (names as usize, bools as usize);
-    index < bools && entry.get(12 + names + index) == Some(&1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,9 +334,9 @@ mod tests {
     }
 
     /// The bytes for going from `a` to `b`.
-    fn wire(bce: bool, a: &Buffer, b: &Buffer) -> String {
+    fn wire(caps: Caps, a: &Buffer, b: &Buffer) -> String {
         let tape = Tape::default();
-        let mut w = Wire::new(tape.clone(), bce);
+        let mut w = Wire::new(tape.clone(), caps);
         w.set_width(b.area.width);
         w.draw(a.diff(b).into_iter()).expect("draw");
         tape.text()
@@ -380,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_blank_tail_on_the_default_background_is_erased_on_any_terminal() {
-        let out = wire(false, &list(1), &list(2));
+        let out = wire(Caps::default(), &list(1), &list(2));
         // Row 1 loses the bar: its text, then EL; row 2 gains it and, without bce, its blanks.
         assert!(out.contains("row 1\x1b[K"), "{out:?}");
         assert!(out.contains(&format!("row 2{}", " ".repeat(35))), "{out:?}");
@@ -389,7 +362,14 @@ mod tests {
 
     #[test]
     fn a_coloured_blank_tail_is_erased_only_where_the_terminal_erases_in_colour() {
-        let out = wire(true, &list(1), &list(2));
+        let out = wire(
+            Caps {
+                bce: true,
+                rep: false,
+            },
+            &list(1),
+            &list(2),
+        );
         assert_eq!(out.matches("\x1b[K").count(), 2, "{out:?}");
         assert!(out.contains("\x1b[48;5;24mrow 2\x1b[K"), "{out:?}");
         assert!(!out.contains("     "), "{out:?}");
@@ -404,7 +384,14 @@ mod tests {
         let a = Buffer::empty(Rect::new(0, 0, 10, 1));
         let mut b = a.clone();
         b.set_style(b.area, Style::new().add_modifier(Modifier::UNDERLINED));
-        let out = wire(true, &a, &b);
+        let out = wire(
+            Caps {
+                bce: true,
+                rep: false,
+            },
+            &a,
+            &b,
+        );
         assert!(
             !out.contains("\x1b[K") && out.contains("          "),
             "{out:?}"
@@ -417,13 +404,13 @@ mod tests {
         let mut b = a.clone();
         b.set_string(2, 1, "a", Style::new());
         b.set_string(9, 1, "b", Style::new());
-        assert_eq!(wire(false, &a, &b), "\x1b[2;3Ha\x1b[6Cb");
+        assert_eq!(wire(Caps::default(), &a, &b), "\x1b[2;3Ha\x1b[6Cb");
     }
 
     #[test]
     fn the_cursor_is_hidden_once() {
         let tape = Tape::default();
-        let mut w = Wire::new(tape.clone(), false);
+        let mut w = Wire::new(tape.clone(), Caps::default());
         for _ in 0..3 {
             w.hide_cursor().expect("hide");
         }
@@ -433,25 +420,28 @@ mod tests {
     }
 
     #[test]
-    fn terminfo_says_which_terminals_erase_in_colour() {
-        // Entries Debian's ncurses-base always installs.
-        assert!(has_bce("xterm-256color"));
-        assert!(has_bce("linux"));
-        assert!(!has_bce("tmux-256color"));
-        assert!(!has_bce("screen"));
-        assert!(!has_bce("no-such-terminal"));
-        assert!(!has_bce(""));
-    }
-
-    #[test]
-    fn a_truncated_or_foreign_entry_has_no_capabilities() {
-        assert!(!bool_cap(b"", BCE));
-        assert!(!bool_cap(&[0x1a, 0x01, 5, 0], BCE));
-        let mut entry = vec![0x1a, 0x01, 2, 0, 30, 0, 0, 0, 0, 0, 0, 0, b'x', 0];
-        entry.extend(std::iter::repeat_n(0u8, 30));
-        entry[12 + 2 + BCE] = 1;
-        assert!(bool_cap(&entry, BCE));
-        entry[0] = 0;
-        assert!(!bool_cap(&entry, BCE));
+    fn a_run_of_one_character_is_repeated_where_the_terminal_can() {
+        let a = Buffer::empty(Rect::new(0, 0, 30, 1));
+        let mut b = a.clone();
+        b.set_string(0, 0, "ab", Style::new());
+        b.set_style(Rect::new(0, 0, 30, 1), bar());
+        let rep = Caps {
+            bce: false,
+            rep: true,
+        };
+        // The bar's 28 blanks: one, then 27 more; without REP, all of them.
+        assert_eq!(
+            wire(rep, &a, &b),
+            "\x1b[1;1H\x1b[38;5;15m\x1b[48;5;24mab \x1b[27b\x1b[0m"
+        );
+        assert!(wire(Caps::default(), &a, &b).contains(&" ".repeat(28)));
+        // A run too short to gain, and a character REP cannot repeat (two columns), are spelled.
+        let mut c = a.clone();
+        c.set_string(0, 0, "yyyyy日日", Style::new());
+        let out = wire(rep, &a, &c);
+        assert!(
+            out.starts_with("\x1b[1;1Hyyyyy日") && !out.contains('b'),
+            "{out:?}"
+        );
     }
 }
