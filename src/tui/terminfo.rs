@@ -1,28 +1,29 @@
-//! The two terminal capabilities the wire backend can save bytes with, read from the compiled
-//! terminfo entry where ncurses looks for it (term(5)). Unknown is always "no": the plain
-//! form of a frame is correct everywhere.
+//! The two terminal capabilities the wire backend can save bytes with. Unknown is always
+//! "no": the plain form of a frame is correct everywhere.
 
 use std::path::PathBuf;
 
 /// What the terminal does beyond plain cells and absolute moves.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Caps {
-    /// EL fills with the current background colour (boolean `bce`).
+    /// EL fills with the current background colour: terminfo's boolean `bce`, read from the
+    /// compiled entry where ncurses looks for it (term(5)).
     pub bce: bool,
-    /// `CSI n b` repeats the last character printed n times (string `rep`).
+    /// `CSI n b` repeats the last (ASCII) character printed. Not taken from terminfo: ncurses
+    /// gave `xterm-256color` the `rep` string in 2017, and many terminals that call themselves
+    /// xterm (PuTTY, older VTE and konsole, JetBrains' terminal) drop the repeats, leaving
+    /// cells unwritten. Only tmux is known to repeat, and it says so in its environment.
     pub rep: bool,
 }
 
 /// `bce`'s place among terminfo's booleans (term.h: `back_color_erase`).
 const BCE: usize = 28;
-/// `rep`'s place among terminfo's strings (term.h: `repeat_char`).
-const REP: usize = 121;
 
 impl Caps {
     /// The capabilities of the terminal the console runs in: `term` is $TERM, `program`
-    /// $TERM_PROGRAM. tmux understands REP, but its own terminfo entry does not say so; tmux
-    /// 3.2 and later set TERM_PROGRAM, and a TERM of tmux's own (screen inside tmux keeps the
-    /// variable but sets TERM=screen) says that tmux is what reads the bytes.
+    /// $TERM_PROGRAM. tmux 3.2 and later set TERM_PROGRAM and repeat ASCII characters; a TERM
+    /// of tmux's own says that tmux is what reads the bytes (screen started inside tmux keeps
+    /// the variable but sets TERM=screen).
     pub fn detect(term: &str, program: Option<&str>) -> Caps {
         let mut caps = Caps::of(term);
         if program == Some("tmux") && term.starts_with("tmux") {
@@ -33,10 +34,10 @@ impl Caps {
 
     /// What the terminfo entry named `term` says.
     pub fn of(term: &str) -> Caps {
-        read(term).map_or_else(Caps::default, |entry| Caps {
-            bce: boolean(&entry, BCE),
-            rep: string_present(&entry, REP),
-        })
+        Caps {
+            bce: read(term).is_some_and(|entry| boolean(&entry, BCE)),
+            rep: false,
+        }
     }
 }
 
@@ -96,50 +97,18 @@ fn boolean(entry: &[u8], index: usize) -> bool {
     })
 }
 
-/// Whether string capability `index` is set (its offset is not -1 or -2).
-fn string_present(entry: &[u8], index: usize) -> bool {
-    let Some([magic, names, bools, numbers, strings, _]) = header(entry) else {
-        return false;
-    };
-    if index >= strings {
-        return false;
-    }
-    // The numbers start on an even offset.
-    let numbers_at = (12 + names + bools).next_multiple_of(2);
-    let width = if magic == 0o1036 { 4 } else { 2 };
-    let at = numbers_at + numbers * width + 2 * index;
-    entry
-        .get(at..at + 2)
-        .is_some_and(|b| i16::from_le_bytes([b[0], b[1]]) >= 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn terminfo_says_what_each_terminal_does() {
+    fn terminfo_says_which_terminals_erase_in_colour() {
         // Entries Debian's ncurses-base always installs.
-        let xterm = Caps::of("xterm-256color");
-        assert_eq!(
-            xterm,
-            Caps {
-                bce: true,
-                rep: true
-            }
-        );
-        assert_eq!(
-            Caps::of("linux"),
-            Caps {
-                bce: true,
-                rep: false
-            }
-        );
-        assert_eq!(Caps::of("tmux-256color"), Caps::default());
-        assert_eq!(Caps::of("screen"), Caps::default());
-        assert_eq!(Caps::of("no-such-terminal"), Caps::default());
-        assert_eq!(Caps::of(""), Caps::default());
-        assert_eq!(Caps::of("../x/xterm-256color"), Caps::default());
+        let bce = |term| Caps::of(term).bce;
+        assert!(bce("xterm-256color") && bce("linux"));
+        assert!(!bce("tmux-256color") && !bce("screen"));
+        assert!(!bce("no-such-terminal") && !bce("") && !bce("../x/xterm-256color"));
+        assert!(!Caps::of("xterm-256color").rep, "its rep is not believed");
     }
 
     #[test]
@@ -160,18 +129,13 @@ mod tests {
     fn a_truncated_or_foreign_entry_has_no_capabilities() {
         assert!(!boolean(b"", BCE));
         assert!(!boolean(&[0x1a, 0x01, 5, 0], BCE));
-        // Names "x\0", 30 booleans, no numbers, 2 strings.
-        let mut entry = vec![0x1a, 0x01, 2, 0, 30, 0, 0, 0, 2, 0, 0, 0, b'x', 0];
+        // Names "x\0", then 30 booleans.
+        let mut entry = vec![0x1a, 0x01, 2, 0, 30, 0, 0, 0, 0, 0, 0, 0, b'x', 0];
         entry.extend(std::iter::repeat_n(0u8, 30));
         entry[12 + 2 + BCE] = 1;
-        entry.extend([0xff, 0xff, 0, 0]); // string 0 absent, string 1 at 0
         assert!(boolean(&entry, BCE));
-        assert!(!string_present(&entry, 0));
-        assert!(string_present(&entry, 1));
-        assert!(!string_present(&entry, REP), "past the strings");
-        entry.truncate(entry.len() - 1);
-        assert!(!string_present(&entry, 1), "cut short");
+        assert!(!boolean(&entry[..12 + 2 + BCE], BCE), "cut short");
         entry[0] = 0;
-        assert!(!boolean(&entry, BCE));
+        assert!(!boolean(&entry, BCE), "not a terminfo entry");
     }
 }

@@ -10,8 +10,8 @@
 //!   instead of the blanks: always when the tail has the default background, and with a
 //!   coloured background only where the terminal erases with the current background
 //!   (terminfo's `bce`, as in xterm; tmux and screen do not);
-//! - a run of one character in one style (the bar's blanks, a rule of `─`) is the character
-//!   and REP (`CSI n b`), where the terminal has it (terminfo's `rep`, and tmux);
+//! - a run of one ASCII character in one style (the bar's blanks) is the character and REP
+//!   (`CSI n b`) where the terminal is known to repeat (tmux; see `terminfo::Caps::rep`);
 //! - a gap on the same row is skipped with a relative move (`CSI n C`), not an absolute one;
 //! - only the colour or attribute that changed is set, and one `SGR 0` ends the frame;
 //! - the cursor is hidden once, not at every frame.
@@ -109,13 +109,13 @@ impl<W: Write> Wire<W> {
         (cells.len() - start >= MIN_ERASE).then_some(start)
     }
 
-    /// How many cells from `cells[0]` on (contiguous, the same one-column character in the
-    /// same style) one REP can write: 1 when REP is not worth it or not there.
+    /// How many cells from `cells[0]` on (contiguous, the same ASCII character in the same
+    /// style) one REP can write: 1 when REP is not worth it or not there.
     fn repeats(&self, cells: &[(u16, u16, &Cell)]) -> usize {
         let (x0, _, first) = cells[0];
-        let mut chars = first.symbol().chars();
-        let one_char = chars.next().is_some() && chars.next().is_none();
-        if !self.caps.rep || !one_char || first.symbol().width() != 1 {
+        // tmux 3.3 repeats only ASCII right (tmux#3687).
+        let ascii = matches!(first.symbol().as_bytes(), [b' '..=b'~']);
+        if !self.caps.rep || !ascii {
             return 1;
         }
         let same = cells
@@ -128,8 +128,8 @@ impl<W: Write> Wire<W> {
             })
             .count();
         // The character and `CSI n b` against the run spelled out.
-        let spelled = same * first.symbol().len();
-        let repeated = first.symbol().len() + 3 + (same - 1).to_string().len();
+        let repeated = 1 + 3 + (same - 1).to_string().len();
+        let spelled = same;
         if repeated < spelled { same } else { 1 }
     }
 
@@ -443,5 +443,9 @@ mod tests {
             out.starts_with("\x1b[1;1Hyyyyy日") && !out.contains('b'),
             "{out:?}"
         );
+        // Nor are runs of other characters: tmux 3.3 repeats them wrong.
+        let mut d = a.clone();
+        d.set_string(0, 0, "─".repeat(20), Style::new());
+        assert_eq!(wire(rep, &a, &d), format!("\x1b[1;1H{}", "─".repeat(20)));
     }
 }
