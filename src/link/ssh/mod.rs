@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod known_hosts;
 pub mod session;
+mod stream;
 pub mod target;
 
 use std::sync::Arc;
@@ -272,7 +273,7 @@ impl Link for Ssh {
             .await
             .map_err(|_| self.timeout(&path))?
             .map_err(|e| self.channel_error(&path, e))?;
-            Ok(Box::new(channel.into_stream()) as ByteStream)
+            Ok(Box::new(stream::HalfClosing::new(channel)) as ByteStream)
         })
     }
 
@@ -287,7 +288,7 @@ impl Link for Ssh {
                 .await
                 .map_err(|_| self.timeout(&target))?
                 .map_err(|e| self.channel_error(&target, e))?;
-            Ok(Box::new(channel.into_stream()) as ByteStream)
+            Ok(Box::new(stream::HalfClosing::new(channel)) as ByteStream)
         })
     }
 }
