@@ -171,31 +171,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// How often the console hands freed heap pages back to the kernel.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_EVERY: Duration = Duration::from_secs(60);
-
-/// glibc returns freed memory to the kernel only from the top of each arena. A burst (a
-/// reconnect, the re-inspection after a container restart) frees memory in the middle, and
-/// the console, which lives for weeks, kept those pages: in the two-hour soak its RSS rose by
-/// a step at each restart while the live heap (heaptrack) stayed flat. `malloc_trim(0)`
-/// releases the free pages of every arena; on a heap this size it takes well under a
-/// millisecond, once a minute.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-async fn trim_freed_memory() {
-    let mut every = tokio::time::interval(TRIM_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    every.tick().await; // the first tick is immediate: nothing freed yet
-    loop {
-        every.tick().await;
-        let started = std::time::Instant::now();
-        // SAFETY: malloc_trim has no preconditions; it takes the allocator's own locks.
-        let released = unsafe { libc::malloc_trim(0) } == 1;
-        tracing::debug!(released, took = ?started.elapsed(), "malloc_trim");
-    }
-}
-
 fn run(
     command: Option<Command>,
     settings: Settings,
@@ -209,8 +184,6 @@ fn run(
         .wrap_err("starting the async runtime")?;
     match command {
         None => {
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            runtime.spawn(trim_freed_memory());
             runtime
                 .block_on(tui::run(settings, theme, options))
                 .wrap_err("terminal error")?;
