@@ -133,10 +133,11 @@ hz=$(getconf CLK_TCK)
   echo "  at the end: $(grep -cE '^ *h[0-9]+ .* up ' "$OUT/screens.txt") of $HOSTS hosts up on the overview; alerts pane: $(sed -n '/^== alerts/,$p' "$OUT/screens.txt" | grep -cE '^ *(CRIT|warn) ' || true) alerts"
 } | tee "$OUT/summary.txt"
 
+every() { if [ $(($1 % 60)) -eq 0 ]; then echo "$(($1 / 60)) min"; else echo "$1 s"; fi; }
 gnuplot <<EOF
 set terminal pngcairo size 1000,500 font ",10"
 set output "$OUT/soak.png"
-set title "watchfloor soak: $HOSTS hosts, restarts every $((RESTART_EVERY / 60)) min, a cut link every $((RECONNECT_EVERY / 60)) min, PostgreSQL restart every $((PG_RESTART_EVERY / 60)) min"
+set title "watchfloor soak: $HOSTS hosts, a restart every $(every "$RESTART_EVERY"), a cut link every $(every "$RECONNECT_EVERY"), PostgreSQL restart every $(every "$PG_RESTART_EVERY")"
 set xlabel "minutes"
 set ylabel "RSS (MiB)"
 set y2label "open fds / tasks"
