@@ -218,6 +218,10 @@ impl<W: Write> Backend for Wire<W> {
         // Where the cursor is, when known: after a wide symbol or at the last column the
         // terminal may disagree, so the next cell moves there absolutely.
         let mut at: Option<(u16, u16)> = None;
+        // Whether everything printed since the last absolute move was ASCII. The next cell
+        // follows the last as the crossterm backend assumes; a gap is skipped relatively
+        // only when no character of uncertain width (`·`, `─` in a CJK locale) came before.
+        let mut ascii = false;
         for row in cells.chunk_by(|a, b| a.1 == b.1) {
             let tail = self.blank_tail(row);
             let mut i = 0;
@@ -225,10 +229,13 @@ impl<W: Write> Backend for Wire<W> {
                 let (x, y, cell) = row[i];
                 match at {
                     Some(p) if p == (x, y) => {}
-                    Some((px, py)) if py == y && px < x => {
+                    Some((px, py)) if py == y && px < x && ascii => {
                         queue!(self.inner, MoveRight(x - px))?;
                     }
-                    _ => queue!(self.inner, MoveTo(x, y))?,
+                    _ => {
+                        queue!(self.inner, MoveTo(x, y))?;
+                        ascii = true;
+                    }
                 }
                 if Some(i) == tail {
                     let to = pen.erasing(cell);
@@ -248,6 +255,7 @@ impl<W: Write> Backend for Wire<W> {
                 }
                 let end = x + u16::try_from(run).unwrap_or(u16::MAX);
                 let single = cell.symbol().width() == 1;
+                ascii &= cell.symbol().is_ascii();
                 at = (single && end < self.width.get()).then_some((end, y));
                 i += run;
             }
@@ -405,6 +413,15 @@ mod tests {
         b.set_string(2, 1, "a", Style::new());
         b.set_string(9, 1, "b", Style::new());
         assert_eq!(wire(Caps::default(), &a, &b), "\x1b[2;3Ha\x1b[6Cb");
+    }
+
+    #[test]
+    fn a_gap_after_a_character_of_uncertain_width_is_crossed_absolutely() {
+        let a = Buffer::empty(Rect::new(0, 0, 20, 1));
+        let mut b = a.clone();
+        b.set_string(0, 0, "x·y", Style::new());
+        b.set_string(9, 0, "z", Style::new());
+        assert_eq!(wire(Caps::default(), &a, &b), "\x1b[1;1Hx·y\x1b[1;10Hz");
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct HalfClosing {
     write: Pin<Box<dyn AsyncWrite + Send>>,
     /// For the EOF on drop; None once EOF was sent.
     eof: Option<ChannelWriteHalf<Msg>>,
+    /// Where the EOF on drop is sent from: the stream may be dropped on a thread without one.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl HalfClosing {
@@ -45,6 +47,7 @@ impl HalfClosing {
             pending: Bytes::new(),
             write: Box::pin(write.make_writer()),
             eof: Some(write),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 }
@@ -101,6 +104,9 @@ impl AsyncWrite for HalfClosing {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.eof.is_none() {
+            return Poll::Ready(Ok(())); // russh would send a second EOF
+        }
         let done = self.write.as_mut().poll_shutdown(cx);
         if let Poll::Ready(Ok(())) = done {
             self.eof = None; // the writer sent it: a second EOF is a protocol error to sshd
@@ -112,8 +118,8 @@ impl AsyncWrite for HalfClosing {
 impl Drop for HalfClosing {
     fn drop(&mut self) {
         let Some(half) = self.eof.take() else { return };
-        // After the runtime is gone the connection is too.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        // Without a runtime (opened outside one) there is no session to tell either.
+        if let Some(runtime) = &self.runtime {
             runtime.spawn(async move {
                 let _ = half.eof().await;
             });
