@@ -90,18 +90,17 @@ impl<W: Write> Wire<W> {
             && (cell.bg == Color::Reset || self.caps.bce)
     }
 
-    /// Where the blank tail of the row starting at `cells[0]` begins (an index into `cells`),
-    /// if the row has one worth erasing.
+    /// Where the blank tail of `cells`, one row's changes, begins (an index into `cells`), if
+    /// the row has one worth erasing.
     fn blank_tail(&self, cells: &[(u16, u16, &Cell)]) -> Option<usize> {
-        let &(last_x, y, last) = cells.last()?;
+        let &(last_x, _, last) = cells.last()?;
         if last_x.checked_add(1) != Some(self.width.get()) || !self.erasable(last) {
             return None;
         }
         let mut start = cells.len() - 1;
         while start > 0 {
-            let (x, py, c) = cells[start - 1];
-            let contiguous = py == y && x + 1 == cells[start].0;
-            if !contiguous || !self.erasable(c) || c.bg != last.bg {
+            let (x, _, c) = cells[start - 1];
+            if x + 1 != cells[start].0 || !self.erasable(c) || c.bg != last.bg {
                 break;
             }
             start -= 1;
